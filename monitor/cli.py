@@ -1,0 +1,355 @@
+"""The `fundmon` command. Errors of the core are reported here once: exit 1 with reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+from tabulate import tabulate
+
+from monitor.config import Config, load_config
+from monitor.errors import LedgerRejected, MonitorError, NotFound
+from monitor.findings import Finding
+from monitor.ledger_columns import BY_NAME
+from monitor.money import format_amount, parse_unit, yuan_text
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_LISTED = 50  # findings and changes printed; all are stored
+
+
+class Context:
+    def __init__(self, config_path: str | None, db: str | None) -> None:
+        self.config_path = config_path
+        self.db = db
+        self._config: Config | None = None
+        self._engine: Any = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, db=self.db)
+        return self._config
+
+    def engine(self) -> Any:
+        """The store, opened once per command and closed when the command ends."""
+        from monitor.store import open_store
+
+        if self._engine is None:
+            self._engine = open_store(self.config.store_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def now() -> dt.datetime:
+    """The one place the CLI reads the clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+def reports_errors(fn: F) -> F:
+    """Turn the core's errors into messages on stderr and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LedgerRejected as exc:
+            for finding in exc.findings:
+                click.echo(f"错误：{finding.render()}", err=True)
+            if exc.truncated:
+                click.echo(f"……另有 {exc.truncated} 个错误未列出", err=True)
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        except MonitorError as exc:
+            click.echo(f"错误：{exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def unit_option(value: str | None) -> str | None:
+    if value is None:
+        return None
+    unit = parse_unit(value)
+    if unit is None:
+        raise click.BadParameter(f"{value!r}：应为 元、万元 或 亿元")
+    return unit
+
+
+def _print_findings(findings: Sequence[Finding], label: str = "警告") -> None:
+    for finding in findings[:MAX_LISTED]:
+        click.echo(f"{label}：{finding.render()}")
+    if len(findings) > MAX_LISTED:
+        click.echo(f"……另有 {len(findings) - MAX_LISTED} 条{label}未列出（均已随导入记录保存）")
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, disable_numparse=True, stralign="right")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="配置文件（默认 ./config.toml，其次 $FUNDMON_CONFIG）")
+@click.option("--db", help="存储数据库的 SQLAlchemy URL（覆盖配置与 $FUNDMON_DB）")
+@click.version_option(package_name="fund-risk-monitor")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, db: str | None) -> None:
+    """医保基金运行风险监测预警（fund-risk-monitor）。"""
+    ctx.obj = Context(config_path, db)
+    ctx.call_on_close(ctx.obj.close)
+
+
+# ---------------------------------------------------------------- import
+@main.command("import")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--unit", callback=lambda c, p, v: unit_option(v),
+              help="金额单位：元、万元 或 亿元（文件未注明时必须给出）")
+@click.option("--sheet", help="只读取这个工作表（默认：每个像台账的工作表）")
+@click.option("--refunds", multiple=True, metavar="COLUMN",
+              help="允许该列为负数（退费/冲销），如 --refunds expenditure；可重复")
+@click.option("--check", is_flag=True, help="只校验并显示将发生的变化，不写入")
+@click.option("--from-sql", is_flag=True, help="从 config.toml [source] 配置的源数据库读取")
+@click.pass_obj
+@reports_errors
+def import_cmd(obj: Context, files: tuple[str, ...], unit: str | None, sheet: str | None,
+               refunds: tuple[str, ...], check: bool, from_sql: bool) -> None:
+    """导入台账（.xlsx/.xls/.csv），或用 --from-sql 从源数据库读取。全部成功才写入。"""
+    from monitor.ledger_import import import_files
+    from monitor.sql_source import import_from_sql
+
+    if bool(files) == from_sql:
+        raise click.UsageError("请给出台账文件，或使用 --from-sql（二者选一）")
+    bad = [r for r in refunds if r not in BY_NAME or BY_NAME[r].kind != "amount"]
+    if bad:
+        raise click.BadParameter(f"{bad} 不是金额列", param_hint="--refunds")
+    engine = obj.engine()
+    if from_sql:
+        result = import_from_sql(engine, config=obj.config, unit=unit, refunds=refunds,
+                                 check=check, now=now())
+    else:
+        result = import_files(engine, files, config=obj.config, unit=unit, sheet=sheet,
+                              refunds=refunds, check=check, now=now())
+    _print_import(result, check)
+
+
+def _print_import(result: Any, check: bool) -> None:
+    names = result.region_names
+    for change in result.changes[:MAX_LISTED]:
+        label = BY_NAME[change.column].label
+        old = "空" if change.old is None else yuan_text(change.old)
+        new = "空" if change.new is None else yuan_text(change.new)
+        unit = "" if BY_NAME[change.column].kind == "count" else " 元"
+        if unit == "":
+            old, new = (str(change.old), str(change.new))
+        click.echo(f"更正：{names.get(change.region_code, change.region_code)}（{change.region_code}）"
+                   f" {change.fund} {change.month} {label}：{old} → {new}{unit}")
+    if len(result.changes) > MAX_LISTED:
+        click.echo(f"……另有 {len(result.changes) - MAX_LISTED} 处更正未列出")
+    _print_findings(result.warnings)
+    verb = "校验通过（--check，未写入）" if check else f"已导入（导入编号 #{result.import_id}）"
+    click.echo(
+        f"{verb}：{result.rows} 行；新增 {result.inserted}，更正 {result.replaced}，"
+        f"未变 {result.unchanged}；警告 {len(result.warnings)} 条；单位 {'/'.join(sorted(result.units))}"
+    )
+
+
+# ---------------------------------------------------------------- ledger
+@main.group()
+def ledger() -> None:
+    """查看、导出已存储的台账。"""
+
+
+def _series_frame(obj: Context, region: str | None, fund: str | None) -> tuple[pd.DataFrame, Any]:
+    """Stored ledger plus roll-ups for the store's regions."""
+    from monitor.rollup import rollup
+    from monitor.store import read_ledger, read_regions
+
+    with obj.engine().connect() as conn:
+        regions = read_regions(conn)
+        data = read_ledger(conn, fund=fund)
+    combined, findings = rollup(data, regions)
+    if region:
+        combined = combined[combined["region_code"] == region]
+    return combined, (regions, findings)
+
+
+@ledger.command("show")
+@click.option("--region", required=True, help="统筹区编码，如 341721（上级无台账时显示下级汇总）")
+@click.option("--fund", required=True, help="险种，如 employee、resident")
+@click.option("--from", "start", help="起始月份 YYYY-MM")
+@click.option("--to", "end", help="截止月份 YYYY-MM")
+@click.option("--unit", default="万元", callback=lambda c, p, v: unit_option(v), show_default=True)
+@click.pass_obj
+@reports_errors
+def ledger_show(obj: Context, region: str, fund: str, start: str | None, end: str | None,
+                unit: str) -> None:
+    """打印一个统筹区、一个险种的月度序列（含可支付月数）。"""
+    from monitor.indicators import payable_months
+
+    key = obj.config.funds.key_for(fund)
+    if key is None:
+        raise click.BadParameter(f"未知险种 {fund!r}：{obj.config.funds.describe()}", param_hint="--fund")
+    data, (regions, findings) = _series_frame(obj, region, key)
+    if data.empty:
+        raise NotFound(f"没有 {region} {key} 的台账数据（用 `fundmon ledger regions` 查看已有统筹区）")
+    data = data.merge(payable_months(data), on=["region_code", "fund", "month"])
+    if start:
+        data = data[data["month"] >= start]
+    if end:
+        data = data[data["month"] <= end]
+    name = dict(zip(regions["code"], regions["name"], strict=True)).get(region, region)
+    derived = bool(data["derived"].any())
+    click.echo(f"{name}（{region}）{obj.config.funds[key].short}"
+               f"{'（下级汇总）' if derived else ''}，金额单位：{unit}")
+    rows = [
+        [r.month, format_amount(r.income, unit), format_amount(r.expenditure, unit),
+         format_amount(r.balance, unit), f"{r.payable_months:.1f}" + ("*" if r.short_history else "")]
+        for r in data.assign(income=data["income"] / 100, expenditure=data["expenditure"] / 100,
+                             balance=data["balance"] / 100).itertuples()
+    ]
+    click.echo(_table(rows, ["月份", "本期收入", "本期支出", "期末累计结余", "可支付月数"]))
+    if data["short_history"].any():
+        click.echo("* 不足 12 个月的支出，按已有月份的平均值计算")
+    relevant = [f for f in findings if f.region_code == region or region in f.message]
+    _print_findings(relevant)
+
+
+@ledger.command("regions")
+@click.pass_obj
+@reports_errors
+def ledger_regions(obj: Context) -> None:
+    """列出统筹区、层级、上级，以及各险种已有的月份范围。"""
+    data, (regions, _) = _series_frame(obj, None, None)
+    spans = data.groupby(["region_code", "fund"])["month"].agg(["min", "max", "size"]).reset_index()
+    spans["derived"] = data.groupby(["region_code", "fund"])["derived"].any().to_numpy()
+    level_zh = {"province": "省", "city": "市", "county": "县区"}
+    rows = []
+    for r in regions.itertuples():
+        mine = spans[spans["region_code"] == r.code]
+        funds = "；".join(
+            f"{s.fund} {s['min']}～{s['max']}（{s['size']} 个月{'，汇总' if s.derived else ''}）"
+            for _, s in mine.iterrows()
+        ) or "—"
+        rows.append([r.code, r.name, level_zh.get(r.level, r.level), r.parent_code or "", funds])
+    click.echo(tabulate(rows, headers=["编码", "名称", "层级", "上级", "台账"], disable_numparse=True))
+
+
+@ledger.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--region", help="统筹区编码或通配（3417*）")
+@click.option("--fund", help="险种")
+@click.option("--from", "start", help="起始月份 YYYY-MM")
+@click.option("--to", "end", help="截止月份 YYYY-MM")
+@click.pass_obj
+@reports_errors
+def ledger_export(obj: Context, fmt: str, out: str, region: str | None, fund: str | None,
+                  start: str | None, end: str | None) -> None:
+    """导出标准列（险种为键，金额单位：元），可按统筹区、险种、月份筛选。"""
+    from monitor.ledger_export import export_ledger
+
+    key = None
+    if fund:
+        key = obj.config.funds.key_for(fund)
+        if key is None:
+            raise click.BadParameter(f"未知险种 {fund!r}", param_hint="--fund")
+    with obj.engine().connect() as conn:
+        n = export_ledger(conn, Path(out), fmt=fmt, region=region, fund=key, start=start, end=end)
+    click.echo(f"已导出 {n} 行到 {out}（金额单位：元；重新导入时请加 --unit 元）")
+
+
+@ledger.command("history")
+@click.option("--region", required=True)
+@click.option("--fund", required=True)
+@click.option("--month", required=True, help="YYYY-MM")
+@click.pass_obj
+@reports_errors
+def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
+    """显示一个月份的各个版本：谁、何时、来自哪个文件，改了什么。"""
+    from monitor.months import parse_month
+    from monitor.schema import VALUE_COLUMNS
+    from monitor.store import read_history
+
+    key = obj.config.funds.key_for(fund) or fund
+    m = parse_month(month)
+    if m is None:
+        raise click.BadParameter(f"{month!r} 不是月份", param_hint="--month")
+    with obj.engine().connect() as conn:
+        hist = read_history(conn, region, key, m)
+    if hist.empty:
+        raise NotFound(f"没有 {region} {key} {m} 的台账记录")
+    prev = None
+    for r in hist.itertuples():
+        when = pd.Timestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
+        current = "（当前）" if r.Index == len(hist) - 1 else ""
+        click.echo(f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}")
+        values = {c: getattr(r, c) for c in VALUE_COLUMNS}
+        if prev is None:
+            for c in ("income", "expenditure", "balance"):
+                click.echo(f"    {BY_NAME[c].label}：{yuan_text(values[c])} 元")
+        else:
+            for c in VALUE_COLUMNS:
+                if not (pd.isna(prev[c]) and pd.isna(values[c])) and prev[c] != values[c]:
+                    fmt = (lambda v: "空" if pd.isna(v) else (yuan_text(v) + " 元"
+                           if BY_NAME[c].kind == "amount" else str(int(v))))
+                    click.echo(f"    {BY_NAME[c].label}：{fmt(prev[c])} → {fmt(values[c])}")
+        prev = values
+
+
+# ---------------------------------------------------------------- db
+@main.group()
+def db() -> None:
+    """存储数据库的结构版本。"""
+
+
+@db.command("upgrade")
+@click.pass_obj
+@reports_errors
+def db_upgrade(obj: Context) -> None:
+    """把数据库结构升级到最新版本（PostgreSQL 需手动执行；SQLite 首次使用时自动执行）。"""
+    from monitor.store import create_store_engine, safe_url, upgrade
+
+    engine = create_store_engine(obj.config.store_url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"{safe_url(obj.config.store_url)}：{before or '空'} → {after}")
+
+
+@db.command("current")
+@click.pass_obj
+@reports_errors
+def db_current(obj: Context) -> None:
+    """显示数据库当前的结构版本与程序需要的版本。"""
+    from monitor.store import create_store_engine, current_revision, head_revision, safe_url
+
+    engine = create_store_engine(obj.config.store_url)
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+    finally:
+        engine.dispose()
+    click.echo(f"{safe_url(obj.config.store_url)}：当前 {current or '空'}，需要 {head_revision()}")
+
+
+# ---------------------------------------------------------------- demo
+@main.command()
+@click.option("--out", default="fundmon-demo", show_default=True, type=click.Path(file_okay=False),
+              help="演示输出目录（台账文件、演示数据库）")
+@click.pass_obj
+@reports_errors
+def demo(obj: Context, out: str) -> None:
+    """主流程演示：生成演示城市台账 → 导入 → 打印各统筹区最新月份的收支、结余与可支付月数。"""
+    from monitor.demo import run_demo
+
+    run_demo(Path(out), db=obj.db, config=obj.config, now=now(), echo=click.echo)

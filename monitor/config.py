@@ -1,0 +1,212 @@
+"""Configuration: built-in defaults, then a TOML file, then FUNDMON_* variables, then CLI flags.
+
+The file is found as `--config PATH`, else `./config.toml`, else `$FUNDMON_CONFIG`; with none
+of them the built-in defaults apply, so an installed `fundmon` runs from any folder.
+Relative paths in a file (including a relative SQLite URL) are relative to that file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from monitor.errors import ConfigError
+from monitor.funds import DEFAULT_FUNDS, FundCatalogue
+from monitor.money import parse_unit
+
+DEFAULT_STORE_URL = "sqlite:///fundmon.db"
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    unit: str | None = None  # unit assumed when a file states none; None = refuse such files
+    reconcile_abs_yuan: float = 1000.0  # balance reconciliation tolerance: max(abs, rel × |balance|)
+    reconcile_rel: float = 1e-4
+    spike_factor: float = 5.0  # a month above this × the series' typical size is flagged
+    max_errors: int = 200  # errors listed per refused import (the rest are counted)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    url: str | None = None
+    url_env: str | None = None  # name of an environment variable holding the URL (with password)
+    query: str | None = None
+    unit: str | None = None
+
+    def resolved_url(self) -> str:
+        if self.url_env:
+            value = os.environ.get(self.url_env)
+            if not value:
+                raise ConfigError(
+                    f"环境变量 {self.url_env} 未设置；它应包含源数据库的 SQLAlchemy URL",
+                    key="source.url_env",
+                )
+            return value
+        if self.url:
+            return self.url
+        raise ConfigError("未配置源数据库：请在 [source] 中设置 url 或 url_env", key="source")
+
+
+@dataclass(frozen=True)
+class Config:
+    store_url: str = DEFAULT_STORE_URL
+    path: Path | None = None  # the file this came from, if any
+    base_dir: Path = field(default_factory=Path.cwd)
+    funds: FundCatalogue = field(default_factory=lambda: FundCatalogue(DEFAULT_FUNDS))
+    imports: ImportSettings = field(default_factory=ImportSettings)
+    source: SourceSettings = field(default_factory=SourceSettings)
+
+    def with_store(self, url: str) -> Config:
+        return _replace(self, store_url=resolve_store_url(url, Path.cwd()))
+
+
+def _replace(cfg: Config, **changes: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(cfg, **changes)
+
+
+def resolve_store_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite path absolute against base_dir; leave other URLs alone."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ConfigError(f"无效的数据库 URL {url!r}：{exc}", key="store.url") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        db = Path(parsed.database)
+        if not db.is_absolute():
+            parsed = parsed.set(database=str((base_dir / db).resolve()))
+            return parsed.render_as_string(hide_password=False)
+    return url
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError("配置文件不存在", path=str(path))
+        return path
+    local = Path("config.toml")
+    if local.is_file():
+        return local
+    env = os.environ.get("FUNDMON_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError("FUNDMON_CONFIG 指向的配置文件不存在", path=env)
+        return path
+    return None
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None, *, db: str | None = None
+) -> Config:
+    """Read the layered configuration. `db` (the --db flag) wins over everything."""
+    path = find_config_file(explicit)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"TOML 语法错误：{exc}", path=str(path)) from exc
+        except OSError as exc:
+            raise ConfigError(f"无法读取配置文件（{exc.strerror}）", path=str(path)) from exc
+    cfg = parse_config(data, path=path)
+    env_db = os.environ.get("FUNDMON_DB")
+    if db:
+        cfg = cfg.with_store(db)
+    elif env_db:
+        cfg = cfg.with_store(env_db)
+    return cfg
+
+
+def _section(data: Mapping[str, Any], name: str, path: Path | None) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] 应为一个表", path=str(path) if path else None, key=name)
+    return value
+
+
+def _typed(sec: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+           where: str, path: Path | None) -> Any:
+    if key not in sec:
+        return default
+    value = sec[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ConfigError(
+            f"{where}.{key} 的值 {value!r} 类型不对，应为 {getattr(kind, '__name__', kind)}",
+            path=str(path) if path else None, key=f"{where}.{key}",
+        )
+    return value
+
+
+def _unit(value: str | None, key: str, path: Path | None) -> str | None:
+    if value in (None, ""):
+        return None
+    unit = parse_unit(str(value))
+    if unit is None:
+        raise ConfigError(f"未知的金额单位 {value!r}，应为 元、万元 或 亿元",
+                          path=str(path) if path else None, key=key)
+    return unit
+
+
+KNOWN_SECTIONS = {"store", "import", "source", "funds"}
+
+
+def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
+    """Validate a parsed TOML mapping into a Config (pure: no file or environment access)."""
+    p = str(path) if path else None
+    unknown = set(data) - KNOWN_SECTIONS
+    if unknown:
+        raise ConfigError(f"未知的配置节 {sorted(unknown)}，可用：{sorted(KNOWN_SECTIONS)}", path=p)
+    base = path.parent.resolve() if path else Path.cwd()
+
+    store = _section(data, "store", path)
+    url = _typed(store, "url", str, DEFAULT_STORE_URL, "store", path)
+
+    imp = _section(data, "import", path)
+    d = ImportSettings()
+    imports = ImportSettings(
+        unit=_unit(_typed(imp, "unit", str, None, "import", path), "import.unit", path),
+        reconcile_abs_yuan=_typed(imp, "reconcile_abs_yuan", float, d.reconcile_abs_yuan,
+                                  "import", path),
+        reconcile_rel=_typed(imp, "reconcile_rel", float, d.reconcile_rel, "import", path),
+        spike_factor=_typed(imp, "spike_factor", float, d.spike_factor, "import", path),
+        max_errors=_typed(imp, "max_errors", int, d.max_errors, "import", path),
+    )
+
+    src = _section(data, "source", path)
+    source = SourceSettings(
+        url=_typed(src, "url", str, None, "source", path) or None,
+        url_env=_typed(src, "url_env", str, None, "source", path) or None,
+        query=_typed(src, "query", str, None, "source", path) or None,
+        unit=_unit(_typed(src, "unit", str, None, "source", path), "source.unit", path),
+    )
+
+    funds = FundCatalogue(DEFAULT_FUNDS)
+    if "funds" in data:
+        entries = data["funds"]
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError("[[funds]] 应为非空的表数组", path=p, key="funds")
+        for i, entry in enumerate(entries, 1):
+            if not isinstance(entry, Mapping) or "key" not in entry or "name" not in entry:
+                raise ConfigError(f"第 {i} 个 [[funds]] 缺少 key 或 name", path=p, key="funds")
+        funds = FundCatalogue.from_config(entries)
+
+    return Config(
+        store_url=resolve_store_url(url, base),
+        path=path,
+        base_dir=base,
+        funds=funds,
+        imports=imports,
+        source=source,
+    )

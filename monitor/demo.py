@@ -1,0 +1,85 @@
+"""`fundmon demo`: the main job end to end on the embedded default.
+
+Generates the demo city's ledgers as a file, imports it through the same path an analyst
+uses, and prints each region's latest month. Uses its own SQLite store inside the output
+folder (unless --db is given), so the demo never touches a real store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine
+from tabulate import tabulate
+
+from monitor.config import Config
+from monitor.demo_data import demo_city
+from monitor.demo_files import write_canonical_csv
+from monitor.indicators import payable_months
+from monitor.ledger_import import import_files
+from monitor.money import format_amount
+from monitor.rollup import rollup
+from monitor.store import open_store, read_ledger, read_regions, safe_url
+
+
+def run_demo(out: Path, *, db: str | None, config: Config, now: dt.datetime,
+             echo: Callable[[str], None]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if db:
+        url = db
+    else:
+        store = (out / "fundmon.db").resolve()
+        for leftover in out.glob("fundmon.db*"):  # the demo's own store: start afresh each run
+            leftover.unlink()
+        url = f"sqlite:///{store}"
+    world = demo_city()
+    ledger_file = write_canonical_csv(world.ledger, out / "ledgers" / "demo_city.csv")
+    echo(f"演示台账：{ledger_file}（{len(world.ledger)} 行，金额单位：元）")
+
+    engine = open_store(url)
+    try:
+        _import_and_show(engine, ledger_file, url, out, config=config, now=now, echo=echo)
+    finally:
+        engine.dispose()
+
+
+def _import_and_show(engine: Engine, ledger_file: Path, url: str, out: Path, *, config: Config,
+                     now: dt.datetime, echo: Callable[[str], None]) -> None:
+    result = import_files(engine, [ledger_file], config=config.with_store(url), unit="元", now=now,
+                          user="demo")
+    echo(f"已导入 {safe_url(url)}：导入编号 #{result.import_id}，{result.rows} 行，"
+         f"警告 {len(result.warnings)} 条")
+    for finding in result.warnings[:10]:
+        echo(f"  警告：{finding.render()}")
+
+    with engine.connect() as conn:
+        regions = read_regions(conn)
+        data = read_ledger(conn)
+    combined, findings = rollup(data, regions)
+    indicators = combined.merge(payable_months(combined), on=["region_code", "fund", "month"])
+    latest = indicators.sort_values("month").groupby(["region_code", "fund"]).tail(1)
+    names = dict(zip(regions["code"], regions["name"], strict=True))
+    rows = []
+    for r in latest.sort_values(["region_code", "fund"]).itertuples():
+        rows.append([
+            f"{names.get(r.region_code, r.region_code)}（{r.region_code}）"
+            + ("·汇总" if r.derived else ""),
+            config.funds[r.fund].short, r.month,
+            format_amount(r.income / 100, "万元"), format_amount(r.expenditure / 100, "万元"),
+            format_amount(r.balance / 100), f"{r.payable_months:.1f}",
+        ])
+    echo("")
+    echo("各统筹区最新月份（可支付月数 = 期末累计结余 ÷ 近 12 个月月均支出）：")
+    echo(tabulate(rows, headers=["统筹区", "险种", "月份", "本期收入", "本期支出",
+                                 "期末累计结余", "可支付月数"],
+                  disable_numparse=True, stralign="right"))
+    for finding in findings[:10]:
+        echo(f"  提示：{finding.render()}")
+    db_flag = f"--db {safe_url(url)}"
+    echo("")
+    echo("下一步可以：")
+    echo(f"  fundmon {db_flag} ledger regions")
+    echo(f"  fundmon {db_flag} ledger show --region 341721 --fund resident --from 2024-01")
+    echo(f"  fundmon {db_flag} ledger export --format xlsx --out {out / 'export.xlsx'}")

@@ -1,0 +1,61 @@
+"""Errors of fund-risk-monitor, raised by the core and surfaced once, in the CLI.
+
+MonitorError
+ ├── ConfigError          a config file or setting is invalid (names the file and key)
+ ├── LedgerRejected       an input ledger was refused whole; carries every finding
+ ├── StoreUnavailable     the store cannot be reached or opened
+ ├── StoreOutdated        the store's schema is behind the program: run `fundmon db upgrade`
+ └── NotFound             a region, fund or month asked for is not in the store
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.findings import Finding
+
+
+class MonitorError(Exception):
+    """Base of every error the CLI reports with exit code 1."""
+
+
+class ConfigError(MonitorError):
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ", ".join(p for p in (path, f"键 {key}" if key else None) if p)
+        super().__init__(f"配置错误（{where}）：{message}" if where else f"配置错误：{message}")
+
+
+class LedgerRejected(MonitorError):
+    """The input was refused whole; nothing of it was stored."""
+
+    def __init__(self, findings: Sequence[Finding], *, truncated: int = 0) -> None:
+        self.findings = list(findings)
+        self.truncated = truncated
+        n = len(self.findings) + truncated
+        super().__init__(f"台账被拒绝：{n} 个错误，未写入任何数据")
+
+
+class StoreUnavailable(MonitorError):
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"无法打开数据库 {url}：{reason}")
+
+
+class StoreOutdated(MonitorError):
+    def __init__(self, url: str, current: str | None, head: str) -> None:
+        self.url = url
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"数据库 {url} 的结构版本为 {current or '空'}，程序需要 {head}；"
+            "请先运行 `fundmon db upgrade`"
+        )
+
+
+class NotFound(MonitorError):
+    pass

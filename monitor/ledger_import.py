@@ -1,0 +1,338 @@
+"""Import: validated rows planned against the store, then written in one transaction.
+
+The plan (what is new, what a correction changes, what is unchanged, what looks wrong) is
+computed without writing, so `--check` shows exactly what an import would do. Applying it
+writes everything or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.engine import Connection
+
+from monitor.config import Config
+from monitor.findings import Finding
+from monitor.ledger_files import RawTable, read_ledger_file
+from monitor.ledger_quality import quality_findings
+from monitor.ledger_validate import ValidLedger, validate_tables
+from monitor.rollup import rollup
+from monitor.schema import VALUE_COLUMNS, import_findings, imports, ledger, ledger_revisions
+from monitor.schema import regions as regions_table
+from monitor.store import read_regions, sync_funds, transaction
+
+KEYS = ["region_code", "fund", "month"]
+_CHUNK = 500  # region codes per IN (...) query: well under every backend's parameter limit
+
+
+@dataclass(frozen=True)
+class Change:
+    region_code: str
+    fund: str
+    month: str
+    column: str
+    old: int | None
+    new: int | None
+
+
+@dataclass
+class ImportPlan:
+    valid: ValidLedger
+    inserts: pd.DataFrame
+    replaces: pd.DataFrame  # new values, with the stored row's id and revision
+    previous: pd.DataFrame  # the stored rows being replaced, as they are
+    unchanged: int
+    changes: list[Change]
+    warnings: list[Finding]
+    region_upserts: pd.DataFrame
+    region_names: dict[str, str]
+
+
+@dataclass
+class ImportResult:
+    import_id: int | None  # None for --check
+    rows: int
+    inserted: int
+    replaced: int
+    unchanged: int
+    changes: list[Change]
+    warnings: list[Finding]
+    units: set[str] = field(default_factory=set)
+    region_names: dict[str, str] = field(default_factory=dict)
+
+
+def checksum_files(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def current_user() -> str:
+    try:
+        return os.environ.get("FUNDMON_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+def _stored_series(conn: Connection, codes: Sequence[str], funds: Sequence[str]) -> pd.DataFrame:
+    """Every stored month of the series of these regions and funds."""
+    parts = []
+    codes = list(codes)
+    for i in range(0, len(codes), _CHUNK):
+        query = select(ledger).where(
+            ledger.c.region_code.in_(codes[i : i + _CHUNK]), ledger.c.fund.in_(list(funds))
+        )
+        result = conn.execute(query)
+        parts.append(pd.DataFrame(result.all(), columns=list(result.keys())))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if frame.empty:
+        frame = pd.DataFrame(columns=[c.name for c in ledger.columns])
+    return frame
+
+
+def _without(stored: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Stored months that the incoming rows do not replace."""
+    return stored[~pd.MultiIndex.from_frame(stored[KEYS]).isin(pd.MultiIndex.from_frame(rows[KEYS]))]
+
+
+def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise equality where two missing values are equal."""
+    a_na, b_na = a.isna().to_numpy(), b.isna().to_numpy()
+    same = (a.astype("Float64") == b.astype("Float64")).fillna(False).to_numpy(dtype=bool)
+    return (a_na & b_na) | (~a_na & ~b_na & same)
+
+
+def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportPlan:
+    rows = valid.rows
+    stored_regions = read_regions(conn)
+    known_names = dict(zip(stored_regions["code"], stored_regions["name"], strict=True))
+    codes = sorted(rows["region_code"].unique())
+    stored = _stored_series(conn, codes, sorted(rows["fund"].unique()))
+
+    merged = rows.merge(stored, on=KEYS, how="left", suffixes=("", "_old"), indicator=True)
+    is_new = (merged["_merge"] == "left_only").to_numpy()
+    same = np.ones(len(merged), dtype=bool)
+    per_column: dict[str, np.ndarray] = {}
+    for col in VALUE_COLUMNS:
+        eq = _equal(merged[col], merged[f"{col}_old"])
+        per_column[col] = eq
+        same &= eq
+    replaced_mask = ~is_new & ~same
+    changes = []
+    for i in np.flatnonzero(replaced_mask):
+        r = merged.iloc[i]
+        for col in VALUE_COLUMNS:
+            if not per_column[col][i]:
+                old, new = r[f"{col}_old"], r[col]
+                changes.append(Change(r.region_code, r.fund, r.month, col,
+                                      None if pd.isna(old) else int(old),
+                                      None if pd.isna(new) else int(new)))
+    replaces = merged[replaced_mask].rename(columns={"id": "ledger_id"})
+    previous = stored.merge(replaces[KEYS], on=KEYS)
+
+    # warnings about the incoming months, seen within their whole series
+    series = pd.concat(
+        [_without(stored, rows).assign(incoming=False), rows.assign(incoming=True)],
+        ignore_index=True,
+    )
+    imp = config.imports
+    warnings = list(valid.warnings)
+    warnings += quality_findings(series, reconcile_abs_yuan=imp.reconcile_abs_yuan,
+                                 reconcile_rel=imp.reconcile_rel, spike_factor=imp.spike_factor)
+
+    # regions: new ones inserted, renamed or re-parented ones updated
+    incoming = valid.regions.copy()
+    stored_by_code = stored_regions.set_index("code")
+    upserts = []
+    for r in incoming.itertuples(index=False):
+        if r.code not in stored_by_code.index:
+            upserts.append({"code": r.code, "name": r.name or r.code,
+                            "parent_code": r.parent_code, "level": r.level})
+            continue
+        old = stored_by_code.loc[r.code]
+        name = r.name or old["name"]
+        parent = r.parent_code or old["parent_code"]
+        if name != old["name"] or parent != old["parent_code"]:
+            warnings.append(Finding(
+                "warning", "region_changed",
+                f"统筹区 {r.code} 的名称或上级变更：{old['name']}/{old['parent_code']} → {name}/{parent}",
+                region_code=r.code,
+            ))
+            upserts.append({"code": r.code, "name": name, "parent_code": parent, "level": r.level})
+    names = {**known_names, **{u["code"]: u["name"] for u in upserts}}
+
+    warnings += _rollup_findings(conn, rows, stored_regions, pd.DataFrame(upserts), config)
+    return ImportPlan(
+        valid=valid, inserts=rows[is_new], replaces=replaces, previous=previous,
+        unchanged=int((~is_new & same).sum()), changes=changes, warnings=warnings,
+        region_upserts=pd.DataFrame(upserts), region_names=names,
+    )
+
+
+def _rollup_findings(conn: Connection, rows: pd.DataFrame, stored_regions: pd.DataFrame,
+                     upserts: pd.DataFrame, config: Config) -> list[Finding]:
+    """Roll-up findings for the families the input touches, about the incoming months."""
+    regions = stored_regions.set_index("code")
+    if not upserts.empty:
+        regions = upserts.set_index("code").combine_first(regions)
+    regions = regions.reset_index()
+    parent_of = dict(zip(regions["code"], regions["parent_code"], strict=True))
+    touched = set(rows["region_code"])
+    parents = {parent_of.get(c) for c in touched} - {None}
+    family = touched | parents | set(regions.loc[regions["parent_code"].isin(parents | touched), "code"])
+    if len(family) == len(touched) and not parents:
+        return []
+    stored = _stored_series(conn, sorted(family), sorted(rows["fund"].unique()))
+    stored = _without(stored, rows)
+    combined = pd.concat([stored[[*KEYS, "income", "expenditure", "balance"]],
+                          rows[[*KEYS, "income", "expenditure", "balance"]]], ignore_index=True)
+    fam = regions[regions["code"].isin(family)]
+    imp = config.imports
+    _, findings = rollup(combined, fam, tolerance_abs_yuan=imp.reconcile_abs_yuan,
+                         tolerance_rel=imp.reconcile_rel)
+    months = set(rows["month"])
+    return [f for f in findings if f.month in months or f.code == "rollup_incomplete"]
+
+
+def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, object]]:
+    """DataFrame → list of dicts with plain Python ints/None (what DB drivers want)."""
+    out = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), None)
+    return out.to_dict("records")
+
+
+def apply_import(
+    conn: Connection, plan: ImportPlan, *, kind: str, source: str, checksum: str, user: str,
+    now: dt.datetime, config: Config,
+) -> int:
+    """Write the plan in the caller's transaction; returns the import id."""
+    sync_funds(conn, config.funds)
+    units = plan.valid.units
+    import_id = conn.execute(imports.insert().values(
+        started_at=now, finished_at=now, user=user, kind=kind, source=source, checksum=checksum,
+        unit="/".join(sorted(units)) or None, rows=len(plan.valid.rows),
+        inserted=len(plan.inserts), replaced=len(plan.replaces), unchanged=plan.unchanged,
+        warnings=len(plan.warnings),
+    )).inserted_primary_key[0]
+
+    if not plan.region_upserts.empty:
+        existing = {r[0] for r in conn.execute(select(regions_table.c.code))}
+        # parents first, so a foreign key from a child never points at nothing
+        ups = plan.region_upserts.sort_values("level", key=lambda s: s.map(
+            {"province": 0, "city": 1, "county": 2}))
+        for rec in _records(ups, ["code", "name", "parent_code", "level"]):
+            if rec["code"] in existing:
+                conn.execute(regions_table.update().where(regions_table.c.code == rec["code"])
+                             .values(**rec))
+            else:
+                conn.execute(regions_table.insert().values(**rec))
+
+    value_cols = list(VALUE_COLUMNS)
+    if not plan.inserts.empty:
+        recs = _records(plan.inserts, [*KEYS, *value_cols])
+        for rec in recs:
+            rec["revision"] = 1
+            rec["import_id"] = import_id
+        conn.execute(ledger.insert(), recs)
+
+    if not plan.replaces.empty:
+        old = _records(plan.previous, [*KEYS, *value_cols, "revision", "import_id"])
+        for rec in old:
+            rec["superseded_by"] = import_id
+        conn.execute(ledger_revisions.insert(), old)
+        new = _records(plan.replaces, ["ledger_id", *value_cols, "revision"])
+        for rec in new:
+            rec["_id"] = rec.pop("ledger_id")
+            rec["_revision"] = int(rec.pop("revision")) + 1
+            rec["_import_id"] = import_id
+        stmt = ledger.update().where(ledger.c.id == bindparam("_id")).values(
+            {**{c: bindparam(c) for c in value_cols}, "revision": bindparam("_revision"),
+             "import_id": bindparam("_import_id")}
+        )
+        conn.execute(stmt, new)
+
+    if plan.warnings:
+        conn.execute(import_findings.insert(), [
+            {k: v for k, v in f.as_dict().items() if k != "severity"} | {
+                "severity": f.severity, "import_id": import_id}
+            for f in plan.warnings
+        ])
+    return int(import_id)
+
+
+def run_import(
+    engine: Engine,
+    tables_or_reader: Callable[[], list[RawTable]],
+    *,
+    config: Config,
+    kind: str,
+    source: str,
+    checksum: str,
+    unit: str | None = None,
+    default_unit: str | None = None,
+    refunds: Sequence[str] = (),
+    check: bool = False,
+    now: dt.datetime,
+    user: str | None = None,
+) -> ImportResult:
+    """Read, validate, plan and (unless check) store, all or nothing.
+
+    :raises LedgerRejected: the input has errors; nothing was stored.
+    """
+    tables = tables_or_reader()
+    with transaction(engine) as conn:
+        known = dict(zip(*read_regions(conn)[["code", "name"]].T.to_numpy(), strict=True))
+        valid = validate_tables(
+            tables, catalogue=config.funds, unit=unit, default_unit=default_unit,
+            refunds=refunds, known_regions=known, max_errors=config.imports.max_errors,
+        )
+        plan = plan_import(conn, valid, config)
+        import_id = None
+        if not check:
+            import_id = apply_import(conn, plan, kind=kind, source=source, checksum=checksum,
+                                     user=user or current_user(), now=now, config=config)
+    return ImportResult(
+        import_id=import_id, rows=len(valid.rows), inserted=len(plan.inserts),
+        replaced=len(plan.replaces), unchanged=plan.unchanged, changes=plan.changes,
+        warnings=plan.warnings, units=valid.units, region_names=plan.region_names,
+    )
+
+
+def import_files(
+    engine: Engine, paths: Sequence[str | os.PathLike[str]], *, config: Config,
+    unit: str | None = None, sheet: str | None = None, refunds: Sequence[str] = (),
+    check: bool = False, now: dt.datetime, user: str | None = None,
+) -> ImportResult:
+    files = [Path(p) for p in paths]
+
+    def read() -> list[RawTable]:
+        from monitor.errors import LedgerRejected
+
+        tables: list[RawTable] = []
+        refused: list[Finding] = []
+        for path in files:  # read every file, so all their problems are reported together
+            try:
+                tables += read_ledger_file(path, sheet=sheet)
+            except LedgerRejected as exc:
+                refused += exc.findings
+        if refused:
+            raise LedgerRejected(refused)
+        return tables
+
+    present = [p for p in files if p.is_file()]
+    return run_import(
+        engine, read, config=config, kind="file", source="; ".join(str(p) for p in files),
+        checksum=checksum_files(present), unit=unit, default_unit=config.imports.unit,
+        refunds=refunds, check=check, now=now, user=user,
+    )

@@ -1,0 +1,49 @@
+"""Month values as offices write them: 2024-05, 202405, 2024年5月, 2024/5, Excel dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pandas as pd
+
+_PATTERNS = (
+    re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$"),  # 2024-05, 2024/5, 2024年5月
+    re.compile(r"^(\d{4})(\d{2})$"),  # 202405
+    re.compile(r"^(\d{4})-(\d{2})-\d{2}(?:[ T]00:00(?::00)?)?$"),  # 2024-05-01 (a date cell as text)
+)
+
+
+def parse_month(value: object) -> str | None:
+    """Any accepted month value → 'YYYY-MM', or None when it is not a month."""
+    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
+        return f"{value.year:04d}-{value.month:02d}"
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    text = str(value).strip()
+    for pattern in _PATTERNS:
+        m = pattern.match(text)
+        if m:
+            year, month = int(m.group(1)), int(m.group(2))
+            if 1990 <= year <= 2100 and 1 <= month <= 12:
+                return f"{year:04d}-{month:02d}"
+            return None
+    return None
+
+
+def month_index(months: pd.Series) -> pd.Series:
+    """'YYYY-MM' → a month counter (year × 12 + month − 1), for gaps and windows."""
+    years = months.str.slice(0, 4).astype("int64")
+    mons = months.str.slice(5, 7).astype("int64")
+    return years * 12 + mons - 1
+
+
+def month_from_index(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_label(month: str, lang: str = "zh") -> str:
+    year, mon = month.split("-")
+    return f"{year}年{int(mon)}月" if lang == "zh" else f"{year}-{mon}"

@@ -1,0 +1,122 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in monitor/migrations build them.
+
+Amounts are integer fen (1/100 yuan) in BIGINT columns: exact, and summable in SQL.
+Months are 'YYYY-MM' text: sortable, readable in any SQL client, the same on every backend.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from monitor.ledger_columns import COUNTS, DETAIL_AMOUNTS
+
+metadata = MetaData()
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("code", String(6), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("parent_code", String(6), nullable=True, index=True),
+    Column("level", String(10), nullable=False),  # province | city | county
+)
+
+funds = Table(
+    "funds",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("short", String(40), nullable=False),
+    Column("name_en", String(200), nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("user", String(100), nullable=False),
+    Column("kind", String(10), nullable=False),  # file | sql | demo
+    Column("source", Text, nullable=False),  # file names, or the source description
+    Column("checksum", String(64), nullable=False),  # sha256 over the inputs' bytes
+    Column("unit", String(10), nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("replaced", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+)
+
+import_findings = Table(
+    "import_findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=False, index=True),
+    Column("severity", String(10), nullable=False),
+    Column("code", String(40), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("file", Text),
+    Column("sheet", String(100)),
+    Column("row", Integer),
+    Column("column", String(100)),
+    Column("value", Text),
+    Column("expected", Text),
+    Column("region_code", String(6)),
+    Column("fund", String(40)),
+    Column("month", String(7)),
+)
+
+
+def _value_columns() -> list[Column]:  # type: ignore[type-arg]
+    cols: list[Column] = [  # type: ignore[type-arg]
+        Column("income", BigInteger, nullable=False),
+        Column("expenditure", BigInteger, nullable=False),
+        Column("balance", BigInteger, nullable=False),
+    ]
+    cols += [Column(name, BigInteger, nullable=True) for name in DETAIL_AMOUNTS]
+    cols += [Column(name, BigInteger, nullable=True) for name in COUNTS]
+    return cols
+
+
+# The current figures: one row per region, fund and month.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), ForeignKey("regions.code"), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("month", String(7), nullable=False),
+    *_value_columns(),
+    Column("revision", Integer, nullable=False),
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=False),
+    UniqueConstraint("region_code", "fund", "month", name="uq_ledger_region_fund_month"),
+)
+
+# Superseded figures: the row as it was before a correction replaced it.
+ledger_revisions = Table(
+    "ledger_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("month", String(7), nullable=False),
+    *_value_columns(),
+    Column("revision", Integer, nullable=False),
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=False),
+    Column("superseded_by", Integer, ForeignKey("imports.id"), nullable=False),
+    UniqueConstraint("region_code", "fund", "month", "revision", name="uq_revision"),
+)
+
+VALUE_COLUMNS: tuple[str, ...] = ("income", "expenditure", "balance", *DETAIL_AMOUNTS, *COUNTS)

@@ -1,0 +1,200 @@
+"""The store: opening the database, keeping its schema current, and reading it back.
+
+SQLite (the embedded default) upgrades itself on first use; any other database must be
+upgraded explicitly with `fundmon db upgrade`, because operators schedule schema changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from monitor.errors import StoreOutdated, StoreUnavailable
+from monitor.funds import FundCatalogue
+from monitor.schema import funds as funds_table
+from monitor.schema import imports, ledger, ledger_revisions, regions
+
+log = logging.getLogger("monitor.store")
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", "monitor:migrations")
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here (the driver we install), not psycopg2."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_store_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            # WAL lets the service read while an import writes.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; returns (before, after).
+
+    :raises StoreUnavailable: the database cannot be reached.
+    """
+    try:
+        with engine.begin() as conn:
+            before = current_revision(conn)
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise StoreUnavailable(safe_url(str(engine.url)), str(exc.orig).strip()) from exc
+    return before, head_revision()
+
+
+def open_store(url: str, *, auto_upgrade: bool | None = None) -> Engine:
+    """Open the store, checking (or, for SQLite, bringing up to date) its schema.
+
+    :raises StoreUnavailable: the database cannot be reached.
+    :raises StoreOutdated: a non-SQLite store is behind; run `fundmon db upgrade`.
+    """
+    engine = create_store_engine(url)
+    if auto_upgrade is None:
+        auto_upgrade = engine.dialect.name == "sqlite"
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+        head = head_revision()
+        if current != head:
+            if not auto_upgrade:
+                raise StoreOutdated(safe_url(url), current, head)
+            log.info("upgrading store %s from %s to %s", safe_url(url), current, head)
+            upgrade(engine)
+    except (OperationalError, DBAPIError) as exc:
+        engine.dispose()
+        raise StoreUnavailable(safe_url(url), str(exc.orig).strip()) from exc
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction, with database errors reported as StoreUnavailable."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise StoreUnavailable(safe_url(str(engine.url)), str(exc.orig).strip()) from exc
+
+
+def sync_funds(conn: Connection, catalogue: FundCatalogue) -> None:
+    """Record the configured funds, so the store describes itself to SQL readers."""
+    existing = {row.key: row for row in conn.execute(select(funds_table))}
+    for fund in catalogue:
+        values = {"name": fund.name, "short": fund.short, "name_en": fund.name_en}
+        if fund.key not in existing:
+            conn.execute(funds_table.insert().values(key=fund.key, **values))
+        elif any(getattr(existing[fund.key], k) != v for k, v in values.items()):
+            conn.execute(funds_table.update().where(funds_table.c.key == fund.key).values(**values))
+
+
+def read_regions(conn: Connection) -> pd.DataFrame:
+    rows = conn.execute(select(regions).order_by(regions.c.code)).all()
+    return pd.DataFrame(rows, columns=["code", "name", "parent_code", "level"])
+
+
+def read_ledger(
+    conn: Connection,
+    *,
+    region: str | None = None,
+    fund: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    columns: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Stored ledger months (amounts in fen), sorted by region, fund, month.
+
+    `region` may be a glob on the code (`3417*`).
+    """
+    cols = [ledger.c[c] for c in (columns or tuple(c.name for c in ledger.columns))]
+    query = select(*cols)
+    if region:
+        if any(ch in region for ch in "*?"):
+            query = query.where(ledger.c.region_code.like(region.replace("*", "%").replace("?", "_")))
+        else:
+            query = query.where(ledger.c.region_code == region)
+    if fund:
+        query = query.where(ledger.c.fund == fund)
+    if start:
+        query = query.where(ledger.c.month >= start)
+    if end:
+        query = query.where(ledger.c.month <= end)
+    query = query.order_by(ledger.c.region_code, ledger.c.fund, ledger.c.month)
+    result = conn.execute(query)
+    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    return frame
+
+
+def read_history(conn: Connection, region: str, fund: str, month: str) -> pd.DataFrame:
+    """Every revision of one ledger month, oldest first, with who/when/source of each."""
+    cur = select(
+        ledger, imports.c.user, imports.c.started_at, imports.c.source, imports.c.kind
+    ).join(imports, imports.c.id == ledger.c.import_id).where(
+        ledger.c.region_code == region, ledger.c.fund == fund, ledger.c.month == month
+    )
+    old = select(
+        ledger_revisions, imports.c.user, imports.c.started_at, imports.c.source, imports.c.kind
+    ).join(imports, imports.c.id == ledger_revisions.c.import_id).where(
+        ledger_revisions.c.region_code == region,
+        ledger_revisions.c.fund == fund,
+        ledger_revisions.c.month == month,
+    )
+    frames = []
+    for query in (old, cur):
+        result = conn.execute(query)
+        frames.append(pd.DataFrame(result.all(), columns=list(result.keys())))
+    frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+    return frame.sort_values("revision").reset_index(drop=True)
