@@ -58,18 +58,33 @@ def measure_import(path: str, unit: str) -> dict[str, float]:
         plan = plan_import(conn, valid, config)
         stages["plan"] = time.perf_counter() - t
         t = time.perf_counter()
-        apply_import(conn, plan, kind="file", source=path, checksum="-", user="bench",
-                     now=dt.datetime.now(dt.UTC), config=config)
+        apply_import(
+            conn,
+            plan,
+            kind="file",
+            source=path,
+            checksum="-",
+            user="bench",
+            now=dt.datetime.now(dt.UTC),
+            config=config,
+        )
     stages["store"] = time.perf_counter() - t
     total = time.perf_counter() - t0
-    return {"seconds": total, "peak_mb": _peak_mb(), "rows": len(valid.rows),
-            "warnings": len(plan.warnings), **{f"stage_{k}": v for k, v in stages.items()}}
+    return {
+        "seconds": total,
+        "peak_mb": _peak_mb(),
+        "rows": len(valid.rows),
+        "warnings": len(plan.warnings),
+        **{f"stage_{k}": v for k, v in stages.items()},
+    }
 
 
 def _run(kind: str, path: Path, unit: str = "元") -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, str(path), unit],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -94,20 +109,36 @@ def main() -> None:
     workdir = Path(os.environ.get("BENCH_DIR", tempfile.mkdtemp(prefix="fundmon-bench-")))
     workdir.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    world = synthetic_world(args.provinces, args.cities, args.counties, start="2015-01",
-                            end="2024-12")
-    ledger = world.ledger[["region_code", "region_name", "parent_code", "parent_name", "fund",
-                           "month", "income", "expenditure", "balance"]]
+    world = synthetic_world(
+        args.provinces, args.cities, args.counties, start="2015-01", end="2024-12"
+    )
+    ledger = world.ledger[
+        [
+            "region_code",
+            "region_name",
+            "parent_code",
+            "parent_name",
+            "fund",
+            "month",
+            "income",
+            "expenditure",
+            "balance",
+        ]
+    ]
     csv_path = write_canonical_csv(ledger, workdir / "ledger.csv")
-    print(f"generated {len(ledger):,} rows in {time.perf_counter() - t:.1f} s "
-          f"({csv_path.stat().st_size / 1e6:.0f} MB CSV) in {workdir}")
+    print(
+        f"generated {len(ledger):,} rows in {time.perf_counter() - t:.1f} s "
+        f"({csv_path.stat().st_size / 1e6:.0f} MB CSV) in {workdir}"
+    )
     files = [("CSV", csv_path)]
     if not args.no_xlsx:
         xlsx_path = workdir / "ledger.xlsx"
         t = time.perf_counter()
         _write_xlsx(csv_path, xlsx_path)
-        print(f"wrote the workbook in {time.perf_counter() - t:.1f} s "
-              f"({xlsx_path.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"wrote the workbook in {time.perf_counter() - t:.1f} s "
+            f"({xlsx_path.stat().st_size / 1e6:.0f} MB)"
+        )
         files.append(("XLSX", xlsx_path))
 
     print()
@@ -116,11 +147,15 @@ def main() -> None:
         floor = _run("pandas", path)
         ours = _run("import", path)
         floor_what = "pandas.read_csv" if label == "CSV" else "pandas.read_excel (openpyxl)"
-        print(f"{label:<5} {floor_what:<34} {floor['rows']:>10,} {floor['seconds']:>8.2f} "
-              f"{floor['peak_mb']:>8.0f} {1.0:>8.2f}")
-        print(f"{label:<5} {'fundmon import (to SQLite)':<34} {ours['rows']:>10,} "
-              f"{ours['seconds']:>8.2f} {ours['peak_mb']:>8.0f} "
-              f"{ours['seconds'] / floor['seconds']:>8.2f}")
+        print(
+            f"{label:<5} {floor_what:<34} {floor['rows']:>10,} {floor['seconds']:>8.2f} "
+            f"{floor['peak_mb']:>8.0f} {1.0:>8.2f}"
+        )
+        print(
+            f"{label:<5} {'fundmon import (to SQLite)':<34} {ours['rows']:>10,} "
+            f"{ours['seconds']:>8.2f} {ours['peak_mb']:>8.0f} "
+            f"{ours['seconds'] / floor['seconds']:>8.2f}"
+        )
         stages = ", ".join(f"{k[6:]} {v:.2f} s" for k, v in ours.items() if k.startswith("stage_"))
         print(f"{'':<5}   stages: {stages}; warnings {ours['warnings']:.0f}")
 

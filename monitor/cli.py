@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 import pandas as pd
@@ -17,7 +18,7 @@ from monitor.config import Config, load_config
 from monitor.errors import LedgerRejected, MonitorError, NotFound
 from monitor.findings import Finding
 from monitor.ledger_columns import BY_NAME
-from monitor.money import format_amount, parse_unit, yuan_text
+from monitor.money import format_amount, parse_unit, yuan_grouped
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_LISTED = 50  # findings and changes printed; all are stored
@@ -50,6 +51,17 @@ class Context:
             self._engine = None
 
 
+# Offices read times in Beijing time whatever zone the server runs in (times are stored in UTC).
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value: dt.datetime) -> str:
+    """A stored timestamp (naive UTC from SQLite, aware from PostgreSQL) in Beijing time."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
 def now() -> dt.datetime:
     """The one place the CLI reads the clock."""
     return dt.datetime.now(dt.UTC)
@@ -71,6 +83,9 @@ def reports_errors(fn: F) -> F:
             sys.exit(1)
         except MonitorError as exc:
             click.echo(f"错误：{exc}", err=True)
+            sys.exit(1)
+        except OSError as exc:  # a folder that cannot be written, a disk that is full
+            click.echo(f"错误：{exc.strerror or exc}（{exc.filename or ''}）", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -97,8 +112,12 @@ def _table(rows: list[list[Any]], headers: list[str]) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="配置文件（默认 ./config.toml，其次 $FUNDMON_CONFIG）")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="配置文件（默认 ./config.toml，其次 $FUNDMON_CONFIG）",
+)
 @click.option("--db", help="存储数据库的 SQLAlchemy URL（覆盖配置与 $FUNDMON_DB）")
 @click.version_option(package_name="fund-risk-monitor")
 @click.pass_context
@@ -111,17 +130,31 @@ def main(ctx: click.Context, config_path: str | None, db: str | None) -> None:
 # ---------------------------------------------------------------- import
 @main.command("import")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--unit", callback=lambda c, p, v: unit_option(v),
-              help="金额单位：元、万元 或 亿元（文件未注明时必须给出）")
+@click.option(
+    "--unit",
+    callback=lambda c, p, v: unit_option(v),
+    help="金额单位：元、万元 或 亿元（文件未注明时必须给出）",
+)
 @click.option("--sheet", help="只读取这个工作表（默认：每个像台账的工作表）")
-@click.option("--refunds", multiple=True, metavar="COLUMN",
-              help="允许该列为负数（退费/冲销），如 --refunds expenditure；可重复")
+@click.option(
+    "--refunds",
+    multiple=True,
+    metavar="COLUMN",
+    help="允许该列为负数（退费/冲销），如 --refunds expenditure；可重复",
+)
 @click.option("--check", is_flag=True, help="只校验并显示将发生的变化，不写入")
 @click.option("--from-sql", is_flag=True, help="从 config.toml [source] 配置的源数据库读取")
 @click.pass_obj
 @reports_errors
-def import_cmd(obj: Context, files: tuple[str, ...], unit: str | None, sheet: str | None,
-               refunds: tuple[str, ...], check: bool, from_sql: bool) -> None:
+def import_cmd(
+    obj: Context,
+    files: tuple[str, ...],
+    unit: str | None,
+    sheet: str | None,
+    refunds: tuple[str, ...],
+    check: bool,
+    from_sql: bool,
+) -> None:
     """导入台账（.xlsx/.xls/.csv），或用 --from-sql 从源数据库读取。全部成功才写入。"""
     from monitor.ledger_import import import_files
     from monitor.sql_source import import_from_sql
@@ -133,32 +166,39 @@ def import_cmd(obj: Context, files: tuple[str, ...], unit: str | None, sheet: st
         raise click.BadParameter(f"{bad} 不是金额列", param_hint="--refunds")
     engine = obj.engine()
     if from_sql:
-        result = import_from_sql(engine, config=obj.config, unit=unit, refunds=refunds,
-                                 check=check, now=now())
+        result = import_from_sql(
+            engine, config=obj.config, unit=unit, refunds=refunds, check=check, now=now()
+        )
     else:
-        result = import_files(engine, files, config=obj.config, unit=unit, sheet=sheet,
-                              refunds=refunds, check=check, now=now())
-    _print_import(result, check)
+        result = import_files(
+            engine,
+            files,
+            config=obj.config,
+            unit=unit,
+            sheet=sheet,
+            refunds=refunds,
+            check=check,
+            now=now(),
+        )
+    _print_import(result, check, obj.config.funds)
 
 
-def _print_import(result: Any, check: bool) -> None:
-    names = result.region_names
-    for change in result.changes[:MAX_LISTED]:
-        label = BY_NAME[change.column].label
-        old = "空" if change.old is None else yuan_text(change.old)
-        new = "空" if change.new is None else yuan_text(change.new)
-        unit = "" if BY_NAME[change.column].kind == "count" else " 元"
-        if unit == "":
-            old, new = (str(change.old), str(change.new))
-        click.echo(f"更正：{names.get(change.region_code, change.region_code)}（{change.region_code}）"
-                   f" {change.fund} {change.month} {label}：{old} → {new}{unit}")
-    if len(result.changes) > MAX_LISTED:
-        click.echo(f"……另有 {len(result.changes) - MAX_LISTED} 处更正未列出")
+def _print_import(result: Any, check: bool, funds: Any) -> None:
+    from monitor.ledger_import import describe_changes
+
+    lines = describe_changes(result.changes, result.region_names, funds)
+    for line in lines[:MAX_LISTED]:
+        click.echo(f"更正：{line}")
+    if len(lines) > MAX_LISTED:
+        click.echo(
+            f"……另有 {len(lines) - MAX_LISTED} 个月的更正未列出（`fundmon ledger history` 可查）"
+        )
     _print_findings(result.warnings)
     verb = "校验通过（--check，未写入）" if check else f"已导入（导入编号 #{result.import_id}）"
     click.echo(
         f"{verb}：{result.rows} 行；新增 {result.inserted}，更正 {result.replaced}，"
-        f"未变 {result.unchanged}；警告 {len(result.warnings)} 条；单位 {'/'.join(sorted(result.units))}"
+        f"未变 {result.unchanged}；警告 {len(result.warnings)} 条；"
+        f"单位 {'/'.join(sorted(result.units))}"
     )
 
 
@@ -190,17 +230,22 @@ def _series_frame(obj: Context, region: str | None, fund: str | None) -> tuple[p
 @click.option("--unit", default="万元", callback=lambda c, p, v: unit_option(v), show_default=True)
 @click.pass_obj
 @reports_errors
-def ledger_show(obj: Context, region: str, fund: str, start: str | None, end: str | None,
-                unit: str) -> None:
+def ledger_show(
+    obj: Context, region: str, fund: str, start: str | None, end: str | None, unit: str
+) -> None:
     """打印一个统筹区、一个险种的月度序列（含可支付月数）。"""
     from monitor.indicators import payable_months
 
     key = obj.config.funds.key_for(fund)
     if key is None:
-        raise click.BadParameter(f"未知险种 {fund!r}：{obj.config.funds.describe()}", param_hint="--fund")
+        raise click.BadParameter(
+            f"未知险种 {fund!r}：{obj.config.funds.describe()}", param_hint="--fund"
+        )
     data, (regions, findings) = _series_frame(obj, region, key)
     if data.empty:
-        raise NotFound(f"没有 {region} {key} 的台账数据（用 `fundmon ledger regions` 查看已有统筹区）")
+        raise NotFound(
+            f"没有 {region} {key} 的台账数据（用 `fundmon ledger regions` 查看已有统筹区）"
+        )
     data = data.merge(payable_months(data), on=["region_code", "fund", "month"])
     if start:
         data = data[data["month"] >= start]
@@ -208,13 +253,23 @@ def ledger_show(obj: Context, region: str, fund: str, start: str | None, end: st
         data = data[data["month"] <= end]
     name = dict(zip(regions["code"], regions["name"], strict=True)).get(region, region)
     derived = bool(data["derived"].any())
-    click.echo(f"{name}（{region}）{obj.config.funds[key].short}"
-               f"{'（下级汇总）' if derived else ''}，金额单位：{unit}")
+    click.echo(
+        f"{name}（{region}）{obj.config.funds[key].short}"
+        f"{'（下级汇总）' if derived else ''}，金额单位：{unit}"
+    )
     rows = [
-        [r.month, format_amount(r.income, unit), format_amount(r.expenditure, unit),
-         format_amount(r.balance, unit), f"{r.payable_months:.1f}" + ("*" if r.short_history else "")]
-        for r in data.assign(income=data["income"] / 100, expenditure=data["expenditure"] / 100,
-                             balance=data["balance"] / 100).itertuples()
+        [
+            r.month,
+            format_amount(r.income, unit),
+            format_amount(r.expenditure, unit),
+            format_amount(r.balance, unit),
+            f"{r.payable_months:.1f}" + ("*" if r.short_history else ""),
+        ]
+        for r in data.assign(
+            income=data["income"] / 100,
+            expenditure=data["expenditure"] / 100,
+            balance=data["balance"] / 100,
+        ).itertuples()
     ]
     click.echo(_table(rows, ["月份", "本期收入", "本期支出", "期末累计结余", "可支付月数"]))
     if data["short_history"].any():
@@ -235,12 +290,18 @@ def ledger_regions(obj: Context) -> None:
     rows = []
     for r in regions.itertuples():
         mine = spans[spans["region_code"] == r.code]
-        funds = "；".join(
-            f"{s.fund} {s['min']}～{s['max']}（{s['size']} 个月{'，汇总' if s.derived else ''}）"
-            for _, s in mine.iterrows()
-        ) or "—"
+        funds = (
+            "；".join(
+                f"{s.fund} {s['min']}～{s['max']}"
+                f"（{s['size']} 个月{'，汇总' if s.derived else ''}）"
+                for _, s in mine.iterrows()
+            )
+            or "—"
+        )
         rows.append([r.code, r.name, level_zh.get(r.level, r.level), r.parent_code or "", funds])
-    click.echo(tabulate(rows, headers=["编码", "名称", "层级", "上级", "台账"], disable_numparse=True))
+    click.echo(
+        tabulate(rows, headers=["编码", "名称", "层级", "上级", "台账"], disable_numparse=True)
+    )
 
 
 @ledger.command("export")
@@ -252,8 +313,15 @@ def ledger_regions(obj: Context) -> None:
 @click.option("--to", "end", help="截止月份 YYYY-MM")
 @click.pass_obj
 @reports_errors
-def ledger_export(obj: Context, fmt: str, out: str, region: str | None, fund: str | None,
-                  start: str | None, end: str | None) -> None:
+def ledger_export(
+    obj: Context,
+    fmt: str,
+    out: str,
+    region: str | None,
+    fund: str | None,
+    start: str | None,
+    end: str | None,
+) -> None:
     """导出标准列（险种为键，金额单位：元），可按统筹区、险种、月份筛选。"""
     from monitor.ledger_export import export_ledger
 
@@ -275,6 +343,7 @@ def ledger_export(obj: Context, fmt: str, out: str, region: str | None, fund: st
 @reports_errors
 def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
     """显示一个月份的各个版本：谁、何时、来自哪个文件，改了什么。"""
+    from monitor.ledger_import import Change, describe_changes
     from monitor.months import parse_month
     from monitor.schema import VALUE_COLUMNS
     from monitor.store import read_history
@@ -287,21 +356,25 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
         hist = read_history(conn, region, key, m)
     if hist.empty:
         raise NotFound(f"没有 {region} {key} {m} 的台账记录")
-    prev = None
+    prev: dict[str, Any] | None = None
     for r in hist.itertuples():
-        when = pd.Timestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
+        when = local_time(r.started_at)
         current = "（当前）" if r.Index == len(hist) - 1 else ""
-        click.echo(f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}")
-        values = {c: getattr(r, c) for c in VALUE_COLUMNS}
+        click.echo(
+            f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}"
+        )
+        values = {c: None if pd.isna(getattr(r, c)) else int(getattr(r, c)) for c in VALUE_COLUMNS}
         if prev is None:
             for c in ("income", "expenditure", "balance"):
-                click.echo(f"    {BY_NAME[c].label}：{yuan_text(values[c])} 元")
+                click.echo(f"    {BY_NAME[c].label}：{yuan_grouped(values[c])} 元")
         else:
-            for c in VALUE_COLUMNS:
-                if not (pd.isna(prev[c]) and pd.isna(values[c])) and prev[c] != values[c]:
-                    fmt = (lambda v: "空" if pd.isna(v) else (yuan_text(v) + " 元"
-                           if BY_NAME[c].kind == "amount" else str(int(v))))
-                    click.echo(f"    {BY_NAME[c].label}：{fmt(prev[c])} → {fmt(values[c])}")
+            changes = [
+                Change(region, key, m, c, prev[c], values[c])
+                for c in VALUE_COLUMNS
+                if prev[c] != values[c]
+            ]
+            for line in describe_changes(changes, {}, obj.config.funds):
+                click.echo("    " + line.split("：", 1)[1].replace("；", "\n    "))
         prev = values
 
 
@@ -344,8 +417,13 @@ def db_current(obj: Context) -> None:
 
 # ---------------------------------------------------------------- demo
 @main.command()
-@click.option("--out", default="fundmon-demo", show_default=True, type=click.Path(file_okay=False),
-              help="演示输出目录（台账文件、演示数据库）")
+@click.option(
+    "--out",
+    default="fundmon-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="演示输出目录（台账文件、演示数据库）",
+)
 @click.pass_obj
 @reports_errors
 def demo(obj: Context, out: str) -> None:

@@ -26,7 +26,9 @@ DEFAULT_STORE_URL = "sqlite:///fundmon.db"
 @dataclass(frozen=True)
 class ImportSettings:
     unit: str | None = None  # unit assumed when a file states none; None = refuse such files
-    reconcile_abs_yuan: float = 1000.0  # balance reconciliation tolerance: max(abs, rel × |balance|)
+    reconcile_abs_yuan: float = (
+        1000.0  # balance reconciliation tolerance: max(abs, rel × |balance|)
+    )
     reconcile_rel: float = 1e-4
     spike_factor: float = 5.0  # a month above this × the series' typical size is flagged
     max_errors: int = 200  # errors listed per refused import (the rest are counted)
@@ -104,9 +106,7 @@ def find_config_file(explicit: str | os.PathLike[str] | None) -> Path | None:
     return None
 
 
-def load_config(
-    explicit: str | os.PathLike[str] | None = None, *, db: str | None = None
-) -> Config:
+def load_config(explicit: str | os.PathLike[str] | None = None, *, db: str | None = None) -> Config:
     """Read the layered configuration. `db` (the --db flag) wins over everything."""
     path = find_config_file(explicit)
     data: dict[str, Any] = {}
@@ -134,17 +134,24 @@ def _section(data: Mapping[str, Any], name: str, path: Path | None) -> Mapping[s
     return value
 
 
-def _typed(sec: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-           where: str, path: Path | None) -> Any:
+def _typed(
+    sec: Mapping[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    default: Any,
+    where: str,
+    path: Path | None,
+) -> Any:
     if key not in sec:
         return default
     value = sec[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(
             f"{where}.{key} 的值 {value!r} 类型不对，应为 {getattr(kind, '__name__', kind)}",
-            path=str(path) if path else None, key=f"{where}.{key}",
+            path=str(path) if path else None,
+            key=f"{where}.{key}",
         )
     return value
 
@@ -154,8 +161,11 @@ def _unit(value: str | None, key: str, path: Path | None) -> str | None:
         return None
     unit = parse_unit(str(value))
     if unit is None:
-        raise ConfigError(f"未知的金额单位 {value!r}，应为 元、万元 或 亿元",
-                          path=str(path) if path else None, key=key)
+        raise ConfigError(
+            f"未知的金额单位 {value!r}，应为 元、万元 或 亿元",
+            path=str(path) if path else None,
+            key=key,
+        )
     return unit
 
 
@@ -177,8 +187,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     d = ImportSettings()
     imports = ImportSettings(
         unit=_unit(_typed(imp, "unit", str, None, "import", path), "import.unit", path),
-        reconcile_abs_yuan=_typed(imp, "reconcile_abs_yuan", float, d.reconcile_abs_yuan,
-                                  "import", path),
+        reconcile_abs_yuan=_typed(
+            imp, "reconcile_abs_yuan", float, d.reconcile_abs_yuan, "import", path
+        ),
         reconcile_rel=_typed(imp, "reconcile_rel", float, d.reconcile_rel, "import", path),
         spike_factor=_typed(imp, "spike_factor", float, d.spike_factor, "import", path),
         max_errors=_typed(imp, "max_errors", int, d.max_errors, "import", path),

@@ -24,8 +24,9 @@ from monitor.rollup import rollup
 from monitor.store import open_store, read_ledger, read_regions, safe_url
 
 
-def run_demo(out: Path, *, db: str | None, config: Config, now: dt.datetime,
-             echo: Callable[[str], None]) -> None:
+def run_demo(
+    out: Path, *, db: str | None, config: Config, now: dt.datetime, echo: Callable[[str], None]
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if db:
         url = db
@@ -35,6 +36,7 @@ def run_demo(out: Path, *, db: str | None, config: Config, now: dt.datetime,
             leftover.unlink()
         url = f"sqlite:///{store}"
     world = demo_city()
+    (out / "ledgers").mkdir(exist_ok=True)
     ledger_file = write_canonical_csv(world.ledger, out / "ledgers" / "demo_city.csv")
     echo(f"演示台账：{ledger_file}（{len(world.ledger)} 行，金额单位：元）")
 
@@ -45,12 +47,23 @@ def run_demo(out: Path, *, db: str | None, config: Config, now: dt.datetime,
         engine.dispose()
 
 
-def _import_and_show(engine: Engine, ledger_file: Path, url: str, out: Path, *, config: Config,
-                     now: dt.datetime, echo: Callable[[str], None]) -> None:
-    result = import_files(engine, [ledger_file], config=config.with_store(url), unit="元", now=now,
-                          user="demo")
-    echo(f"已导入 {safe_url(url)}：导入编号 #{result.import_id}，{result.rows} 行，"
-         f"警告 {len(result.warnings)} 条")
+def _import_and_show(
+    engine: Engine,
+    ledger_file: Path,
+    url: str,
+    out: Path,
+    *,
+    config: Config,
+    now: dt.datetime,
+    echo: Callable[[str], None],
+) -> None:
+    result = import_files(
+        engine, [ledger_file], config=config.with_store(url), unit="元", now=now, user="demo"
+    )
+    echo(
+        f"已导入 {safe_url(url)}：导入编号 #{result.import_id}，{result.rows} 行，"
+        f"警告 {len(result.warnings)} 条"
+    )
     for finding in result.warnings[:10]:
         echo(f"  警告：{finding.render()}")
 
@@ -63,18 +76,36 @@ def _import_and_show(engine: Engine, ledger_file: Path, url: str, out: Path, *, 
     names = dict(zip(regions["code"], regions["name"], strict=True))
     rows = []
     for r in latest.sort_values(["region_code", "fund"]).itertuples():
-        rows.append([
-            f"{names.get(r.region_code, r.region_code)}（{r.region_code}）"
-            + ("·汇总" if r.derived else ""),
-            config.funds[r.fund].short, r.month,
-            format_amount(r.income / 100, "万元"), format_amount(r.expenditure / 100, "万元"),
-            format_amount(r.balance / 100), f"{r.payable_months:.1f}",
-        ])
+        rows.append(
+            [
+                f"{names.get(r.region_code, r.region_code)}（{r.region_code}）"
+                + ("·汇总" if r.derived else ""),
+                config.funds[r.fund].short,
+                r.month,
+                format_amount(r.income / 100, "万元"),
+                format_amount(r.expenditure / 100, "万元"),
+                format_amount(r.balance / 100),
+                f"{r.payable_months:.1f}",
+            ]
+        )
     echo("")
     echo("各统筹区最新月份（可支付月数 = 期末累计结余 ÷ 近 12 个月月均支出）：")
-    echo(tabulate(rows, headers=["统筹区", "险种", "月份", "本期收入", "本期支出",
-                                 "期末累计结余", "可支付月数"],
-                  disable_numparse=True, stralign="right"))
+    echo(
+        tabulate(
+            rows,
+            headers=[
+                "统筹区",
+                "险种",
+                "月份",
+                "本期收入",
+                "本期支出",
+                "期末累计结余",
+                "可支付月数",
+            ],
+            disable_numparse=True,
+            stralign="right",
+        )
+    )
     for finding in findings[:10]:
         echo(f"  提示：{finding.render()}")
     db_flag = f"--db {safe_url(url)}"

@@ -36,7 +36,13 @@ def payable_months(ledger: pd.DataFrame) -> pd.DataFrame:
     mean_exp = window_sum / window_n
     with np.errstate(divide="ignore", invalid="ignore"):
         payable = np.where(mean_exp > 0, df["balance"].to_numpy(dtype="float64") / mean_exp, np.nan)
-    return pd.DataFrame({
-        "region_code": df["region_code"], "fund": df["fund"], "month": df["month"],
-        "payable_months": payable, "window_months": window_n, "short_history": window_n < WINDOW,
-    })
+    return pd.DataFrame(
+        {
+            "region_code": df["region_code"],
+            "fund": df["fund"],
+            "month": df["month"],
+            "payable_months": payable,
+            "window_months": window_n,
+            "short_history": window_n < WINDOW,
+        }
+    )

@@ -25,34 +25,85 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("region_code", "统筹区编码", "code", True,
-           ("统筹区代码", "区划代码", "行政区划代码", "地区编码", "地区代码", "code", "region")),
-    Column("region_name", "统筹区名称", "text", False, ("统筹区", "地区", "地区名称", "区划名称", "name")),
-    Column("parent_code", "上级编码", "code", False, ("上级代码", "上级区划代码", "上级统筹区编码", "parent")),
+    Column(
+        "region_code",
+        "统筹区编码",
+        "code",
+        True,
+        ("统筹区代码", "区划代码", "行政区划代码", "地区编码", "地区代码", "code", "region"),
+    ),
+    Column(
+        "region_name",
+        "统筹区名称",
+        "text",
+        False,
+        ("统筹区", "地区", "地区名称", "区划名称", "name"),
+    ),
+    Column(
+        "parent_code",
+        "上级编码",
+        "code",
+        False,
+        ("上级代码", "上级区划代码", "上级统筹区编码", "parent"),
+    ),
     Column("parent_name", "上级名称", "text", False, ("上级统筹区名称", "上级区划名称")),
     Column("fund", "险种", "fund", True, ("基金", "险种名称", "基金名称", "险种类型")),
     Column("month", "月份", "month", True, ("年月", "期间", "所属期", "统计期", "月度", "period")),
-    Column("income", "本期收入", "amount", True, ("收入", "基金收入", "本月收入", "当期收入", "本期基金收入")),
-    Column("expenditure", "本期支出", "amount", True,
-           ("支出", "基金支出", "本月支出", "当期支出", "本期基金支出", "expense", "expenses")),
-    Column("balance", "期末累计结余", "amount", True,
-           ("累计结余", "期末结余", "期末滚存结余", "滚存结余", "累计结存", "closing_balance")),
+    Column(
+        "income",
+        "本期收入",
+        "amount",
+        True,
+        ("收入", "基金收入", "本月收入", "当期收入", "本期基金收入"),
+    ),
+    Column(
+        "expenditure",
+        "本期支出",
+        "amount",
+        True,
+        ("支出", "基金支出", "本月支出", "当期支出", "本期基金支出", "expense", "expenses"),
+    ),
+    Column(
+        "balance",
+        "期末累计结余",
+        "amount",
+        True,
+        ("累计结余", "期末结余", "期末滚存结余", "滚存结余", "累计结存", "closing_balance"),
+    ),
     # optional details: income by source
-    Column("income_contribution", "征缴收入", "amount", False, ("基本医疗保险费收入", "保险费收入", "contribution")),
-    Column("income_subsidy", "财政补助收入", "amount", False, ("财政补助", "财政补贴收入", "subsidy")),
+    Column(
+        "income_contribution",
+        "征缴收入",
+        "amount",
+        False,
+        ("基本医疗保险费收入", "保险费收入", "contribution"),
+    ),
+    Column(
+        "income_subsidy", "财政补助收入", "amount", False, ("财政补助", "财政补贴收入", "subsidy")
+    ),
     Column("income_interest", "利息收入", "amount", False, ("利息", "interest")),
     Column("income_other", "其他收入", "amount", False, ()),
     # expenditure by kind
     Column("exp_inpatient", "住院支出", "amount", False, ("住院费用支出", "住院", "inpatient")),
-    Column("exp_outpatient", "普通门诊支出", "amount", False, ("普通门诊", "门诊支出", "outpatient")),
-    Column("exp_chronic", "门诊慢特病支出", "amount", False, ("门诊慢特病", "门诊慢特病费用支出", "chronic")),
+    Column(
+        "exp_outpatient", "普通门诊支出", "amount", False, ("普通门诊", "门诊支出", "outpatient")
+    ),
+    Column(
+        "exp_chronic",
+        "门诊慢特病支出",
+        "amount",
+        False,
+        ("门诊慢特病", "门诊慢特病费用支出", "chronic"),
+    ),
     Column("exp_pharmacy", "药店支出", "amount", False, ("定点药店支出", "药店", "pharmacy")),
     Column("exp_other", "其他支出", "amount", False, ()),
     # insured persons
     Column("insured", "参保人数", "count", False, ("参保人员", "insured_persons")),
-    Column("insured_active", "在职参保人数", "count", False, ("在职人数", "在职职工人数", "active")),
+    Column(
+        "insured_active", "在职参保人数", "count", False, ("在职人数", "在职职工人数", "active")
+    ),
     Column("insured_retired", "退休参保人数", "count", False, ("退休人数", "退休人员", "retired")),
-)  # fmt: skip
+)
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 REQUIRED: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)

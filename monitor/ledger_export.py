@@ -14,8 +14,14 @@ from monitor.store import read_ledger, read_regions
 EXPORT_COLUMNS = [c.name for c in COLUMNS]
 
 
-def export_frame(conn: Connection, *, region: str | None = None, fund: str | None = None,
-                 start: str | None = None, end: str | None = None) -> pd.DataFrame:
+def export_frame(
+    conn: Connection,
+    *,
+    region: str | None = None,
+    fund: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> pd.DataFrame:
     """Stored rows as canonical columns; amounts as exact yuan text ('1234.50')."""
     data = read_ledger(conn, region=region, fund=fund, start=start, end=end)
     regions = read_regions(conn).set_index("code")
@@ -54,8 +60,10 @@ def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("ledger")
     ws.append(list(frame.columns))
-    numeric = [c not in ("region_code", "region_name", "parent_code", "parent_name", "fund", "month")
-               for c in frame.columns]
+    numeric = [
+        c not in ("region_code", "region_name", "parent_code", "parent_name", "fund", "month")
+        for c in frame.columns
+    ]
     for values in frame.itertuples(index=False):
         row = []
         for value, is_num, name in zip(values, numeric, frame.columns, strict=True):

@@ -15,18 +15,30 @@ from monitor.months import month_from_index, month_index
 KEYS = ["region_code", "fund"]
 
 
-def _finding(code: str, message: str, r: pd.Series, column: str | None = None,
-             value: str | None = None, expected: str | None = None) -> Finding:
+def _finding(
+    code: str,
+    message: str,
+    r: pd.Series,
+    column: str | None = None,
+    value: str | None = None,
+    expected: str | None = None,
+) -> Finding:
     file = r.get("file")
     sheet = r.get("sheet")
     row = r.get("row")
     return Finding(
-        "warning", code, message,
+        "warning",
+        code,
+        message,
         file=file if isinstance(file, str) else None,
         sheet=sheet if isinstance(sheet, str) else None,
         row=int(row) if row is not None and not pd.isna(row) else None,
-        column=column, value=value, expected=expected,
-        region_code=r.region_code, fund=r.fund, month=r.month,
+        column=column,
+        value=value,
+        expected=expected,
+        region_code=r.region_code,
+        fund=r.fund,
+        month=r.month,
     )
 
 
@@ -58,7 +70,10 @@ def quality_findings(
     # gaps: a month missing between two reported ones
     gap = same & (step > 1) & df["incoming"]
     for _, r in df[gap].head(limit).iterrows():
-        first, last = month_from_index(int(r._m - (step[r.name] - 1))), month_from_index(int(r._m - 1))
+        first, last = (
+            month_from_index(int(r._m - (step[r.name] - 1))),
+            month_from_index(int(r._m - 1)),
+        )
         span = first if first == last else f"{first} 至 {last}"
         findings.append(_finding("gap", f"序列中断：缺少 {span} 的数据", r))
 
@@ -70,12 +85,17 @@ def quality_findings(
     off = consecutive & (diff > tolerance)
     for i in np.flatnonzero(off.to_numpy())[:limit]:
         r = df.iloc[i]
-        findings.append(_finding(
-            "reconcile",
-            f"期末累计结余不平衡：上月结余 + 本期收入 − 本期支出 = {_yuan(expected[i])} 元，"
-            f"本月报 {_yuan(r.balance)} 元，相差 {_yuan(r.balance - expected[i])} 元",
-            r, column="balance", value=_yuan(r.balance), expected=f"{_yuan(expected[i])} 元（容差 {_yuan(tolerance[i])} 元）",
-        ))
+        findings.append(
+            _finding(
+                "reconcile",
+                f"期末累计结余不平衡：上月结余 + 本期收入 − 本期支出 = {_yuan(expected[i])} 元，"
+                f"本月报 {_yuan(r.balance)} 元，相差 {_yuan(r.balance - expected[i])} 元",
+                r,
+                column="balance",
+                value=_yuan(r.balance),
+                expected=f"{_yuan(expected[i])} 元（容差 {_yuan(tolerance[i])} 元）",
+            )
+        )
 
     # spikes: far above the series' typical size for that month. Typical = the larger of the
     # median of the same calendar month in all years and the series' overall median, so a
@@ -90,11 +110,16 @@ def quality_findings(
         spike = df["incoming"] & (typical > 0) & (value > spike_factor * typical)
         for i in np.flatnonzero(spike.to_numpy())[:limit]:
             r = df.iloc[i]
-            findings.append(_finding(
-                "spike",
-                f"{label}异常偏大：{_yuan(r[column])} 元，约为该序列通常水平 {_yuan(typical[i])} 元的 "
-                f"{value[i] / typical[i]:.1f} 倍（请核对单位与录入）",
-                r, column=column, value=_yuan(r[column]),
-                expected=f"不超过通常水平的 {spike_factor:g} 倍",
-            ))
+            findings.append(
+                _finding(
+                    "spike",
+                    f"{label}异常偏大：{_yuan(r[column])} 元，"
+                    f"约为该序列通常水平 {_yuan(typical[i])} 元的 "
+                    f"{value[i] / typical[i]:.1f} 倍（请核对单位与录入）",
+                    r,
+                    column=column,
+                    value=_yuan(r[column]),
+                    expected=f"不超过通常水平的 {spike_factor:g} 倍",
+                )
+            )
     return findings

@@ -97,17 +97,41 @@ def _map_distinct(series: pd.Series, fn: Callable[[object], object]) -> pd.Serie
     return out
 
 
+def _blank_to_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells holding only spaces are empty. Checked on distinct values of the text columns
+    (codes, names, funds, months: few distinct values); amounts are handled when parsed."""
+    frame = frame.copy()
+    for column in ("region_code", "region_name", "parent_code", "parent_name", "fund", "month"):
+        if column in frame and not pd.api.types.is_numeric_dtype(frame[column].dtype):
+            uniques = pd.unique(frame[column].dropna().to_numpy(dtype=object))
+            blanks = [u for u in uniques if isinstance(u, str) and not u.strip()]
+            if blanks:
+                frame[column] = frame[column].where(~frame[column].isin(blanks))
+    return frame
+
+
+def _nullable_int(values: np.ndarray, ok: np.ndarray) -> pd.arrays.IntegerArray:
+    """float64 values → Int64 with <NA> where not ok (built directly: no per-value checks)."""
+    return pd.arrays.IntegerArray(np.where(ok, values, 0).astype("int64"), ~ok)
+
+
 def _code(value: object) -> str | None:
     text = _display(value)
     return text if _CODE.match(text) else None
 
 
-def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Raw cells → float64 values, and a mask of cells that were present but not numbers."""
-    present = series.notna().to_numpy()
+def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw cells → (float64 values, cells present, cells present but not numbers)."""
+    present = series.notna().to_numpy(copy=True)
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(series), bool)
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan, copy=True)
+        return (
+            series.to_numpy(dtype="float64", na_value=np.nan),
+            present,
+            np.zeros(len(series), bool),
+        )
+    values = pd.to_numeric(series, errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan, copy=True
+    )
     failed = present & np.isnan(values)
     if failed.any():
         # "1,234.56" and "¥ 12 345" are numbers to an analyst; retry only the failures.
@@ -115,26 +139,41 @@ def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         cleaned = series.iloc[idx].map(lambda v: _NUMBER_NOISE.sub("", str(v)))
         retry = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         values[idx] = retry
+        blank = (cleaned == "").to_numpy()  # a cell of spaces is an empty cell
+        present[idx[blank]] = False
         failed = present & np.isnan(values)
-    return values, failed
+    return values, present, failed
 
 
-def _resolve_unit(table: RawTable, unit: str | None, default_unit: str | None,
-                  errors: _Errors) -> str | None:
+def _resolve_unit(
+    table: RawTable, unit: str | None, default_unit: str | None, errors: _Errors
+) -> str | None:
     if unit and table.unit and unit != table.unit:
-        errors.add(Finding(
-            "error", "unit_conflict",
-            f"命令行指定单位 {unit}，但文件注明单位 {table.unit}（{table.unit_source}）",
-            file=table.source, sheet=table.sheet, value=table.unit, expected=f"单位一致，或去掉 --unit",
-        ))
+        errors.add(
+            Finding(
+                "error",
+                "unit_conflict",
+                f"命令行指定单位 {unit}，但文件注明单位 {table.unit}（{table.unit_source}）",
+                file=table.source,
+                sheet=table.sheet,
+                value=table.unit,
+                expected="单位一致，或去掉 --unit",
+            )
+        )
         return None
     chosen = unit or table.unit or default_unit
     if chosen is None:
-        errors.add(Finding(
-            "error", "unit_unknown",
-            "无法确定金额单位：文件未注明（如标题中的“单位：万元”或列名“本期收入（万元）”），也未用 --unit 指定",
-            file=table.source, sheet=table.sheet, expected=f"--unit {UNIT_CHOICES.replace('、', '|').replace(' 或 ', '|')}",
-        ))
+        errors.add(
+            Finding(
+                "error",
+                "unit_unknown",
+                "无法确定金额单位：文件未注明（如标题中的“单位：万元”或列名“本期收入（万元）”），"
+                "也未用 --unit 指定",
+                file=table.source,
+                sheet=table.sheet,
+                expected=f"--unit {UNIT_CHOICES.replace('、', '|').replace(' 或 ', '|')}",
+            )
+        )
     return chosen
 
 
@@ -146,19 +185,28 @@ def _validate_table(
     refunds: Collection[str],
     errors: _Errors,
 ) -> pd.DataFrame:
-    frame = table.frame
+    frame = _blank_to_missing(table.frame)
     rows = frame["row"].to_numpy()
     out = pd.DataFrame(index=frame.index)
 
-    def bad(mask: np.ndarray | pd.Series, column: str, code: str, message: str,
-            expected: str) -> None:
+    def bad(
+        mask: np.ndarray | pd.Series, column: str, code: str, message: str, expected: str
+    ) -> None:
         for i in np.flatnonzero(np.asarray(mask))[: max(errors.room(), 0) + 1]:
             value = frame[column].iloc[i]
-            errors.add(Finding(
-                "error", code, message, file=table.source, sheet=table.sheet, row=int(rows[i]),
-                column=table.headers.get(column, column),
-                value=None if pd.isna(value) else _display(value), expected=expected,
-            ))
+            errors.add(
+                Finding(
+                    "error",
+                    code,
+                    message,
+                    file=table.source,
+                    sheet=table.sheet,
+                    row=int(rows[i]),
+                    column=table.headers.get(column, column),
+                    value=None if pd.isna(value) else _display(value),
+                    expected=expected,
+                )
+            )
 
     def required_present(column: str) -> np.ndarray:
         missing = frame[column].isna().to_numpy()
@@ -170,7 +218,9 @@ def _validate_table(
     for column in ("region_code", "parent_code"):
         if column not in frame:
             continue
-        present = required_present(column) if column in REQUIRED else frame[column].notna().to_numpy()
+        present = (
+            required_present(column) if column in REQUIRED else frame[column].notna().to_numpy()
+        )
         codes = _map_distinct(frame[column], _code)
         invalid = present & codes.isna().to_numpy()
         bad(invalid, column, "bad_code", "统筹区编码不是 6 位数字", "6 位行政区划代码，如 341702")
@@ -179,56 +229,87 @@ def _validate_table(
         out["parent_code"] = None
     for column in ("region_name", "parent_name"):
         out[column] = (
-            _map_distinct(frame[column], lambda v: str(v).strip() or None) if column in frame else None
+            _map_distinct(frame[column], lambda v: str(v).strip() or None)
+            if column in frame
+            else None
         )
 
     # fund
     present = required_present("fund")
     funds = _map_distinct(frame["fund"], lambda v: catalogue.key_for(str(v)))
-    bad(present & funds.isna().to_numpy(), "fund", "unknown_fund", "未知险种",
-        f"已配置的险种：{catalogue.describe()}（或其中文名称）")
+    bad(
+        present & funds.isna().to_numpy(),
+        "fund",
+        "unknown_fund",
+        "未知险种",
+        f"已配置的险种：{catalogue.describe()}（或其中文名称）",
+    )
     out["fund"] = funds
 
     # month
     present = required_present("month")
     months = _map_distinct(frame["month"], parse_month)
-    bad(present & months.isna().to_numpy(), "month", "bad_month", "无法识别的月份",
-        "如 2024-05、202405 或 2024年5月")
+    bad(
+        present & months.isna().to_numpy(),
+        "month",
+        "bad_month",
+        "无法识别的月份",
+        "如 2024-05、202405 或 2024年5月",
+    )
     out["month"] = months
 
     # amounts in the stated unit → exact integer fen
     scale = UNITS[unit] * 100
     for column in AMOUNTS:
         if column not in frame:
-            out[column] = pd.array([pd.NA] * len(frame), dtype="Int64") if column not in REQUIRED else 0
+            out[column] = _nullable_int(np.zeros(len(frame)), np.zeros(len(frame), bool))
             continue
-        present = required_present(column)
-        values, failed = _parse_numbers(frame[column])
-        bad(failed, column, "not_a_number", f"{BY_NAME[column].label}不是数字", f"数字（单位：{unit}）")
+        values, present, failed = _parse_numbers(frame[column])
+        if column in REQUIRED and not present.all():
+            bad(~present, column, "missing_value", f"{BY_NAME[column].label}为空", "非空值")
+        bad(
+            failed,
+            column,
+            "not_a_number",
+            f"{BY_NAME[column].label}不是数字",
+            f"数字（单位：{unit}）",
+        )
         fen = np.round(values * scale)
         huge = np.abs(fen) >= _MAX_FEN
-        bad(huge & ~failed, column, "too_large", f"{BY_NAME[column].label}超出合理范围",
-            f"小于 {_MAX_FEN / scale:.3g} {unit}")
+        bad(
+            huge & ~failed,
+            column,
+            "too_large",
+            f"{BY_NAME[column].label}超出合理范围",
+            f"小于 {_MAX_FEN / scale:.3g} {unit}",
+        )
         if column != "balance" and column not in refunds:
             negative = (fen < 0) & ~failed
-            bad(negative, column, "negative", f"{BY_NAME[column].label}为负数",
-                f"非负数；若该列为退费/冲销，请用 --refunds {column} 声明")
+            bad(
+                negative,
+                column,
+                "negative",
+                f"{BY_NAME[column].label}为负数",
+                f"非负数；若该列为退费/冲销，请用 --refunds {column} 声明",
+            )
         ok = present & ~failed & ~huge
-        col = pd.array(np.where(ok, fen, 0).astype("int64"), dtype="Int64")
-        col[~ok] = pd.NA
-        out[column] = col
+        out[column] = _nullable_int(fen, ok)
 
     for column in COUNTS:
         if column not in frame:
-            out[column] = pd.array([pd.NA] * len(frame), dtype="Int64")
+            out[column] = _nullable_int(np.zeros(len(frame)), np.zeros(len(frame), bool))
             continue
-        values, failed = _parse_numbers(frame[column])
-        present = ~np.isnan(values)
+        values, present, failed = _parse_numbers(frame[column])
+        present &= ~np.isnan(values)
         not_whole = present & ((values != np.round(values)) | (values < 0))
-        bad(failed | not_whole, column, "bad_count", f"{BY_NAME[column].label}不是非负整数", "非负整数（人）")
-        col = pd.array(np.where(present & ~not_whole, values, 0).astype("int64"), dtype="Int64")
-        col[~(present & ~not_whole)] = pd.NA
-        out[column] = col
+        bad(
+            failed | not_whole,
+            column,
+            "bad_count",
+            f"{BY_NAME[column].label}不是非负整数",
+            "非负整数（人）",
+        )
+        out[column] = _nullable_int(values, present & ~not_whole)
 
     out["file"] = table.source
     out["sheet"] = table.sheet
@@ -249,17 +330,31 @@ def _check_duplicates(rows: pd.DataFrame, errors: _Errors) -> None:
             seen[key] = r
             continue
         first = seen[key]
-        where = f"{first.file}" + (f" 工作表 {first.sheet}" if first.sheet else "") + f" 第 {first.row} 行"
-        errors.add(Finding(
-            "error", "duplicate", f"同一统筹区、险种、月份重复出现（与 {where} 重复）",
-            file=r.file, sheet=r.sheet, row=int(r.row), value=" / ".join(key),
-            expected="每个统筹区、险种、月份只出现一次", region_code=r.region_code, fund=r.fund,
-            month=r.month,
-        ))
+        where = (
+            f"{first.file}"
+            + (f" 工作表 {first.sheet}" if first.sheet else "")
+            + f" 第 {first.row} 行"
+        )
+        errors.add(
+            Finding(
+                "error",
+                "duplicate",
+                f"同一统筹区、险种、月份重复出现（与 {where} 重复）",
+                file=r.file,
+                sheet=r.sheet,
+                row=int(r.row),
+                value=" / ".join(key),
+                expected="每个统筹区、险种、月份只出现一次",
+                region_code=r.region_code,
+                fund=r.fund,
+                month=r.month,
+            )
+        )
 
 
-def _regions(rows: pd.DataFrame, known: dict[str, str | None], errors: _Errors,
-             warnings: list[Finding]) -> pd.DataFrame:
+def _regions(
+    rows: pd.DataFrame, known: dict[str, str | None], errors: _Errors, warnings: list[Finding]
+) -> pd.DataFrame:
     """The regions the input names, with names and parents; parents named only by code too."""
     firsts = rows.dropna(subset=["region_code"]).groupby("region_code", sort=True)
     info = firsts.agg(
@@ -273,23 +368,36 @@ def _regions(rows: pd.DataFrame, known: dict[str, str | None], errors: _Errors,
     result: dict[str, dict[str, object]] = {}
     for code, r in info.iterrows():
         if r.names > 1 or r.parents > 1:
-            warnings.append(Finding(
-                "warning", "inconsistent_region",
-                f"统筹区 {code} 在输入中有多个名称或上级，取第一个：{r['name']} / {r.parent_code}",
-                region_code=str(code),
-            ))
+            warnings.append(
+                Finding(
+                    "warning",
+                    "inconsistent_region",
+                    f"统筹区 {code} 在输入中有多个名称或上级，"
+                    f"取第一个：{r['name']} / {r.parent_code}",
+                    region_code=str(code),
+                )
+            )
         name = r["name"] if isinstance(r["name"], str) else None
         if name is None and str(code) not in known:
-            errors.add(Finding(
-                "error", "missing_name", f"新的统筹区 {code} 没有名称", file=r.file, row=int(r.row),
-                column="region_name", expected="统筹区名称列（统筹区名称）给出名称",
-                region_code=str(code),
-            ))
+            errors.add(
+                Finding(
+                    "error",
+                    "missing_name",
+                    f"新的统筹区 {code} 没有名称",
+                    file=r.file,
+                    row=int(r.row),
+                    column="region_name",
+                    expected="统筹区名称列（统筹区名称）给出名称",
+                    region_code=str(code),
+                )
+            )
         parent = r.parent_code if isinstance(r.parent_code, str) else None
         result[str(code)] = {"name": name, "parent_code": parent}
     # parents named by code only: take their names from parent_name, or keep what is stored
     parent_names = (
-        rows.dropna(subset=["parent_code", "parent_name"]).groupby("parent_code")["parent_name"].first()
+        rows.dropna(subset=["parent_code", "parent_name"])
+        .groupby("parent_code")["parent_name"]
+        .first()
     )
     codes = set(result)
     for code, entry in list(result.items()):
@@ -302,14 +410,26 @@ def _regions(rows: pd.DataFrame, known: dict[str, str | None], errors: _Errors,
         if parent and parent not in result:
             result[parent] = {"name": parent_names.get(parent), "parent_code": None}
             if result[parent]["name"] is None and parent not in known:
-                warnings.append(Finding(
-                    "warning", "parent_unnamed",
-                    f"上级统筹区 {parent} 名称未知，暂以编码代替；可在“上级名称”列中给出",
-                    region_code=parent,
-                ))
+                warnings.append(
+                    Finding(
+                        "warning",
+                        "parent_unnamed",
+                        f"上级统筹区 {parent} 名称未知，暂以编码代替；可在“上级名称”列中给出",
+                        region_code=parent,
+                    )
+                )
     frame = pd.DataFrame(
-        [{"code": c, "name": e["name"], "parent_code": e["parent_code"], "level": region_level(c)}
-         for c, e in sorted(result.items())]
+        [
+            {
+                "code": c,
+                "name": e["name"],
+                "parent_code": e["parent_code"],
+                "level": region_level(c),
+            }
+            for c, e in sorted(result.items())
+        ],
+        columns=["code", "name", "parent_code", "level"],
+        dtype=object,
     )
     return frame
 
@@ -338,21 +458,35 @@ def validate_tables(
     units: set[str] = set()
     for table in tables:
         for header in table.ignored_columns:
-            warnings.append(Finding(
-                "warning", "ignored_column", f"未识别的列“{header}”已忽略",
-                file=table.source, sheet=table.sheet, row=table.header_row, column=header,
-            ))
+            warnings.append(
+                Finding(
+                    "warning",
+                    "ignored_column",
+                    f"未识别的列“{header}”已忽略",
+                    file=table.source,
+                    sheet=table.sheet,
+                    row=table.header_row,
+                    column=header,
+                )
+            )
         chosen = _resolve_unit(table, unit, default_unit, errors)
         if chosen is None:
             continue
         units.add(chosen)
-        parts.append(_validate_table(table, unit=chosen, catalogue=catalogue,
-                                     refunds=refunds, errors=errors))
+        parts.append(
+            _validate_table(table, unit=chosen, catalogue=catalogue, refunds=refunds, errors=errors)
+        )
     errors.raise_if_any()
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if rows.empty:
-        errors.add(Finding("error", "empty", "输入中没有台账数据行",
-                           file=", ".join(sorted({t.source for t in tables})) or None))
+        errors.add(
+            Finding(
+                "error",
+                "empty",
+                "输入中没有台账数据行",
+                file=", ".join(sorted({t.source for t in tables})) or None,
+            )
+        )
         errors.raise_if_any()
     _check_duplicates(rows, errors)
     regions = _regions(rows, known, errors, warnings)

@@ -29,6 +29,13 @@ def yuan_text(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
+def yuan_grouped(fen: int) -> str:
+    """Exact yuan with thousands separators, for people: 123456789 → '1,234,567.89'."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
 def format_amount(yuan: float, unit: str = "auto", digits: int = 2, lang: str = "zh") -> str:
     """1.404e9 → '14.04亿元' (zh) or 'CNY 1.40 bn' (en); with thousands separators."""
     if lang != "zh":

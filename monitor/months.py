@@ -10,7 +10,9 @@ import pandas as pd
 _PATTERNS = (
     re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$"),  # 2024-05, 2024/5, 2024年5月
     re.compile(r"^(\d{4})(\d{2})$"),  # 202405
-    re.compile(r"^(\d{4})-(\d{2})-\d{2}(?:[ T]00:00(?::00)?)?$"),  # 2024-05-01 (a date cell as text)
+    re.compile(
+        r"^(\d{4})-(\d{2})-\d{2}(?:[ T]00:00(?::00)?)?$"
+    ),  # 2024-05-01 (a date cell as text)
 )
 
 

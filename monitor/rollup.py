@@ -96,16 +96,23 @@ def rollup(
                 for child, months in have.items():
                     lacking = sorted(set(missing["month"]) - months)
                     if lacking:
-                        findings.append(Finding(
-                            "warning", "rollup_incomplete",
-                            f"{names.get(parent, parent)}（{parent}）{fund} 的汇总缺少下级 "
-                            f"{names.get(child, child)}（{child}）{_ranges(list(month_index(pd.Series(lacking))))} "
-                            "的数据，这些月份未汇总",
-                            region_code=str(child), fund=str(fund), month=lacking[0],
-                        ))
+                        findings.append(
+                            Finding(
+                                "warning",
+                                "rollup_incomplete",
+                                f"{names.get(parent, parent)}（{parent}）{fund} 的汇总缺少下级 "
+                                f"{names.get(child, child)}（{child}）"
+                                f"{_ranges(list(month_index(pd.Series(lacking))))} "
+                                "的数据，这些月份未汇总",
+                                region_code=str(child),
+                                fund=str(fund),
+                                month=lacking[0],
+                            )
+                        )
             if not ok.empty:
-                derived_rows.append(ok.assign(region_code=parent)[["region_code", "fund", "month",
-                                                                   *value_cols]])
+                derived_rows.append(
+                    ok.assign(region_code=parent)[["region_code", "fund", "month", *value_cols]]
+                )
         if derived_rows:
             new = pd.concat(derived_rows, ignore_index=True).assign(derived=True)
             for col in TOTALS:
@@ -117,20 +124,36 @@ def rollup(
 
 
 def _compare_with_own(
-    ledger: pd.DataFrame, parent: str, fund: str, sums: pd.DataFrame, names: dict[str, str],
-    tol_abs_yuan: float, tol_rel: float,
+    ledger: pd.DataFrame,
+    parent: str,
+    fund: str,
+    sums: pd.DataFrame,
+    names: dict[str, str],
+    tol_abs_yuan: float,
+    tol_rel: float,
 ) -> list[Finding]:
     mine = ledger[(ledger["region_code"] == parent) & (ledger["fund"] == fund)]
     both = mine.merge(sums, on="month", suffixes=("", "_children"))
     findings = []
-    for col, label in (("income", "本期收入"), ("expenditure", "本期支出"), ("balance", "期末累计结余")):
+    for col, label in (
+        ("income", "本期收入"),
+        ("expenditure", "本期支出"),
+        ("balance", "期末累计结余"),
+    ):
         diff = (both[col] - both[f"{col}_children"]).abs()
         tol = np.maximum(tol_abs_yuan * 100, tol_rel * both[col].abs())
         for _, r in both[diff > tol].iterrows():
-            findings.append(Finding(
-                "warning", "rollup_mismatch",
-                f"{names.get(parent, parent)}（{parent}）{fund} {r.month} 的{label}为 "
-                f"{r[col] / 100:,.2f} 元，下级合计为 {r[f'{col}_children'] / 100:,.2f} 元，不一致",
-                region_code=parent, fund=fund, month=r.month, column=col,
-            ))
+            findings.append(
+                Finding(
+                    "warning",
+                    "rollup_mismatch",
+                    f"{names.get(parent, parent)}（{parent}）{fund} {r.month} 的{label}为 "
+                    f"{r[col] / 100:,.2f} 元，"
+                    f"下级合计为 {r[f'{col}_children'] / 100:,.2f} 元，不一致",
+                    region_code=parent,
+                    fund=fund,
+                    month=r.month,
+                    column=col,
+                )
+            )
     return findings

@@ -46,22 +46,42 @@ def read_source(url: str, query: str, *, label: str) -> RawTable:
         unit = stated or unit
     missing = [c for c in REQUIRED if c not in headers]
     if missing:
-        raise LedgerRejected([
-            Finding("error", "missing_column", f"查询结果缺少必需列 {BY_NAME[c].label}",
-                    file=label, column=c,
-                    expected=f"列名 {c} 或 {'、'.join((BY_NAME[c].label, *BY_NAME[c].aliases))}")
-            for c in missing
-        ])
+        raise LedgerRejected(
+            [
+                Finding(
+                    "error",
+                    "missing_column",
+                    f"查询结果缺少必需列 {BY_NAME[c].label}",
+                    file=label,
+                    column=c,
+                    expected=f"列名 {c} 或 {'、'.join((BY_NAME[c].label, *BY_NAME[c].aliases))}",
+                )
+                for c in missing
+            ]
+        )
     out = frame[list(headers.values())].copy()
     out.columns = list(headers.keys())
     out["row"] = range(1, len(out) + 1)
-    return RawTable(source=label, sheet=None, header_row=0, headers=headers, unit=unit,
-                    unit_source="查询结果列名" if unit else None, frame=out, ignored_columns=ignored)
+    return RawTable(
+        source=label,
+        sheet=None,
+        header_row=0,
+        headers=headers,
+        unit=unit,
+        unit_source="查询结果列名" if unit else None,
+        frame=out,
+        ignored_columns=ignored,
+    )
 
 
 def import_from_sql(
-    engine: Engine, *, config: Config, unit: str | None = None, refunds: Sequence[str] = (),
-    check: bool = False, now: dt.datetime,
+    engine: Engine,
+    *,
+    config: Config,
+    unit: str | None = None,
+    refunds: Sequence[str] = (),
+    check: bool = False,
+    now: dt.datetime,
 ) -> ImportResult:
     source = config.source
     if not source.query:
@@ -73,6 +93,15 @@ def import_from_sql(
         pd.util.hash_pandas_object(table.frame.astype(str), index=False).to_numpy().tobytes()
     ).hexdigest()
     return run_import(
-        engine, lambda: [table], config=config, kind="sql", source=label, checksum=digest,
-        unit=unit, default_unit=source.unit, refunds=refunds, check=check, now=now,
+        engine,
+        lambda: [table],
+        config=config,
+        kind="sql",
+        source=label,
+        checksum=digest,
+        unit=unit,
+        default_unit=source.unit,
+        refunds=refunds,
+        check=check,
+        now=now,
     )

@@ -143,7 +143,8 @@ def sync_funds(conn: Connection, catalogue: FundCatalogue) -> None:
 
 def read_regions(conn: Connection) -> pd.DataFrame:
     rows = conn.execute(select(regions).order_by(regions.c.code)).all()
-    return pd.DataFrame(rows, columns=["code", "name", "parent_code", "level"])
+    # object dtype keeps a missing parent as None (pandas' str dtype would make it NaN)
+    return pd.DataFrame(rows, columns=["code", "name", "parent_code", "level"], dtype=object)
 
 
 def read_ledger(
@@ -163,7 +164,9 @@ def read_ledger(
     query = select(*cols)
     if region:
         if any(ch in region for ch in "*?"):
-            query = query.where(ledger.c.region_code.like(region.replace("*", "%").replace("?", "_")))
+            query = query.where(
+                ledger.c.region_code.like(region.replace("*", "%").replace("?", "_"))
+            )
         else:
             query = query.where(ledger.c.region_code == region)
     if fund:
@@ -180,17 +183,21 @@ def read_ledger(
 
 def read_history(conn: Connection, region: str, fund: str, month: str) -> pd.DataFrame:
     """Every revision of one ledger month, oldest first, with who/when/source of each."""
-    cur = select(
-        ledger, imports.c.user, imports.c.started_at, imports.c.source, imports.c.kind
-    ).join(imports, imports.c.id == ledger.c.import_id).where(
-        ledger.c.region_code == region, ledger.c.fund == fund, ledger.c.month == month
+    cur = (
+        select(ledger, imports.c.user, imports.c.started_at, imports.c.source, imports.c.kind)
+        .join(imports, imports.c.id == ledger.c.import_id)
+        .where(ledger.c.region_code == region, ledger.c.fund == fund, ledger.c.month == month)
     )
-    old = select(
-        ledger_revisions, imports.c.user, imports.c.started_at, imports.c.source, imports.c.kind
-    ).join(imports, imports.c.id == ledger_revisions.c.import_id).where(
-        ledger_revisions.c.region_code == region,
-        ledger_revisions.c.fund == fund,
-        ledger_revisions.c.month == month,
+    old = (
+        select(
+            ledger_revisions, imports.c.user, imports.c.started_at, imports.c.source, imports.c.kind
+        )
+        .join(imports, imports.c.id == ledger_revisions.c.import_id)
+        .where(
+            ledger_revisions.c.region_code == region,
+            ledger_revisions.c.fund == fund,
+            ledger_revisions.c.month == month,
+        )
     )
     frames = []
     for query in (old, cur):
@@ -198,3 +205,45 @@ def read_history(conn: Connection, region: str, fund: str, month: str) -> pd.Dat
         frames.append(pd.DataFrame(result.all(), columns=list(result.keys())))
     frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
     return frame.sort_values("revision").reset_index(drop=True)
+
+
+def _column_values(frame: pd.DataFrame, column: str) -> list[Any]:
+    """A column as plain Python values with None for missing (what DB drivers bind)."""
+    col = frame[column]
+    if col.dtype == "int64":
+        return col.tolist()
+    if isinstance(col.dtype, pd.Int64Dtype):
+        mask = col.isna().to_numpy()
+        values = col.to_numpy(dtype="int64", na_value=0).tolist()
+        if mask.any():
+            for i in mask.nonzero()[0].tolist():
+                values[i] = None
+        return values
+    return col.astype(object).where(col.notna(), None).tolist()
+
+
+def bulk_insert(conn: Connection, table: Any, frame: pd.DataFrame, columns: list[str]) -> None:
+    """Insert many rows fast, in the caller's transaction.
+
+    SQLAlchemy's executemany builds a dict and compiles parameters per row, which dominated
+    a million-row import; here SQLite gets the driver's executemany over tuples and
+    PostgreSQL gets COPY. Columns that are missing in every row are left to their default.
+    """
+    if frame.empty:
+        return
+    columns = [c for c in columns if frame[c].notna().any()]
+    values = [_column_values(frame, c) for c in columns]
+    rows = list(zip(*values, strict=True))
+    names = ", ".join(f'"{c}"' for c in columns)
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(columns))
+        cur = dbapi.cursor()
+        cur.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+        cur.close()
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        with dbapi.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])

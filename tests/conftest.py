@@ -24,7 +24,10 @@ REQUIRE_SERVICES = os.environ.get("FUNDMON_REQUIRE_SERVICES") == "1"
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No FUNDMON_* leaks in, and no ./config.toml of the repository is picked up."""
     for name in list(os.environ):
-        if name.startswith("FUNDMON_") and name not in ("FUNDMON_TEST_PG", "FUNDMON_REQUIRE_SERVICES"):
+        if name.startswith("FUNDMON_") and name not in (
+            "FUNDMON_TEST_PG",
+            "FUNDMON_REQUIRE_SERVICES",
+        ):
             monkeypatch.delenv(name)
     workdir = tmp_path / "cwd"
     workdir.mkdir()

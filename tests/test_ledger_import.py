@@ -13,13 +13,30 @@ from sqlalchemy import Engine, func, select
 from monitor.schema import import_findings, imports, ledger, ledger_revisions, regions
 from monitor.store import read_ledger
 
-HEADER = ["region_code", "region_name", "parent_code", "parent_name", "fund", "month",
-          "income", "expenditure", "balance"]
+HEADER = [
+    "region_code",
+    "region_name",
+    "parent_code",
+    "parent_name",
+    "fund",
+    "month",
+    "income",
+    "expenditure",
+    "balance",
+]
 
 
-def series(code: str, name: str, fund: str, months: int, *, start_balance: float = 50_000_000.0,
-           income: float = 10_000_000.0, expenditure: float = 9_000_000.0,
-           first: tuple[int, int] = (2023, 1)) -> list[list[object]]:
+def series(
+    code: str,
+    name: str,
+    fund: str,
+    months: int,
+    *,
+    start_balance: float = 50_000_000.0,
+    income: float = 10_000_000.0,
+    expenditure: float = 9_000_000.0,
+    first: tuple[int, int] = (2023, 1),
+) -> list[list[object]]:
     """A reconciling monthly series in yuan, with some seasonality."""
     year, month = first
     balance, out = start_balance, []
@@ -27,16 +44,28 @@ def series(code: str, name: str, fund: str, months: int, *, start_balance: float
         inc = round(income * (1.0 + 0.05 * ((i % 12) == 11)), 2)
         exp = round(expenditure * (1.0 + 0.02 * (i % 3)), 2)
         balance = round(balance + inc - exp, 2)
-        out.append([code, name, "341700", "池州市", fund, f"{year:04d}-{month:02d}", f"{inc:.2f}",
-                    f"{exp:.2f}", f"{balance:.2f}"])
+        out.append(
+            [
+                code,
+                name,
+                "341700",
+                "池州市",
+                fund,
+                f"{year:04d}-{month:02d}",
+                f"{inc:.2f}",
+                f"{exp:.2f}",
+                f"{balance:.2f}",
+            ]
+        )
         month += 1
         if month > 12:
             year, month = year + 1, 1
     return out
 
 
-def write_csv(path: Path, rows: list[list[object]], *, encoding: str = "utf-8",
-              header: list[str] = HEADER) -> Path:
+def write_csv(
+    path: Path, rows: list[list[object]], *, encoding: str = "utf-8", header: list[str] = HEADER
+) -> Path:
     with path.open("w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -77,14 +106,28 @@ def test_office_workbook_with_title_merged_cells_and_wan_yuan(tmp_path: Path, cl
     assert list(data["income"]) == [35_123_400_00, 1_205_000_00]  # fen, exact
     assert list(data["balance"]) == [102_345_678_00, 78_548_178_00]
     with engine.connect() as conn:
-        assert conn.execute(select(regions.c.name).where(regions.c.code == "341721")).scalar() == "东至县"
+        assert (
+            conn.execute(select(regions.c.name).where(regions.c.code == "341721")).scalar()
+            == "东至县"
+        )
 
 
 def test_gbk_csv_with_chinese_headers_and_fund_names(tmp_path: Path, cli, engine) -> None:
-    header = ["统筹区编码", "统筹区名称", "上级编码", "上级名称", "险种", "月份",
-              "本期收入（元）", "本期支出（元）", "期末累计结余（元）"]
-    rows = [[r[0], r[1], r[2], r[3], "职工基本医疗保险统筹基金", r[5].replace("-", ""), *r[6:]]
-            for r in series("341702", "贵池区", "employee", 14)]
+    header = [
+        "统筹区编码",
+        "统筹区名称",
+        "上级编码",
+        "上级名称",
+        "险种",
+        "月份",
+        "本期收入（元）",
+        "本期支出（元）",
+        "期末累计结余（元）",
+    ]
+    rows = [
+        [r[0], r[1], r[2], r[3], "职工基本医疗保险统筹基金", r[5].replace("-", ""), *r[6:]]
+        for r in series("341702", "贵池区", "employee", 14)
+    ]
     path = write_csv(tmp_path / "gbk.csv", rows, encoding="gbk", header=header)
     result = cli("import", str(path))
     assert result.exit_code == 0, result.output
@@ -96,14 +139,28 @@ def test_gbk_csv_with_chinese_headers_and_fund_names(tmp_path: Path, cli, engine
 @pytest.mark.parametrize(
     ("edit", "needles"),
     [
-        (lambda r: r.__setitem__(5, "2024年13月"), ["bad.csv", "第 4 行", "列 month", "2024年13月", "202405"]),
+        (
+            lambda r: r.__setitem__(5, "2024年13月"),
+            ["bad.csv", "第 4 行", "列 month", "2024年13月", "202405"],
+        ),
         (lambda r: r.__setitem__(6, "一百万"), ["第 4 行", "列 income", "一百万", "数字"]),
         (lambda r: r.__setitem__(7, "-5.00"), ["第 4 行", "列 expenditure", "负数", "--refunds"]),
         (lambda r: r.__setitem__(4, "工伤保险"), ["第 4 行", "列 fund", "工伤保险", "employee"]),
         (lambda r: r.__setitem__(0, "34172"), ["第 4 行", "列 region_code", "34172", "6 位"]),
         (lambda r: r.__setitem__(8, ""), ["第 4 行", "列 balance", "为空"]),
+        (lambda r: r.__setitem__(8, " 　"), ["第 4 行", "列 balance", "为空"]),
+        (lambda r: r.__setitem__(4, " "), ["第 4 行", "列 fund", "为空"]),
     ],
-    ids=["bad-month", "not-a-number", "negative", "unknown-fund", "bad-code", "empty-balance"],
+    ids=[
+        "bad-month",
+        "not-a-number",
+        "negative",
+        "unknown-fund",
+        "bad-code",
+        "empty-balance",
+        "spaces-balance",
+        "spaces-fund",
+    ],
 )
 def test_each_validation_error_names_file_row_column_value_and_expectation(
     tmp_path: Path, cli, engine, edit, needles: list[str]
@@ -116,6 +173,19 @@ def test_each_validation_error_names_file_row_column_value_and_expectation(
         assert needle in result.stderr, (needle, result.stderr)
     assert "未写入任何数据" in result.stderr
     assert count(engine, ledger) == 0 and count(engine, imports) == 0
+
+
+def test_optional_detail_columns_are_stored_and_may_be_blank(tmp_path: Path, cli, engine) -> None:
+    rows = [
+        [*r, "9000000.00" if i else " ", "1200"]
+        for i, r in enumerate(series("341721", "东至县", "resident", 3))
+    ]
+    path = write_csv(tmp_path / "details.csv", rows, header=[*HEADER, "住院支出", "参保人数（人）"])
+    result = cli("import", "--unit", "元", str(path))
+    assert result.exit_code == 0, result.output
+    data = stored(engine)
+    assert data["exp_inpatient"].isna().tolist() == [True, False, False]
+    assert data["exp_inpatient"].iloc[1] == 900_000_000 and data["insured"].tolist() == [1200] * 3
 
 
 def test_missing_column_and_duplicate_rows_are_refused(tmp_path: Path, cli, engine) -> None:
@@ -131,7 +201,9 @@ def test_missing_column_and_duplicate_rows_are_refused(tmp_path: Path, cli, engi
     assert count(engine, ledger) == 0
 
 
-def test_negative_expenditure_accepted_when_declared_as_refunds(tmp_path: Path, cli, engine) -> None:
+def test_negative_expenditure_accepted_when_declared_as_refunds(
+    tmp_path: Path, cli, engine
+) -> None:
     rows = series("341721", "东至县", "resident", 3)
     rows[1][7] = "-5.00"
     rows[1][8] = f"{float(rows[0][8]) + float(rows[1][6]) + 5:.2f}"
@@ -145,7 +217,9 @@ def test_negative_expenditure_accepted_when_declared_as_refunds(tmp_path: Path, 
 def test_unit_must_be_known_and_consistent(tmp_path: Path, cli, engine) -> None:
     path = write_csv(tmp_path / "nounit.csv", series("341721", "东至县", "resident", 3))
     result = cli("import", str(path))
-    assert result.exit_code == 1 and "无法确定金额单位" in result.stderr and "--unit" in result.stderr
+    assert (
+        result.exit_code == 1 and "无法确定金额单位" in result.stderr and "--unit" in result.stderr
+    )
     header = [*HEADER[:6], "本期收入（万元）", "本期支出（万元）", "期末累计结余（万元）"]
     wan = write_csv(tmp_path / "wan.csv", series("341721", "东至县", "resident", 3), header=header)
     result = cli("import", "--unit", "元", str(wan))
@@ -157,8 +231,7 @@ def test_a_bad_row_near_the_end_of_5000_stores_nothing(tmp_path: Path, cli, engi
     rows = []
     for i in range(50):
         code = f"3417{i + 1:02d}"
-        rows += series(code, f"第{i}县", "resident" if i % 2 else "employee", 100,
-                       first=(2016, 1))
+        rows += series(code, f"第{i}县", "resident" if i % 2 else "employee", 100, first=(2016, 1))
     assert len(rows) == 5000
     rows[4990][6] = "12,34x"
     result = cli("import", "--unit", "元", str(write_csv(tmp_path / "big.csv", rows)))
@@ -180,8 +253,9 @@ def test_check_validates_and_stores_nothing(tmp_path: Path, cli, engine) -> None
     assert count(engine, ledger) == 0 and count(engine, imports) == 0
 
 
-def test_correction_keeps_the_earlier_revision_and_says_what_changed(tmp_path: Path, cli,
-                                                                     engine) -> None:
+def test_correction_keeps_the_earlier_revision_and_says_what_changed(
+    tmp_path: Path, cli, engine
+) -> None:
     rows = series("341721", "东至县", "resident", 6)
     assert cli("import", "--unit", "元", str(write_csv(tmp_path / "v1.csv", rows))).exit_code == 0
     old_exp = rows[3][7]
@@ -191,24 +265,30 @@ def test_correction_keeps_the_earlier_revision_and_says_what_changed(tmp_path: P
     result = cli("import", "--unit", "元", str(write_csv(tmp_path / "v2.csv", rows)))
     assert result.exit_code == 0, result.output
     assert "更正 3" in result.output and "未变 3" in result.output
-    assert f"2023-04 本期支出：{old_exp} → {rows[3][7]} 元" in result.output
+    old_text, new_text = f"{float(old_exp):,.2f}", f"{float(rows[3][7]):,.2f}"
+    assert (
+        f"东至县（341721）居民医保 2023-04：本期支出 {old_text} → {new_text} 元；期末累计结余"
+        in result.output
+    )
     assert count(engine, ledger_revisions) == 3 and count(engine, ledger) == 6
     data = stored(engine).set_index("month")
     assert data.loc["2023-04", "revision"] == 2 and data.loc["2023-03", "revision"] == 1
 
-    history = cli("ledger", "history", "--region", "341721", "--fund", "居民医保",
-                  "--month", "2023年4月")
+    history = cli(
+        "ledger", "history", "--region", "341721", "--fund", "居民医保", "--month", "2023年4月"
+    )
     assert history.exit_code == 0, history.output
     assert "第 1 版" in history.output and "第 2 版（当前）" in history.output
     assert "v1.csv" in history.output and "v2.csv" in history.output
-    assert f"本期支出：{old_exp} 元 → {rows[3][7]} 元" in history.output
+    assert f"本期支出 {old_text} → {new_text} 元" in history.output
 
     again = cli("import", "--unit", "元", str(write_csv(tmp_path / "v3.csv", rows)))
     assert "未变 6" in again.output and count(engine, ledger_revisions) == 3
 
 
-def test_warnings_for_gaps_unreconciled_balances_and_spikes_are_stored(tmp_path: Path, cli,
-                                                                      engine) -> None:
+def test_warnings_for_gaps_unreconciled_balances_and_spikes_are_stored(
+    tmp_path: Path, cli, engine
+) -> None:
     rows = series("341721", "东至县", "resident", 30, first=(2022, 1))
     del rows[20]  # a gap: 2023-09
     rows[24][8] = f"{float(rows[24][8]) + 50_000:.2f}"  # 50,000 元 that come from nowhere
@@ -240,8 +320,18 @@ def test_export_then_import_round_trips_exactly(tmp_path: Path, cli, engine, sto
         assert "未变 26" in again.output and "新增 0" in again.output
     after = stored(engine)
     assert before.drop(columns=["id"]).equals(after.drop(columns=["id"]))
-    part = cli("ledger", "export", "--format", "csv", "--out", str(tmp_path / "p.csv"),
-               "--region", "34172*", "--from", "2023-06")
+    part = cli(
+        "ledger",
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "p.csv"),
+        "--region",
+        "34172*",
+        "--from",
+        "2023-06",
+    )
     assert "8 行" in part.output
     exported = pd.read_csv(tmp_path / "p.csv", dtype=str)
     assert list(exported.columns) == HEADER and set(exported["fund"]) == {"resident"}

@@ -8,29 +8,47 @@ import pytest
 from monitor.indicators import payable_months
 from monitor.rollup import rollup
 
-REGIONS = pd.DataFrame({
-    "code": ["340000", "341700", "341702", "341721"],
-    "name": ["安徽省", "池州市", "贵池区", "东至县"],
-    "parent_code": [None, "340000", "341700", "341700"],
-    "level": ["province", "city", "county", "county"],
-})
+REGIONS = pd.DataFrame(
+    {
+        "code": ["340000", "341700", "341702", "341721"],
+        "name": ["安徽省", "池州市", "贵池区", "东至县"],
+        "parent_code": [None, "340000", "341700", "341700"],
+        "level": ["province", "city", "county", "county"],
+    }
+)
 
 
-def rows(code: str, months: list[str], income: int, expenditure: int, start_balance: int,
-         fund: str = "resident") -> pd.DataFrame:
+def rows(
+    code: str,
+    months: list[str],
+    income: int,
+    expenditure: int,
+    start_balance: int,
+    fund: str = "resident",
+) -> pd.DataFrame:
     balance, out = start_balance, []
     for m in months:
         balance += income - expenditure
-        out.append({"region_code": code, "fund": fund, "month": m, "income": income,
-                    "expenditure": expenditure, "balance": balance})
+        out.append(
+            {
+                "region_code": code,
+                "fund": fund,
+                "month": m,
+                "income": income,
+                "expenditure": expenditure,
+                "balance": balance,
+            }
+        )
     return pd.DataFrame(out)
 
 
 def test_parent_without_ledger_is_summed_from_children_in_complete_months() -> None:
-    ledger = pd.concat([
-        rows("341702", ["2024-01", "2024-02", "2024-03"], 100, 80, 1000),
-        rows("341721", ["2024-01", "2024-03"], 50, 60, 500),
-    ])
+    ledger = pd.concat(
+        [
+            rows("341702", ["2024-01", "2024-02", "2024-03"], 100, 80, 1000),
+            rows("341721", ["2024-01", "2024-03"], 50, 60, 500),
+        ]
+    )
     combined, findings = rollup(ledger, REGIONS)
     city = combined[combined["region_code"] == "341700"]
     assert list(city["month"]) == ["2024-01", "2024-03"]  # 2024-02 lacks 东至县
@@ -44,12 +62,14 @@ def test_parent_without_ledger_is_summed_from_children_in_complete_months() -> N
 
 
 def test_parent_with_own_ledger_is_compared_not_replaced() -> None:
-    ledger = pd.concat([
-        rows("341702", ["2024-01"], 100, 80, 1000),
-        rows("341721", ["2024-01"], 50, 60, 500),
-        # the city's own expenditure is 100,000 元 above its children's; its balance agrees
-        rows("341700", ["2024-01"], 150, 140 + 10_000_000, 1510).assign(balance=1510),
-    ])
+    ledger = pd.concat(
+        [
+            rows("341702", ["2024-01"], 100, 80, 1000),
+            rows("341721", ["2024-01"], 50, 60, 500),
+            # the city's own expenditure is 100,000 元 above its children's; its balance agrees
+            rows("341700", ["2024-01"], 150, 140 + 10_000_000, 1510).assign(balance=1510),
+        ]
+    )
     combined, findings = rollup(ledger, REGIONS)
     city = combined[combined["region_code"] == "341700"]
     assert len(city) == 1 and not city["derived"].any()
@@ -59,10 +79,15 @@ def test_parent_with_own_ledger_is_compared_not_replaced() -> None:
 
 def test_payable_months_uses_the_last_twelve_months_of_expenditure() -> None:
     months = [f"2023-{m:02d}" for m in range(1, 13)] + ["2024-01"]
-    data = pd.DataFrame({
-        "region_code": "341721", "fund": "resident", "month": months,
-        "expenditure": [100] * 12 + [220], "balance": [1200] * 12 + [1320],
-    })
+    data = pd.DataFrame(
+        {
+            "region_code": "341721",
+            "fund": "resident",
+            "month": months,
+            "expenditure": [100] * 12 + [220],
+            "balance": [1200] * 12 + [1320],
+        }
+    )
     pm = payable_months(data).set_index("month")
     assert pm.loc["2023-12", "payable_months"] == pytest.approx(12.0)
     assert not pm.loc["2023-12", "short_history"]
@@ -74,11 +99,15 @@ def test_payable_months_uses_the_last_twelve_months_of_expenditure() -> None:
 
 
 def test_payable_months_window_respects_gaps() -> None:
-    data = pd.DataFrame({
-        "region_code": "341721", "fund": "resident",
-        "month": ["2022-01", "2023-06", "2024-01"],
-        "expenditure": [1000, 100, 300], "balance": [0, 0, 2000],
-    })
+    data = pd.DataFrame(
+        {
+            "region_code": "341721",
+            "fund": "resident",
+            "month": ["2022-01", "2023-06", "2024-01"],
+            "expenditure": [1000, 100, 300],
+            "balance": [0, 0, 2000],
+        }
+    )
     pm = payable_months(data).set_index("month")
     # 2022-01 is outside the 12-month window of 2024-01: mean of 100 and 300 = 200
     assert pm.loc["2024-01", "payable_months"] == pytest.approx(10.0)

@@ -25,7 +25,9 @@ def test_migrations_build_exactly_the_schema_in_code(engine) -> None:
 def test_sqlite_upgrades_itself_on_first_use(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new' / 'fundmon.db'}"
     engine = open_store(url)
-    assert {"ledger", "ledger_revisions", "imports", "regions"} <= set(inspect(engine).get_table_names())
+    assert {"ledger", "ledger_revisions", "imports", "regions"} <= set(
+        inspect(engine).get_table_names()
+    )
     engine.dispose()
 
 

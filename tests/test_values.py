@@ -15,10 +15,17 @@ from monitor.months import parse_month
 @pytest.mark.parametrize(
     ("raw", "month"),
     [
-        ("2024-05", "2024-05"), ("202405", "2024-05"), ("2024年5月", "2024-05"),
-        ("2024年05月", "2024-05"), ("2024/5", "2024-05"), (" 2024-05 ", "2024-05"),
-        (202405, "2024-05"), (202405.0, "2024-05"), (dt.datetime(2024, 5, 1), "2024-05"),
-        (dt.date(2024, 12, 31), "2024-12"), ("2024-05-01", "2024-05"),
+        ("2024-05", "2024-05"),
+        ("202405", "2024-05"),
+        ("2024年5月", "2024-05"),
+        ("2024年05月", "2024-05"),
+        ("2024/5", "2024-05"),
+        (" 2024-05 ", "2024-05"),
+        (202405, "2024-05"),
+        (202405.0, "2024-05"),
+        (dt.datetime(2024, 5, 1), "2024-05"),
+        (dt.date(2024, 12, 31), "2024-12"),
+        ("2024-05-01", "2024-05"),
     ],
     ids=lambda v: repr(v),
 )
@@ -32,7 +39,9 @@ def test_rejected_month_forms(raw: object) -> None:
 
 
 def test_units_and_amount_display() -> None:
-    assert parse_unit("万元") == "万元" and parse_unit(" 元 ") == "元" and parse_unit("亿") == "亿元"
+    assert (
+        parse_unit("万元") == "万元" and parse_unit(" 元 ") == "元" and parse_unit("亿") == "亿元"
+    )
     assert parse_unit("美元") is None
     assert format_amount(1_404_000_000) == "14.04亿元"
     assert format_amount(2_500_000) == "250.00万元"
