@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -83,6 +84,9 @@ def reports_errors(fn: F) -> F:
             sys.exit(1)
         except MonitorError as exc:
             click.echo(f"错误：{exc}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:  # `fundmon … | head`: the reader left, nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except OSError as exc:  # a folder that cannot be written, a disk that is full
             click.echo(f"错误：{exc.strerror or exc}（{exc.filename or ''}）", err=True)

@@ -103,7 +103,7 @@ def _import_and_show(
                 "可支付月数",
             ],
             disable_numparse=True,
-            stralign="right",
+            colalign=("left", "left", "left", "right", "right", "right", "right"),
         )
     )
     for finding in findings[:10]:

@@ -266,7 +266,9 @@ def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportP
             upserts.append({"code": r.code, "name": name, "parent_code": parent, "level": r.level})
     names = {**known_names, **{u["code"]: u["name"] for u in upserts}}
 
-    warnings += _rollup_findings(conn, rows, stored_regions, pd.DataFrame(upserts), config)
+    upserts_frame = pd.DataFrame(upserts, columns=["code", "name", "parent_code", "level"],
+                                 dtype=object)
+    warnings += _rollup_findings(conn, rows, stored_regions, upserts_frame, config)
     return ImportPlan(
         valid=valid,
         inserts=inserts,
@@ -275,7 +277,7 @@ def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportP
         unchanged=unchanged,
         changes=changes,
         warnings=warnings,
-        region_upserts=pd.DataFrame(upserts),
+        region_upserts=upserts_frame,
         region_names=names,
     )
 
@@ -294,7 +296,7 @@ def _rollup_findings(
     regions = regions.reset_index()
     parent_of = dict(zip(regions["code"], regions["parent_code"], strict=True))
     touched = set(rows["region_code"])
-    parents = {parent_of.get(c) for c in touched} - {None}
+    parents = {p for c in touched if isinstance(p := parent_of.get(c), str)}
     family = (
         touched | parents | set(regions.loc[regions["parent_code"].isin(parents | touched), "code"])
     )

@@ -348,3 +348,30 @@ def test_ledger_show_prints_the_series_and_city_rollup(tmp_path: Path, cli, engi
     assert "0.20亿元" in city.output  # two counties × 1,000 万元 a month
     missing = cli("ledger", "show", "--region", "110101", "--fund", "resident")
     assert missing.exit_code == 1 and "没有" in missing.stderr
+
+
+def test_error_list_is_capped_and_the_rest_counted(tmp_path: Path, cli, engine) -> None:
+    rows = series("341721", "东至县", "resident", 300, first=(2000, 1))
+    for r in rows:
+        r[5] = "上月"
+    result = cli("import", "--unit", "元", str(write_csv(tmp_path / "many.csv", rows)))
+    assert result.exit_code == 1
+    assert result.stderr.count("无法识别的月份") == 200
+    assert "另有 100 个错误未列出" in result.stderr and "300 个错误" in result.stderr
+
+
+def test_city_ledger_that_disagrees_with_its_counties_is_reported(tmp_path: Path, cli,
+                                                                 engine) -> None:
+    counties = series("341721", "东至县", "resident", 3) + series("341702", "贵池区", "resident", 3)
+    city = [["341700", "池州市", "", "", "resident", r[5], f"{2 * float(r[6]):.2f}",
+             f"{2 * float(r[7]):.2f}", f"{2 * float(r[8]):.2f}"] for r in counties[:3]]
+    city[1][7] = f"{float(city[1][7]) + 500_000:.2f}"  # the city's own figure is 50 万元 off
+    city[1][8] = f"{float(city[1][8]) - 500_000:.2f}"
+    city[2][8] = f"{float(city[2][8]) - 500_000:.2f}"
+    result = cli("import", "--unit", "元", str(write_csv(tmp_path / "c.csv", counties + city)))
+    assert result.exit_code == 0, result.output
+    assert "池州市（341700）resident 2023-02 的本期支出" in result.output
+    assert "下级合计" in result.output
+    with engine.connect() as conn:
+        parent = conn.execute(select(regions.c.parent_code).where(regions.c.code == "341721"))
+        assert parent.scalar() == "341700"
