@@ -105,6 +105,7 @@ def main() -> None:
 
     from monitor.demo_data import synthetic_world
     from monitor.demo_files import write_canonical_csv
+    from monitor.ledger_columns import BASIC
 
     workdir = Path(os.environ.get("BENCH_DIR", tempfile.mkdtemp(prefix="fundmon-bench-")))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -112,19 +113,7 @@ def main() -> None:
     world = synthetic_world(
         args.provinces, args.cities, args.counties, start="2015-01", end="2024-12"
     )
-    ledger = world.ledger[
-        [
-            "region_code",
-            "region_name",
-            "parent_code",
-            "parent_name",
-            "fund",
-            "month",
-            "income",
-            "expenditure",
-            "balance",
-        ]
-    ]
+    ledger = world.ledger[list(BASIC)]
     csv_path = write_canonical_csv(ledger, workdir / "ledger.csv")
     print(
         f"generated {len(ledger):,} rows in {time.perf_counter() - t:.1f} s "

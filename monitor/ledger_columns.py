@@ -105,6 +105,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("insured_retired", "退休参保人数", "count", False, ("退休人数", "退休人员", "retired")),
 )
 
+# The nine columns every canonical ledger file has, in order (details may follow).
+BASIC: tuple[str, ...] = tuple(c.name for c in COLUMNS[:9])
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 REQUIRED: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)
 AMOUNTS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind == "amount")

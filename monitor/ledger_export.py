@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Connection
 
-from monitor.ledger_columns import COLUMNS, COUNTS
+from monitor.ledger_columns import BASIC, COLUMNS, COUNTS
 from monitor.money import yuan_text
 from monitor.store import read_ledger, read_regions
 
@@ -38,7 +38,7 @@ def export_frame(
         else:
             out[name] = col.fillna("")
     # drop detail columns nobody filled, so a plain ledger exports as plain
-    keep = [c for c in EXPORT_COLUMNS if c in EXPORT_COLUMNS[:9] or (out[c] != "").any()]
+    keep = [c for c in EXPORT_COLUMNS if c in BASIC or (out[c] != "").any()]
     return out[keep]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import Connection
 
 from monitor.config import Config
+from monitor.errors import LedgerRejected
 from monitor.findings import Finding
 from monitor.funds import FundCatalogue
 from monitor.ledger_columns import BY_NAME
@@ -266,8 +267,9 @@ def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportP
             upserts.append({"code": r.code, "name": name, "parent_code": parent, "level": r.level})
     names = {**known_names, **{u["code"]: u["name"] for u in upserts}}
 
-    upserts_frame = pd.DataFrame(upserts, columns=["code", "name", "parent_code", "level"],
-                                 dtype=object)
+    upserts_frame = pd.DataFrame(
+        upserts, columns=["code", "name", "parent_code", "level"], dtype=object
+    )
     warnings += _rollup_findings(conn, rows, stored_regions, upserts_frame, config)
     return ImportPlan(
         valid=valid,
@@ -416,7 +418,7 @@ def apply_import(
 
 def run_import(
     engine: Engine,
-    tables_or_reader: Callable[[], list[RawTable]],
+    read_tables: Callable[[], list[RawTable]],
     *,
     config: Config,
     kind: str,
@@ -433,7 +435,7 @@ def run_import(
 
     :raises LedgerRejected: the input has errors; nothing was stored.
     """
-    tables = tables_or_reader()
+    tables = read_tables()  # outside the transaction: reading a big file holds no lock
     with transaction(engine) as conn:
         known = dict(zip(*read_regions(conn)[["code", "name"]].T.to_numpy(), strict=True))
         valid = validate_tables(
@@ -486,8 +488,6 @@ def import_files(
     files = [Path(p) for p in paths]
 
     def read() -> list[RawTable]:
-        from monitor.errors import LedgerRejected
-
         tables: list[RawTable] = []
         refused: list[Finding] = []
         for path in files:  # read every file, so all their problems are reported together

@@ -10,20 +10,11 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 
+from monitor.ledger_columns import BASIC
 from monitor.schema import import_findings, imports, ledger, ledger_revisions, regions
 from monitor.store import read_ledger
 
-HEADER = [
-    "region_code",
-    "region_name",
-    "parent_code",
-    "parent_name",
-    "fund",
-    "month",
-    "income",
-    "expenditure",
-    "balance",
-]
+HEADER = list(BASIC)
 
 
 def series(
@@ -360,11 +351,24 @@ def test_error_list_is_capped_and_the_rest_counted(tmp_path: Path, cli, engine) 
     assert "另有 100 个错误未列出" in result.stderr and "300 个错误" in result.stderr
 
 
-def test_city_ledger_that_disagrees_with_its_counties_is_reported(tmp_path: Path, cli,
-                                                                 engine) -> None:
+def test_city_ledger_that_disagrees_with_its_counties_is_reported(
+    tmp_path: Path, cli, engine
+) -> None:
     counties = series("341721", "东至县", "resident", 3) + series("341702", "贵池区", "resident", 3)
-    city = [["341700", "池州市", "", "", "resident", r[5], f"{2 * float(r[6]):.2f}",
-             f"{2 * float(r[7]):.2f}", f"{2 * float(r[8]):.2f}"] for r in counties[:3]]
+    city = [
+        [
+            "341700",
+            "池州市",
+            "",
+            "",
+            "resident",
+            r[5],
+            f"{2 * float(r[6]):.2f}",
+            f"{2 * float(r[7]):.2f}",
+            f"{2 * float(r[8]):.2f}",
+        ]
+        for r in counties[:3]
+    ]
     city[1][7] = f"{float(city[1][7]) + 500_000:.2f}"  # the city's own figure is 50 万元 off
     city[1][8] = f"{float(city[1][8]) - 500_000:.2f}"
     city[2][8] = f"{float(city[2][8]) - 500_000:.2f}"
