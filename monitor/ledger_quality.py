@@ -98,15 +98,19 @@ def quality_findings(
         )
 
     # spikes: far above the series' typical size for that month. Typical = the larger of the
-    # median of the same calendar month in all years and the series' overall median, so a
-    # regular seasonal lump (contributions every December) is not flagged but a stray one is.
+    # median of the same calendar month over the years and the series' upper quartile. The
+    # quartile lets lumps that move between months (a subsidy paid in June one year and July
+    # the next; resident contributions in three or four months a year) pass, while a typo or
+    # a year keyed in the wrong unit (under a quarter of the months) still stands out. On
+    # the synthetic national world (1M rows) this flags nothing; the median alone flagged 12k.
     df["_cal"] = df["_m"] % 12
     for column, label in (("income", "本期收入"), ("expenditure", "本期支出")):
         value = df[column].abs().astype("float64")
-        by_cal = value.groupby([df["region_code"], df["fund"], df["_cal"]]).transform("median")
-        count_cal = value.groupby([df["region_code"], df["fund"], df["_cal"]]).transform("size")
-        overall = value.groupby([df["region_code"], df["fund"]]).transform("median")
-        typical = np.where(count_cal >= 3, np.maximum(by_cal, overall), overall)
+        by_month = value.groupby([df["region_code"], df["fund"], df["_cal"]])
+        by_cal = by_month.transform("median")
+        count_cal = by_month.transform("size")
+        upper = value.groupby([df["region_code"], df["fund"]]).transform("quantile", 0.75)
+        typical = np.where(count_cal >= 3, np.maximum(by_cal, upper), upper)
         spike = df["incoming"] & (typical > 0) & (value > spike_factor * typical)
         for i in np.flatnonzero(spike.to_numpy())[:limit]:
             r = df.iloc[i]
