@@ -5,6 +5,7 @@ MonitorError
  ├── LedgerRejected       an input ledger was refused whole; carries every finding
  ├── StoreUnavailable     the store cannot be reached or opened
  ├── StoreOutdated        the store's schema is behind the program: run `fundmon db upgrade`
+ ├── StoreConflict        another writer stored the same rows first; nothing of ours was kept
  └── NotFound             a region, fund or month asked for is not in the store
 """
 
@@ -54,6 +55,14 @@ class StoreOutdated(MonitorError):
         super().__init__(
             f"数据库 {url} 的结构版本为 {current or '空'}，程序需要 {head}；"
             "请先运行 `fundmon db upgrade`"
+        )
+
+
+class StoreConflict(MonitorError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"写入冲突（另一个进程同时写入了相同的数据），本次未写入任何数据，请重试：{reason}"
         )
 
 

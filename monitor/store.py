@@ -19,9 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from monitor.errors import StoreOutdated, StoreUnavailable
+from monitor.errors import StoreConflict, StoreOutdated, StoreUnavailable
 from monitor.funds import FundCatalogue
 from monitor.schema import funds as funds_table
 from monitor.schema import imports, ledger, ledger_revisions, regions
@@ -122,12 +122,14 @@ def open_store(url: str, *, auto_upgrade: bool | None = None) -> Engine:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction, with database errors reported as StoreUnavailable."""
+    """One transaction; a lost connection is StoreUnavailable, a lost race StoreConflict."""
     try:
         with engine.begin() as conn:
             yield conn
     except OperationalError as exc:
         raise StoreUnavailable(safe_url(str(engine.url)), str(exc.orig).strip()) from exc
+    except IntegrityError as exc:  # two imports of the same months raced; the loser retries
+        raise StoreConflict(str(exc.orig).strip().splitlines()[0]) from exc
 
 
 def sync_funds(conn: Connection, catalogue: FundCatalogue) -> None:

@@ -379,3 +379,51 @@ def test_city_ledger_that_disagrees_with_its_counties_is_reported(
     with engine.connect() as conn:
         parent = conn.execute(select(regions.c.parent_code).where(regions.c.code == "341721"))
         assert parent.scalar() == "341700"
+
+
+def test_one_bad_file_among_several_stores_none_of_them(tmp_path: Path, cli, engine) -> None:
+    good = write_csv(tmp_path / "good.csv", series("341721", "东至县", "resident", 3))
+    rows = series("341702", "贵池区", "resident", 3)
+    rows[0][5] = "someday"
+    bad = write_csv(tmp_path / "bad.csv", rows)
+    result = cli("import", "--unit", "元", str(good), str(bad))
+    assert result.exit_code == 1 and "bad.csv" in result.stderr and "good.csv" not in result.stderr
+    assert count(engine, ledger) == 0 and count(engine, regions) == 0
+
+
+def test_concurrent_imports_of_the_same_months_do_not_both_land(
+    tmp_path: Path, engine, config
+) -> None:
+    """The loser of a race gets a clear conflict and stores nothing; the winner's rows stand."""
+    import datetime as dt
+    import threading
+
+    from monitor.errors import StoreConflict
+    from monitor.ledger_import import import_files
+
+    path = write_csv(tmp_path / "same.csv", series("341721", "东至县", "resident", 24))
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(
+                import_files(
+                    engine, [path], config=config, unit="元", now=dt.datetime.now(dt.UTC)
+                ).inserted
+            )
+        except StoreConflict as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert count(engine, ledger) == 24
+    inserted = sorted(o for o in outcomes if isinstance(o, int))
+    conflicts = [o for o in outcomes if isinstance(o, StoreConflict)]
+    # serialised (SQLite's write lock): the second finds the rows and changes nothing;
+    # raced (PostgreSQL): the second hits the unique key and is refused whole
+    assert inserted in ([0, 24], [24]) and len(inserted) + len(conflicts) == 2
