@@ -6,6 +6,7 @@ MonitorError
  ├── StoreUnavailable     the store cannot be reached or opened
  ├── StoreOutdated        the store's schema is behind the program: run `fundmon db upgrade`
  ├── StoreConflict        another writer stored the same rows first; nothing of ours was kept
+ ├── ForecastError        one series cannot be forecast (too short, not numeric…); names it
  └── NotFound             a region, fund or month asked for is not in the store
 """
 
@@ -64,6 +65,13 @@ class StoreConflict(MonitorError):
         super().__init__(
             f"写入冲突（另一个进程同时写入了相同的数据），本次未写入任何数据，请重试：{reason}"
         )
+
+
+class ForecastError(MonitorError):
+    def __init__(self, series_id: str, reason: str) -> None:
+        self.series_id = series_id
+        self.reason = reason
+        super().__init__(f"序列 {series_id} 无法预测：{reason}")
 
 
 class NotFound(MonitorError):
