@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from monitor.ledger_columns import COLUMNS
 from monitor.months import month_from_index, parse_month
+
+_Frame = TypeVar("_Frame", pd.Series, pd.DataFrame)
 
 LEDGER_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 INCOME_PARTS: tuple[str, ...] = (
@@ -335,7 +337,7 @@ def _ledger_frame(
     data["insured_retired"] = counts(insured[2], True)
     frame = pd.DataFrame(data)
     for name in ("region_code", "region_name", "parent_code", "parent_name", "fund", "month"):
-        frame[name] = frame[name].astype("str")
+        frame[name] = _as_text(frame[name])
     return frame[list(LEDGER_COLUMNS)]
 
 
@@ -510,9 +512,15 @@ def demo_city(seed: int = 2024) -> DemoWorld:
     return DemoWorld(regions=regions, ledger=ledger, truth=truth)
 
 
+def _as_text(values: _Frame) -> _Frame:
+    """Text columns with missing values kept missing, on pandas 2 and 3 alike (pandas 2's
+    astype(str) turns None into the text 'None')."""
+    return values.astype(object).where(values.notna(), None)
+
+
 def _regions_frame(rows: Sequence[tuple[str, str, str | None, str]]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows), columns=["region_code", "region_name", "parent_code", "level"])
-    return frame.astype("str")
+    return _as_text(frame)
 
 
 def _county_parents(regions: pd.DataFrame) -> pd.DataFrame:
@@ -654,7 +662,7 @@ def synthetic_world(
         }
     )
     for name in TRUTH_COLUMNS[:-1]:
-        truth[name] = truth[name].astype("str")
+        truth[name] = _as_text(truth[name])
     return DemoWorld(regions=regions, ledger=ledger, truth=truth)
 
 
@@ -677,5 +685,5 @@ def _synthetic_regions(
     regions = _regions_frame(rows)
     counties = pd.DataFrame(
         county_rows, columns=["region_code", "region_name", "parent_code", "parent_name"]
-    ).astype("str")
-    return regions, counties
+    )
+    return regions, _as_text(counties)

@@ -91,12 +91,12 @@ def write_canonical_csv(
         col = ledger[name]
         if name in AMOUNTS:
             out[name] = yuan_texts(col)
-        elif name in COUNTS:
-            out[name] = col.astype("Int64").astype("str").fillna("")
         elif name == "month":
             out[name] = _month_texts(col)
         else:
-            out[name] = col.astype("str").fillna("")
+            # missing → "" on pandas 2 and 3 alike (pandas 2 renders <NA> and None as text)
+            text = col.astype("Int64").astype(str) if name in COUNTS else col.astype(str)
+            out[name] = text.where(col.notna(), "")
     out.to_csv(path, index=False, encoding=encoding, lineterminator="\n")
     return path
 

@@ -2,6 +2,7 @@
 
 MonitorError
  ├── ConfigError          a config file or setting is invalid (names the file and key)
+ ├── ThresholdProfileError  a threshold profile was refused; lists every problem with its line
  ├── LedgerRejected       an input ledger was refused whole; carries every finding
  ├── StoreUnavailable     the store cannot be reached or opened
  ├── StoreOutdated        the store's schema is behind the program: run `fundmon db upgrade`
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from monitor.findings import Finding
+    from monitor.thresholds import Problem
 
 
 class MonitorError(Exception):
@@ -29,6 +31,18 @@ class ConfigError(MonitorError):
         self.key = key
         where = ", ".join(p for p in (path, f"键 {key}" if key else None) if p)
         super().__init__(f"配置错误（{where}）：{message}" if where else f"配置错误：{message}")
+
+
+class ThresholdProfileError(MonitorError):
+    """A threshold profile was refused; `problems` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem], *, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        name = f"阈值配置 {source}" if source else "阈值配置"
+        head = f"{name} 有 {len(self.problems)} 个问题，未采用："
+        body = "\n".join("  " + p.describe(source) for p in self.problems)
+        super().__init__(f"{head}\n{body}")
 
 
 class LedgerRejected(MonitorError):

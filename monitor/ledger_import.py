@@ -223,9 +223,13 @@ def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportP
 
     rounding = _rounding_only(changes, valid.units)
     # warnings about the incoming months, seen within their whole series
-    series = pd.concat(
-        [_without(stored, rows).assign(incoming=False), rows.assign(incoming=True)],
-        ignore_index=True,
+    older = _without(stored, rows)
+    series = (
+        rows.assign(incoming=True)
+        if older.empty
+        else pd.concat(
+            [older.assign(incoming=False), rows.assign(incoming=True)], ignore_index=True
+        )
     )
     imp = config.imports
     warnings = list(valid.warnings) + ([rounding] if rounding else [])

@@ -123,13 +123,16 @@ def open_store(url: str, *, auto_upgrade: bool | None = None) -> Engine:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction; a lost connection is StoreUnavailable, a lost race StoreConflict."""
+    # bulk_insert talks to the driver directly, so its errors arrive unwrapped too
+    dbapi = engine.dialect.loaded_dbapi
     try:
         with engine.begin() as conn:
             yield conn
-    except OperationalError as exc:
-        raise StoreUnavailable(safe_url(str(engine.url)), str(exc.orig).strip()) from exc
-    except IntegrityError as exc:  # two imports of the same months raced; the loser retries
-        raise StoreConflict(str(exc.orig).strip().splitlines()[0]) from exc
+    except (OperationalError, dbapi.OperationalError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip()
+        raise StoreUnavailable(safe_url(str(engine.url)), reason) from exc
+    except (IntegrityError, dbapi.IntegrityError) as exc:  # two imports raced; the loser retries
+        raise StoreConflict(str(getattr(exc, "orig", exc)).strip().splitlines()[0]) from exc
 
 
 def sync_funds(conn: Connection, catalogue: FundCatalogue) -> None:
