@@ -382,6 +382,302 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
         prev = values
 
 
+# ---------------------------------------------------------------- forecast
+def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(sorted({int(v) for v in value.split(",") if v.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}：应为以逗号分隔的百分数，如 80,95") from None
+    if not levels or any(not 50 <= v < 100 for v in levels):
+        raise click.BadParameter(f"{value!r}：区间水平应在 50 到 99 之间")
+    return levels
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="长表 CSV：series_id,month,value（任意月度序列）",
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="预测结果 CSV（与 --input 一起用）")
+@click.option(
+    "--accuracy",
+    "accuracy_path",
+    type=click.Path(dir_okay=False),
+    help="另存每个序列的模型与回测精度（MASE、sMAPE、区间覆盖率）",
+)
+@click.option("--region", help="统筹区编码：预测已存储基金的收支、结余与可支付月数")
+@click.option("--fund", help="险种（与 --region 一起用）")
+@click.option(
+    "--horizon",
+    type=click.IntRange(1, 120),
+    default=None,
+    help="预测月数（--input 时必填；基金预测默认 24）",
+)
+@click.option("--season", type=click.IntRange(1, 52), default=12, show_default=True)
+@click.option(
+    "--levels", default="80,95", show_default=True, callback=_levels, help="区间水平（百分数）"
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 256), default=None, help="并行进程数（默认：CPU 核数）"
+)
+@click.option(
+    "--paths",
+    "n_paths",
+    type=click.IntRange(100, 100_000),
+    default=2000,
+    show_default=True,
+    help="基金预测的模拟路径数",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="模拟的随机种子")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+@reports_errors
+def forecast(
+    obj: Context,
+    input_path: str | None,
+    output: str | None,
+    accuracy_path: str | None,
+    region: str | None,
+    fund: str | None,
+    horizon: int | None,
+    season: int,
+    levels: tuple[int, ...],
+    workers: int | None,
+    n_paths: int,
+    seed: int,
+    fmt: str,
+) -> None:
+    """预测：任意月度序列文件（--input），或一个已存储基金的前景（--region --fund）。"""
+    if input_path:
+        if region or fund:
+            raise click.UsageError("--input 与 --region/--fund 只能二选一")
+        if not output or horizon is None:
+            raise click.UsageError("--input 需要同时给出 --output 和 --horizon")
+        _forecast_file(input_path, output, accuracy_path, horizon, season, levels, workers)
+        return
+    if not (region and fund):
+        raise click.UsageError("请给出 --input FILE，或 --region CODE --fund KEY")
+    key = obj.config.funds.key_for(fund)
+    if key is None:
+        raise click.BadParameter(
+            f"未知险种 {fund!r}：{obj.config.funds.describe()}", param_hint="--fund"
+        )
+    _forecast_fund(obj, region, key, horizon or 24, n_paths, seed, fmt)
+
+
+def _forecast_file(
+    input_path: str,
+    output: str,
+    accuracy_path: str | None,
+    horizon: int,
+    season: int,
+    levels: tuple[int, ...],
+    workers: int | None,
+) -> None:
+    from monitor.forecast import forecast_frame, read_series_csv
+
+    series, failures = read_series_csv(input_path)
+    result = forecast_frame(series, horizon, season=season, levels=levels, workers=workers)
+    failures = failures + result.failures
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.forecasts.to_csv(out, index=False, float_format="%.6g")
+    if accuracy_path:
+        result.accuracy.to_csv(accuracy_path, index=False, float_format="%.4g")
+    for failure in failures:
+        click.echo(f"错误：{input_path}：{failure}", err=True)
+    done = len(series) - len(result.failures)
+    click.echo(
+        f"已预测 {done} 个序列（{horizon} 个月）→ {output}"
+        + (f"；{len(failures)} 个序列未能预测" if failures else "")
+    )
+    if failures:
+        sys.exit(1)
+
+
+def _forecast_fund(
+    obj: Context, region: str, fund: str, horizon: int, n_paths: int, seed: int, fmt: str
+) -> None:
+    import json
+
+    from monitor.forecast import fund_outlook_from_history, fund_series
+    from monitor.forecast_report import outlook_json, outlook_lines
+    from monitor.store import read_regions
+
+    with obj.engine().connect() as conn:
+        history = fund_series(conn, region, fund)
+        names = dict(zip(read_regions(conn)["code"], read_regions(conn)["name"], strict=True))
+    outlook, income, expenditure, notes = fund_outlook_from_history(
+        history, series_id=f"{region}:{fund}", horizon=horizon, n_paths=n_paths, seed=seed
+    )
+    title = f"{names.get(region, region)}（{region}）{obj.config.funds[fund].short}"
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                outlook_json(
+                    outlook, income, expenditure, history, region=region, fund=fund, notes=notes
+                ),
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    for line in outlook_lines(outlook, income, expenditure, history, title=title, notes=notes):
+        click.echo(line)
+
+
+# ---------------------------------------------------------------- evaluate
+def _month_option(_c: Any, _p: Any, value: str | None) -> str | None:
+    from monitor.months import parse_month
+
+    if value is None:
+        return None
+    month = parse_month(value)
+    if month is None:
+        raise click.BadParameter(f"{value!r} 不是月份（应如 2024-12）")
+    return month
+
+
+def _profile(obj: Context, path: str | None) -> tuple[Any, str]:
+    from monitor.thresholds import load_profile
+
+    if path:
+        return load_profile(path, funds=list(obj.config.funds.funds)), str(path)
+    profile = obj.config.load_profile()
+    return profile, str(obj.config.profile_path or f"national（内置：{profile.name}）")
+
+
+@main.command()
+@click.option("--month", callback=_month_option, help="评估月份（默认：有数据的最新月份）")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--replay",
+    "replay_range",
+    metavar="FROM..TO",
+    help="逐月回放（只用截至当月的数据），报告提前量与误报；不写入",
+)
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    help="阈值配置文件（默认：config.toml 中的 [thresholds] profile）",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.pass_obj
+@reports_errors
+def evaluate(
+    obj: Context,
+    month: str | None,
+    fmt: str,
+    replay_range: str | None,
+    profile_path: str | None,
+    lang: str,
+) -> None:
+    """各统筹区、各险种的指标、预测与风险级别；结果写入级别历史。"""
+    from monitor import evaluate as ev
+    from monitor.evaluate_report import replay_lines, results_csv, results_json, results_table
+
+    profile, profile_name = _profile(obj, profile_path)
+    if replay_range:
+        start, sep, end = replay_range.partition("..")
+        start_m, end_m = _month_option(None, None, start), _month_option(None, None, end)
+        if not sep or start_m is None or end_m is None or start_m > end_m:
+            raise click.BadParameter(
+                f"{replay_range!r}：应如 2019-01..2024-12", param_hint="--replay"
+            )
+        with obj.engine().connect() as conn:
+            replayed = ev.replay(conn, config=obj.config, profile=profile, start=start_m, end=end_m)
+        for line in replay_lines(replayed, profile, obj.config.funds, start=start_m, end=end_m):
+            click.echo(line)
+        return
+    with obj.engine().begin() as conn:
+        results = ev.evaluate(
+            conn,
+            config=obj.config,
+            profile=profile,
+            profile_name=profile_name,
+            month=month,
+            now=now(),
+        )
+    if not results:
+        raise NotFound("存储中没有台账数据：请先 `fundmon import`")
+    if fmt == "json":
+        click.echo(results_json(results, lang))
+    elif fmt == "csv":
+        click.echo(results_csv(results, lang), nl=False)
+    else:
+        click.echo(results_table(results, obj.config.funds, lang=lang, color=sys.stdout.isatty()))
+
+
+@main.group()
+def thresholds() -> None:
+    """阈值配置：检查与解释。"""
+
+
+@thresholds.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_obj
+@reports_errors
+def thresholds_check(obj: Context, file: str) -> None:
+    """检查阈值配置文件；有问题时逐条列出行号与原因，退出码 1。"""
+    from monitor.thresholds import load_profile
+
+    profile = load_profile(file, funds=list(obj.config.funds.funds))
+    levels = sorted({r.level.value if r.level else "notice" for r in profile.rules})
+    click.echo(f"{file}：通过检查，{len(profile.rules)} 条规则（{', '.join(levels)}）")
+
+
+@thresholds.command("explain")
+@click.option("--region", required=True)
+@click.option("--fund", required=True)
+@click.option("--month", callback=_month_option, help="默认：该基金有数据的最新月份")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.pass_obj
+@reports_errors
+def thresholds_explain(
+    obj: Context, region: str, fund: str, month: str | None, profile_path: str | None, lang: str
+) -> None:
+    """逐条显示规则：当前值、是否触发、离触发还有多远。"""
+    from monitor import evaluate as ev
+    from monitor.classify import explain
+    from monitor.evaluate_report import explain_lines
+    from monitor.indicators import indicator_values
+
+    key = obj.config.funds.key_for(fund)
+    if key is None:
+        raise click.BadParameter(f"未知险种 {fund!r}", param_hint="--fund")
+    profile, _ = _profile(obj, profile_path)
+    with obj.engine().connect() as conn:
+        inputs = ev.load_inputs(conn)
+    rows = ev.current_rows(inputs, (region, key))
+    if rows.empty:
+        raise NotFound(f"没有 {region} {key} 的台账数据")
+    month = month or str(rows["month"].max())
+    at = rows[rows["month"] == month]
+    if at.empty:
+        raise NotFound(f"{region} {key} 没有 {month} 的数据")
+    jobs = ev.forecast_jobs(inputs, [((region, key), month)], profile, obj.config)
+    forecast = {}
+    for _, _, values, _ in ev.run_forecasts(jobs, workers=1, progress=False):
+        forecast = values
+    name = inputs.names.get(region, region)
+    click.echo(f"{name}（{region}）{obj.config.funds[key].short} {month}")
+    values = indicator_values(at.iloc[0], forecast)
+    for line in explain_lines(explain(profile, region, key, values), lang):
+        click.echo(line)
+
+
 # ---------------------------------------------------------------- db
 @main.group()
 def db() -> None:

@@ -56,6 +56,14 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class ForecastSettings:
+    horizon: int = 24  # months forecast for every fund (at least what the profile's rules need)
+    paths: int = 2000  # joint simulation paths per fund
+    seed: int = 0  # the same seed gives the same probabilities
+    workers: int = 0  # processes for forecasting many funds; 0 = one per CPU core
+
+
+@dataclass(frozen=True)
 class Config:
     store_url: str = DEFAULT_STORE_URL
     path: Path | None = None  # the file this came from, if any
@@ -63,6 +71,16 @@ class Config:
     funds: FundCatalogue = field(default_factory=lambda: FundCatalogue(DEFAULT_FUNDS))
     imports: ImportSettings = field(default_factory=ImportSettings)
     source: SourceSettings = field(default_factory=SourceSettings)
+    profile_path: Path | None = None  # None: the shipped national profile
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+
+    def load_profile(self):  # type: ignore[no-untyped-def]
+        """The active threshold profile (the configured file, or the shipped default)."""
+        from monitor.thresholds import default_profile, load_profile
+
+        if self.profile_path is None:
+            return default_profile()
+        return load_profile(self.profile_path, funds=list(self.funds.funds))
 
     def with_store(self, url: str) -> Config:
         return _replace(self, store_url=resolve_store_url(url, Path.cwd()))
@@ -169,7 +187,7 @@ def _unit(value: str | None, key: str, path: Path | None) -> str | None:
     return unit
 
 
-KNOWN_SECTIONS = {"store", "import", "source", "funds"}
+KNOWN_SECTIONS = {"store", "import", "source", "funds", "thresholds", "forecast"}
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
@@ -213,6 +231,22 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
                 raise ConfigError(f"第 {i} 个 [[funds]] 缺少 key 或 name", path=p, key="funds")
         funds = FundCatalogue.from_config(entries)
 
+    thr = _section(data, "thresholds", path)
+    profile = _typed(thr, "profile", str, "", "thresholds", path)
+    fc = _section(data, "forecast", path)
+    fd = ForecastSettings()
+    forecast = ForecastSettings(
+        horizon=_typed(fc, "horizon", int, fd.horizon, "forecast", path),
+        paths=_typed(fc, "paths", int, fd.paths, "forecast", path),
+        seed=_typed(fc, "seed", int, fd.seed, "forecast", path),
+        workers=_typed(fc, "workers", int, fd.workers, "forecast", path),
+    )
+    if not 1 <= forecast.horizon <= 120 or forecast.paths < 100 or forecast.workers < 0:
+        raise ConfigError(
+            "[forecast] horizon 应在 1–120，paths 至少 100，workers 不小于 0",
+            path=p,
+            key="forecast",
+        )
     return Config(
         store_url=resolve_store_url(url, base),
         path=path,
@@ -220,4 +254,6 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
         funds=funds,
         imports=imports,
         source=source,
+        profile_path=(base / profile).resolve() if profile else None,
+        forecast=forecast,
     )

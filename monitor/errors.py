@@ -87,6 +87,9 @@ class ForecastError(MonitorError):
         self.reason = reason
         super().__init__(f"序列 {series_id} 无法预测：{reason}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses process-pool boundaries
+        return (type(self), (self.series_id, self.reason))
+
 
 class NotFound(MonitorError):
     pass

@@ -7,7 +7,9 @@ Months are 'YYYY-MM' text: sortable, readable in any SQL client, the same on eve
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -120,3 +122,40 @@ ledger_revisions = Table(
 )
 
 VALUE_COLUMNS: tuple[str, ...] = ("income", "expenditure", "balance", *DETAIL_AMOUNTS, *COUNTS)
+
+# Level history: one evaluation per region, fund and month. Re-evaluating a month replaces
+# its row (idempotent); `state` is the classifier's state after the month, so the next month
+# continues from it; `data_hash` tells whether a later correction made the row stale.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("previous_level", String(10), nullable=False),
+    Column("data_missing", Boolean, nullable=False),
+    Column("decision", JSON, nullable=False),  # reasons, notices, notes (both languages)
+    Column("indicators", JSON, nullable=False),
+    Column("forecast", JSON, nullable=True),
+    Column("state", JSON, nullable=False),
+    Column("profile", String(200), nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("evaluated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("region_code", "fund", "month", name="uq_evaluation"),
+)
+
+# A stored month whose level changed on re-evaluation (a correction, a new profile).
+level_changes = Table(
+    "level_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("old_level", String(10), nullable=False),
+    Column("new_level", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)

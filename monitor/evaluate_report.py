@@ -1,0 +1,230 @@
+"""Evaluation results as a terminal table, JSON (DESIGN's shape) or CSV for Excel (pure)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from monitor.evaluate import FundResult, ReplayFund, lead_times
+from monitor.funds import FundCatalogue
+from monitor.thresholds import Level, ThresholdProfile
+
+LEVEL_STYLE = {
+    "red": {"fg": "red", "bold": True},
+    "orange": {"fg": 208, "bold": True},
+    "yellow": {"fg": "yellow"},
+    "green": {"fg": "green"},
+}
+LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
+LEVEL_EN = {"red": "red", "orange": "orange", "yellow": "yellow", "green": "normal"}
+
+
+def level_text(level: str, lang: str, color: bool) -> str:
+    word = (LEVEL_ZH if lang == "zh" else LEVEL_EN)[level]
+    return click.style(word, **LEVEL_STYLE[level]) if color else word
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return fmt.format(value)
+
+
+def _p_depletion(result: FundResult) -> float | None:
+    if not result.forecast:
+        return None
+    return result.forecast["depletion"].get("p12")
+
+
+def _summary(result: FundResult, lang: str) -> str:
+    d = result.decision
+    parts = [r.text(lang) for r in d.reasons[:2]]
+    parts += [n.label(lang) for n in d.notices]
+    return "；".join(parts) if lang == "zh" else "; ".join(parts)
+
+
+def results_table(
+    results: Sequence[FundResult], funds: FundCatalogue, *, lang: str = "zh", color: bool = False
+) -> str:
+    rows = []
+    order = {"red": 0, "orange": 1, "yellow": 2, "green": 3}
+    for r in sorted(results, key=lambda r: (order[r.decision.level.value], r.region_code, r.fund)):
+        fund = funds[r.fund].short if r.fund in funds else r.fund
+        if lang != "zh" and r.fund in funds:
+            fund = r.fund
+        rows.append(
+            [
+                f"{r.region_name}（{r.region_code}）",
+                fund,
+                r.month,
+                level_text(r.decision.level.value, lang, color),
+                _num(r.indicators.get("payable_months")),
+                _num(_p_depletion(r), "{:.0%}"),
+                _summary(r, lang),
+            ]
+        )
+    headers = (
+        ["统筹区", "险种", "月份", "级别", "可支付月数", "12个月内耗尽概率", "原因与提示"]
+        if lang == "zh"
+        else [
+            "region",
+            "fund",
+            "month",
+            "level",
+            "payable months",
+            "P(depleted in 12m)",
+            "reasons and notices",
+        ]
+    )
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def results_json(results: Sequence[FundResult], lang: str = "zh") -> str:
+    return json.dumps(
+        [r.to_dict(lang) for r in results], ensure_ascii=False, indent=2, default=_json_default
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+CSV_INDICATORS = (
+    "payable_months",
+    "ytd_income",
+    "ytd_expenditure",
+    "ytd_surplus",
+    "ytd_surplus_rate",
+    "income_growth",
+    "expenditure_growth",
+    "growth_gap",
+    "retiree_ratio",
+)
+
+
+def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "region_code",
+            "region_name",
+            "fund",
+            "month",
+            "level",
+            *CSV_INDICATORS,
+            "forecast_payable_12",
+            "p_depletion_12",
+            "reasons",
+            "notices",
+        ]
+    )
+    for r in results:
+        fc = r.forecast or {}
+        months = fc.get("months") or []
+        payable12 = months[11]["payable_mean"] if len(months) >= 12 else None
+        writer.writerow(
+            [
+                r.region_code,
+                r.region_name,
+                r.fund,
+                r.month,
+                r.decision.level.value,
+                *(r.indicators.get(k) for k in CSV_INDICATORS),
+                payable12,
+                (fc.get("depletion") or {}).get("p12"),
+                "；".join(x.text(lang) for x in r.decision.reasons),
+                "；".join(n.label(lang) for n in r.decision.notices),
+            ]
+        )
+    return out.getvalue()
+
+
+def replay_lines(
+    funds_replayed: Sequence[ReplayFund],
+    profile: ThresholdProfile,
+    catalogue: FundCatalogue,
+    *,
+    start: str,
+    end: str,
+) -> list[str]:
+    lines = [f"回放 {start} 至 {end}：每个月只用截至当月的数据拟合预测并分级", ""]
+    rows = []
+    total_false = 0
+    for fund in funds_replayed:
+        for row in lead_times(fund, profile):
+            total_false += row["false_alarms"]
+            if not row["first_raised"] and not row["crossed"]:
+                continue
+            name = catalogue[fund.fund].short if fund.fund in catalogue else fund.fund
+            lead = row["lead_months"]
+            rows.append(
+                [
+                    f"{fund.region_name}（{fund.region_code}）",
+                    name,
+                    LEVEL_ZH[row["level"].value],
+                    f"< {row['threshold']:g}",
+                    row["first_raised"] or "未预警",
+                    row["crossed"] or "未跌破",
+                    "—"
+                    if lead is None
+                    else (
+                        f"提前 {lead} 个月"
+                        if lead > 0
+                        else ("当月" if lead == 0 else f"滞后 {-lead} 个月")
+                    ),
+                    row["raises"],
+                    row["false_alarms"],
+                ]
+            )
+    lines.append(
+        tabulate(
+            rows,
+            headers=[
+                "统筹区",
+                "险种",
+                "颜色",
+                "可支付月数阈值",
+                "首次预警",
+                "实际跌破",
+                "提前量",
+                "预警次数",
+                "误报",
+            ],
+            disable_numparse=True,
+        )
+    )
+    lines.append("")
+    lines.append(f"误报：预警后 12 个月内可支付月数未跌破该颜色阈值的次数，合计 {total_false} 次。")
+    return lines
+
+
+def explain_lines(rows: Sequence[Any], lang: str = "zh") -> list[str]:
+    table = []
+    for r in rows:
+        fires = {
+            True: "触发" if lang == "zh" else "fires",
+            False: "未触发" if lang == "zh" else "clear",
+            None: "无法评估" if lang == "zh" else "n/a",
+        }[r.fires]
+        level = (
+            LEVEL_ZH.get(r.level.value, r.level.value)
+            if isinstance(r.level, Level)
+            else ("提示" if lang == "zh" else "notice")
+        )
+        table.append([r.rule_id, level, fires, r.text(lang)])
+    headers = (
+        ["规则", "级别", "当前", "说明"]
+        if lang == "zh"
+        else ["rule", "level", "now", "explanation"]
+    )
+    return [tabulate(table, headers=headers, disable_numparse=True)]

@@ -1,0 +1,156 @@
+"""A fund's outlook in words and tables for the terminal, and as JSON (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from monitor.forecast_sim import FundOutlook
+from monitor.forecast_types import SeriesForecast
+from monitor.money import format_amount
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%"
+
+
+def accuracy_text(forecast: SeriesForecast) -> str:
+    a = forecast.accuracy
+    if a is None:
+        return f"模型 {forecast.model}（序列过短，未回测）"
+    return (
+        f"模型 {forecast.model}；近 {a.horizon} 个月滚动回测（{a.origins} 个起点）："
+        f"MASE {a.mase:.2f}，sMAPE {a.smape:.1f}%，80% 区间覆盖 {_pct(a.coverage80)}，"
+        f"95% 区间覆盖 {_pct(a.coverage95)}"
+    )
+
+
+def outlook_lines(
+    outlook: FundOutlook,
+    income: SeriesForecast,
+    expenditure: SeriesForecast,
+    history: pd.DataFrame,
+    *,
+    title: str,
+    notes: Sequence[str] = (),
+) -> list[str]:
+    last = history.iloc[-1]
+    window = history["expenditure"].tail(12)
+    payable = last["balance"] / window.mean() if window.mean() > 0 else float("nan")
+    lines = [
+        f"{title}：截至 {last['month']}，期末累计结余 {format_amount(last['balance'])}，"
+        f"可支付月数 {payable:.1f}",
+        f"收入预测：{accuracy_text(income)}",
+        f"支出预测：{accuracy_text(expenditure)}",
+        "",
+    ]
+    rows = []
+    for r in outlook.monthly.itertuples():
+        rows.append(
+            [
+                r.month,
+                format_amount(r.income_mean, "万元"),
+                format_amount(r.expenditure_mean, "万元"),
+                format_amount(r.balance_mean),
+                f"{format_amount(r.balance_lo80)} ～ {format_amount(r.balance_hi80)}",
+                f"{r.payable_median:.1f}",
+                f"{r.payable_lo80:.1f} ～ {r.payable_hi80:.1f}",
+                _pct(r.p_depleted),
+            ]
+        )
+    lines.append(
+        tabulate(
+            rows,
+            headers=[
+                "月份",
+                "收入",
+                "支出",
+                "期末结余",
+                "结余 80% 区间",
+                "可支付月数",
+                "80% 区间",
+                "已耗尽概率",
+            ],
+            disable_numparse=True,
+            colalign=("left", *["right"] * 7),
+        )
+    )
+    lines.append("")
+    probs = outlook.prob_below.pivot(index="threshold", columns="window", values="probability")
+    lines.append("可支付月数跌破阈值（至少一个月）的概率：")
+    lines.append(
+        tabulate(
+            [[f"{t:g} 个月", *(_pct(probs.loc[t, w]) for w in probs.columns)] for t in probs.index],
+            headers=["阈值", *(f"{w} 个月内" for w in probs.columns)],
+            disable_numparse=True,
+            colalign=("left", *["right"] * len(probs.columns)),
+        )
+    )
+    d = outlook.depletion
+    month = d.get("expected_month")
+    lines.append(
+        f"基金耗尽（结余 < 0）的概率：6 个月内 {_pct(d['p6'])}，12 个月内 {_pct(d['p12'])}，"
+        f"{outlook.monthly.shape[0]} 个月内 {_pct(d['p_h'])}"
+        + (f"；若耗尽，预计在 {month}" if month else "")
+    )
+    y = outlook.ytd_deficit
+    if y.get("mean_path_month") or y.get("probability", 0) > 0:
+        lines.append(
+            f"当年累计收不抵支：预测期内出现的概率 {_pct(y['probability'])}"
+            + (f"，中位月份 {y['median_month']}" if y.get("median_month") else "")
+            + (f"；按期望路径首次出现于 {y['mean_path_month']}" if y.get("mean_path_month") else "")
+        )
+    else:
+        lines.append("当年累计收不抵支：预测期内不太可能出现")
+    lines.append(f"（{outlook.n_paths} 条联合模拟路径，随机种子 {outlook.seed}）")
+    for note in [*notes, *income.notes, *expenditure.notes, *outlook.notes]:
+        lines.append(f"说明：{note}")
+    return lines
+
+
+def _accuracy_json(forecast: SeriesForecast) -> dict[str, Any]:
+    a = forecast.accuracy
+    return {
+        "model": forecast.model,
+        "backtest": None
+        if a is None
+        else {
+            "mase": a.mase,
+            "smape": a.smape,
+            "coverage80": a.coverage80,
+            "coverage95": a.coverage95,
+            "origins": a.origins,
+            "horizon": a.horizon,
+        },
+        "notes": list(forecast.notes),
+    }
+
+
+def outlook_json(
+    outlook: FundOutlook,
+    income: SeriesForecast,
+    expenditure: SeriesForecast,
+    history: pd.DataFrame,
+    *,
+    region: str,
+    fund: str,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    monthly = outlook.monthly.astype(object).where(outlook.monthly.notna(), None)
+    return {
+        "region_code": region,
+        "fund": fund,
+        "last_month": history["month"].iloc[-1],
+        "months": monthly.to_dict("records"),
+        "prob_below": outlook.prob_below.to_dict("records"),
+        "depletion": outlook.depletion,
+        "ytd_deficit": outlook.ytd_deficit,
+        "income": _accuracy_json(income),
+        "expenditure": _accuracy_json(expenditure),
+        "n_paths": outlook.n_paths,
+        "seed": outlook.seed,
+        "notes": [*notes, *outlook.notes],
+    }
