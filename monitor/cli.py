@@ -730,4 +730,11 @@ def demo(obj: Context, out: str) -> None:
     """主流程演示：生成演示城市台账 → 导入 → 打印各统筹区最新月份的收支、结余与可支付月数。"""
     from monitor.demo import run_demo
 
-    run_demo(Path(out), db=obj.db, config=obj.config, now=now(), echo=click.echo)
+    run_demo(
+        Path(out),
+        db=obj.db,
+        config=obj.config,
+        now=now(),
+        echo=click.echo,
+        color=sys.stdout.isatty(),
+    )

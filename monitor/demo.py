@@ -17,6 +17,8 @@ from tabulate import tabulate
 from monitor.config import Config
 from monitor.demo_data import demo_city
 from monitor.demo_files import write_canonical_csv
+from monitor.evaluate import evaluate
+from monitor.evaluate_report import results_table
 from monitor.indicators import payable_months
 from monitor.ledger_import import import_files
 from monitor.money import format_amount
@@ -25,7 +27,13 @@ from monitor.store import open_store, read_ledger, read_regions, safe_url
 
 
 def run_demo(
-    out: Path, *, db: str | None, config: Config, now: dt.datetime, echo: Callable[[str], None]
+    out: Path,
+    *,
+    db: str | None,
+    config: Config,
+    now: dt.datetime,
+    echo: Callable[[str], None],
+    color: bool = False,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if db:
@@ -42,7 +50,9 @@ def run_demo(
 
     engine = open_store(url)
     try:
-        _import_and_show(engine, ledger_file, url, out, config=config, now=now, echo=echo)
+        _import_and_show(
+            engine, ledger_file, url, out, config=config, now=now, echo=echo, color=color
+        )
     finally:
         engine.dispose()
 
@@ -56,6 +66,7 @@ def _import_and_show(
     config: Config,
     now: dt.datetime,
     echo: Callable[[str], None],
+    color: bool,
 ) -> None:
     result = import_files(
         engine, [ledger_file], config=config.with_store(url), unit="元", now=now, user="demo"
@@ -108,9 +119,23 @@ def _import_and_show(
     )
     for finding in findings[:10]:
         echo(f"  提示：{finding.render()}")
+
+    # evaluate: forecasts, levels and reasons, stored as level history
+    profile = config.load_profile()
+    with engine.begin() as conn:
+        results = evaluate(conn, config=config, profile=profile, profile_name=profile.name, now=now)
+    echo("")
+    echo(
+        f"风险评估（阈值配置 {profile.name}；预测 {config.forecast.horizon} 个月，"
+        f"{config.forecast.paths} 条模拟路径）："
+    )
+    echo(results_table(results, config.funds, color=color))
     db_flag = f"--db {safe_url(url)}"
     echo("")
     echo("下一步可以：")
+    echo(f"  fundmon {db_flag} evaluate --format json")
+    echo(f"  fundmon {db_flag} forecast --region 341721 --fund resident")
+    echo(f"  fundmon {db_flag} thresholds explain --region 341722 --fund resident")
     echo(f"  fundmon {db_flag} ledger regions")
     echo(f"  fundmon {db_flag} ledger show --region 341721 --fund resident --from 2024-01")
     echo(f"  fundmon {db_flag} ledger export --format xlsx --out {out / 'export.xlsx'}")

@@ -91,9 +91,13 @@ def outlook_lines(
     )
     d = outlook.depletion
     month = d.get("expected_month")
+    h = outlook.monthly.shape[0]
+    spans = [(w, d[f"p{w}"]) for w in (6, 12) if w <= h and d.get(f"p{w}") is not None]
+    if h not in (6, 12):
+        spans.append((h, d["p_h"]))
     lines.append(
-        f"基金耗尽（结余 < 0）的概率：6 个月内 {_pct(d['p6'])}，12 个月内 {_pct(d['p12'])}，"
-        f"{outlook.monthly.shape[0]} 个月内 {_pct(d['p_h'])}"
+        "基金耗尽（结余 < 0）的概率："
+        + "，".join(f"{w} 个月内 {_pct(p)}" for w, p in spans)
         + (f"；若耗尽，预计在 {month}" if month else "")
     )
     y = outlook.ytd_deficit
@@ -106,7 +110,13 @@ def outlook_lines(
     else:
         lines.append("当年累计收不抵支：预测期内不太可能出现")
     lines.append(f"（{outlook.n_paths} 条联合模拟路径，随机种子 {outlook.seed}）")
-    for note in [*notes, *income.notes, *expenditure.notes, *outlook.notes]:
+    labelled = [
+        *notes,
+        *(f"收入：{n}" for n in income.notes),
+        *(f"支出：{n}" for n in expenditure.notes),
+        *outlook.notes,
+    ]
+    for note in labelled:
         lines.append(f"说明：{note}")
     return lines
 

@@ -35,10 +35,21 @@ def test_demo_runs_from_an_empty_folder_and_prints_every_region(tmp_path: Path) 
         "青阳县（341723）",
     ):
         assert name in out
-    assert out.count("2024-12") == 10  # 5 regions × 2 funds, the latest month each
-    # 东至县 resident is the fund in trouble: payable months between 1.5 and 3
-    line = next(ln for ln in out.splitlines() if "东至县" in ln and "居民医保" in ln)
+    ledger_part, _, evaluation = out.partition("风险评估")
+    assert ledger_part.count("2024-12") == 10  # 5 regions × 2 funds, the latest month each
+    # 东至县 resident is the fund in trouble: payable months between 1.5 and 3, and red
+    line = next(ln for ln in ledger_part.splitlines() if "东至县" in ln and "居民医保" in ln)
     assert 1.5 < float(line.split()[-1]) < 3.0
+    levels = {
+        (ln.split()[0], ln.split()[1]): ln.split()[3]
+        for ln in evaluation.splitlines()
+        if ln.startswith(("东至县", "石台县", "青阳县", "贵池区", "池州市"))
+    }
+    assert len(levels) == 10
+    assert levels[("东至县（341721）", "居民医保")] == "红色"
+    assert levels[("石台县（341722）", "居民医保")] == "橙色"
+    assert levels[("青阳县（341723）", "职工医保")] == "黄色"
+    assert levels[("贵池区（341702）", "职工医保")] == "正常"
     assert "警告 0 条" in out
 
     again = run("demo", cwd=tmp_path)  # a second run starts afresh and prints the same table
