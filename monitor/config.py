@@ -73,6 +73,16 @@ class Config:
     source: SourceSettings = field(default_factory=SourceSettings)
     profile_path: Path | None = None  # None: the shipped national profile
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # the file as parsed, for feature sections
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """A feature's own section of the file ({} when absent), validated by that feature."""
+        value = self.raw.get(name, {})
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"[{name}] 应为一个表", path=str(self.path) if self.path else None, key=name
+            )
+        return value
 
     def load_profile(self):  # type: ignore[no-untyped-def]
         """The active threshold profile (the configured file, or the shipped default)."""
@@ -187,7 +197,22 @@ def _unit(value: str | None, key: str, path: Path | None) -> str | None:
     return unit
 
 
-KNOWN_SECTIONS = {"store", "import", "source", "funds", "thresholds", "forecast"}
+# Sections parsed here, and sections each feature module parses itself from `Config.section`
+# (alerts and smtp: monitor.alert_settings; bulletin: monitor.bulletin; later the service).
+KNOWN_SECTIONS = {
+    "store",
+    "import",
+    "source",
+    "funds",
+    "thresholds",
+    "forecast",
+    "alerts",
+    "smtp",
+    "bulletin",
+    "schedule",
+    "ingest",
+    "compute",
+}
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
@@ -256,4 +281,5 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
         source=source,
         profile_path=(base / profile).resolve() if profile else None,
         forecast=forecast,
+        raw=dict(data),
     )
