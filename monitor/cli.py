@@ -609,6 +609,11 @@ def evaluate(
             month=month,
             now=now(),
         )
+        from monitor.outbox import queue_alerts
+
+        queued = queue_alerts(conn, results, config=obj.config, profile=profile, now=now())
+        if fmt == "table":  # json and csv stay machine-readable: nothing else on either stream
+            click.echo(queued.line(), err=True)
     if not results:
         raise NotFound("存储中没有台账数据：请先 `fundmon import`")
     if fmt == "json":
@@ -738,3 +743,14 @@ def demo(obj: Context, out: str) -> None:
         echo=click.echo,
         color=sys.stdout.isatty(),
     )
+
+
+from monitor.cli_alerts import alerts, outbox  # noqa: E402
+
+main.add_command(alerts)
+main.add_command(outbox)
+
+
+from monitor.cli_bulletin import bulletin  # noqa: E402
+
+main.add_command(bulletin)

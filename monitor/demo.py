@@ -130,6 +130,17 @@ def _import_and_show(
         f"{config.forecast.paths} 条模拟路径）："
     )
     echo(results_table(results, config.funds, color=color))
+
+    # alerts: queue this evaluation's changes as mail, written as .eml files (never SMTP here)
+    from monitor.outbox import demo_alert_mail
+
+    mail = demo_alert_mail(
+        engine, results, config=config, folder=out / "mail", now=now, profile=profile
+    )
+    echo("")
+    echo(mail.summary)
+    for path, recipient, subject in mail.files:
+        echo(f"  {path}  {recipient}：{subject}")
     db_flag = f"--db {safe_url(url)}"
     echo("")
     echo("下一步可以：")
@@ -139,3 +150,11 @@ def _import_and_show(
     echo(f"  fundmon {db_flag} ledger regions")
     echo(f"  fundmon {db_flag} ledger show --region 341721 --fund resident --from 2024-01")
     echo(f"  fundmon {db_flag} ledger export --format xlsx --out {out / 'export.xlsx'}")
+
+    # this month's bulletin (HTML, its e-mail edition and the archive index)
+    from monitor.cli_bulletin import produce_bulletin
+
+    written = produce_bulletin(engine, config=config, out=out / "bulletin", now=now)
+    echo("")
+    echo(f"本月月报：{written.html}")
+    echo(f"  邮件版：{written.eml}；归档索引：{written.index}")

@@ -103,12 +103,11 @@ def fit_seasonal_naive(y: np.ndarray, m: int) -> Fitted:
     """y[o + j − 1] ≈ the same month of the last observed year. Needs a full season."""
     if len(y) < m:
         raise ModelFailed("snaive", f"needs {m} observations")
-    back = _steps_back(1 << 10, m)
 
     def forecast(y: np.ndarray, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
         if origins.min() < m:
             raise ModelFailed("snaive", f"needs {m} observations before every origin")
-        paths = y[origins[:, None] - 1 - back[None, :h]]
+        paths = y[origins[:, None] - 1 - _steps_back(h, m)[None, :]]
         one = np.full(len(y), np.nan)
         one[m:] = y[:-m]
         return paths, one
@@ -243,6 +242,7 @@ def fit_ets(
         model = ETSModel(np.log(y) if log else y, initialization_method="heuristic", **spec)
         res = model.fit(disp=False)
         params = np.asarray(res.params, dtype=float)
+        named = dict(zip(model.param_names, params, strict=True))
         init = dict(
             initial_level=model.initial_level,
             initial_trend=model.initial_trend if trend else None,
@@ -250,7 +250,7 @@ def fit_ets(
         )
     if not np.all(np.isfinite(params)):
         raise ModelFailed(name, "non-finite parameters")
-    phi = float(params[3]) if (trend and damped) else 1.0
+    phi = float(named.get("damping_trend", 1.0))
 
     def forecast(y: np.ndarray, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
         z = np.log(y) if log else y
@@ -274,9 +274,9 @@ def fit_ets(
             return np.exp(paths_z), np.exp(yhat)
         return paths_z, yhat
 
-    alpha = float(params[0])
-    beta = float(params[1]) if trend else 0.0
-    gamma = float(params[2 if trend else 1]) if seasonal else 0.0
+    alpha = float(named["smoothing_level"])
+    beta = float(named.get("smoothing_trend", 0.0))
+    gamma = float(named.get("smoothing_seasonal", 0.0))
 
     def growth(h: int) -> np.ndarray:
         # var_h / σ² = 1 + Σ_{j<h} c_j², c_j = α + β(φ + … + φ^j) + γ·[m divides j]

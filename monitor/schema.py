@@ -159,3 +159,86 @@ level_changes = Table(
     Column("reason", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )
+
+# ---------------------------------------------------------------- alerts (migration 0003)
+from sqlalchemy import Index, LargeBinary  # noqa: E402  (appended section, see 0003_alerts)
+
+# The alert lifecycle's memory per region and fund (monitor.alerts.FundState as JSON).
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("month", String(7), nullable=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("region_code", "fund", name="uq_alert_state"),
+)
+
+# Every alert event (raise, escalate, remind, downgrade, clear, notice): who it went to, or
+# what suppressed it, and its acknowledgement. The bulletin lists them.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), nullable=False),
+    Column("region_name", String(100), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("previous_level", String(10), nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("event", JSON, nullable=False),  # snapshot, previous figures, notices changed
+    Column("recipients", JSON, nullable=False),
+    Column("suppressed_by", String(40), nullable=True),  # "ack #12", "silence #3"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("acked_at", DateTime(timezone=True), nullable=True),
+    Column("acked_by", String(100), nullable=True),
+    Column("ack_note", Text, nullable=True),
+    Column("ack_until", DateTime(timezone=True), nullable=True),
+    Index("ix_alerts_region_fund", "region_code", "fund"),
+)
+
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_glob", String(40), nullable=False),
+    Column("fund", String(40), nullable=False),  # a key, or "*"
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("levels", JSON, nullable=False),  # "region:fund" → level when silenced (None: rose)
+    Column("removed_at", DateTime(timezone=True), nullable=True),
+    Column("removed_by", String(100), nullable=True),
+)
+
+# Messages to deliver, one per recipient, as the exact bytes to send (a resend is identical,
+# Message-ID included). status: pending → sending (claimed, with a lease) → sent | failed.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(255), nullable=False),
+    Column("recipient", Text, nullable=False),  # as routed ("张三 <a@b.cn>")
+    Column("rcpt", String(320), nullable=False),  # the envelope address
+    Column("sender", String(320), nullable=False),  # the envelope sender
+    Column("subject", Text, nullable=False),
+    Column("alert_ids", JSON, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_to", Text, nullable=True),
+    UniqueConstraint("message_id", name="uq_outbox_message_id"),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
