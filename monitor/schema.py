@@ -13,7 +13,9 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -161,7 +163,6 @@ level_changes = Table(
 )
 
 # ---------------------------------------------------------------- alerts (migration 0003)
-from sqlalchemy import Index, LargeBinary  # noqa: E402  (appended section, see 0003_alerts)
 
 # The alert lifecycle's memory per region and fund (monitor.alerts.FundState as JSON).
 alert_state = Table(
@@ -241,4 +242,46 @@ outbox = Table(
     Column("delivered_to", Text, nullable=True),
     UniqueConstraint("message_id", name="uq_outbox_message_id"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+
+# ---------------------------------------------------------------- the service (fundmon run)
+service_instance = Table(  # who runs the service on this store; the lock itself is elsewhere
+    "service_instance",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("version", String(40), nullable=False),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(40), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(12), nullable=False),  # running | ok | failed | timeout | abandoned
+    Column("summary", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Index("ix_job_runs_job_started", "job", "started_at"),
+)
+
+ingested_files = Table(  # the watched folder's memory: the same content is imported once
+    "ingested_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("filename", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("outcome", String(12), nullable=False),  # imported | duplicate | rejected
+    Column("import_id", Integer, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
 )
