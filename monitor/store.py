@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.sql import sqltypes
 
 from monitor.errors import StoreConflict, StoreOutdated, StoreUnavailable
 from monitor.funds import FundCatalogue
@@ -212,9 +213,11 @@ def read_history(conn: Connection, region: str, fund: str, month: str) -> pd.Dat
     return frame.sort_values("revision").reset_index(drop=True)
 
 
-def _column_values(frame: pd.DataFrame, column: str) -> list[Any]:
+def _column_values(frame: pd.DataFrame, column: str, integer: bool = False) -> list[Any]:
     """A column as plain Python values with None for missing (what DB drivers bind)."""
     col = frame[column]
+    if integer and col.dtype.kind == "f":  # counts made float by a NaN: COPY refuses "1.0"
+        return [None if v != v else int(v) for v in col.tolist()]
     if col.dtype == "int64":
         return col.tolist()
     if isinstance(col.dtype, pd.Int64Dtype):
@@ -237,7 +240,9 @@ def bulk_insert(conn: Connection, table: Any, frame: pd.DataFrame, columns: list
     if frame.empty:
         return
     columns = [c for c in columns if frame[c].notna().any()]
-    values = [_column_values(frame, c) for c in columns]
+    values = [
+        _column_values(frame, c, isinstance(table.c[c].type, sqltypes.Integer)) for c in columns
+    ]
     rows = list(zip(*values, strict=True))
     names = ", ".join(f'"{c}"' for c in columns)
     dbapi = conn.connection.driver_connection

@@ -162,20 +162,12 @@ def corrected_employee(frame: pd.DataFrame, month: str) -> pd.DataFrame:
 
 
 def test_correction_of_a_fund_with_empty_head_counts(
-    request: pytest.FixtureRequest,
     engine: Engine,
     config: Config,
     watch: Path,
     city_ledger: pd.DataFrame,
 ) -> None:
-    if engine.dialect.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="store.bulk_insert COPYs the replaced rows' nullable counts as floats "
-                "('67692.0' into bigint); fundmon import fails the same way",
-            )
-        )
+    # PostgreSQL once failed here: the replaced rows' empty counts went to COPY as "67692.0"
     drop_csv(watch, city_ledger, "2024-01")
     ingest(engine, config, watch)
     corrected = month_of(city_ledger, "2024-01").copy()  # resident rows: no insured_active
