@@ -29,6 +29,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 EXECUTORS = ("local", "dask")
+SMALL_RUN = 6  # tasks run in this process rather than in a pool
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,10 @@ def run_tasks(
         yield from _run_dask(fn, items, settings)
         return
     workers = settings.workers or os.cpu_count() or 1
-    if workers <= 1 or len(items) < 3:
-        for item in items:  # not worth starting processes for
+    if workers <= 1 or len(items) <= SMALL_RUN:
+        # starting processes (each importing statsmodels) costs more than a few funds: the
+        # service's runs after one county's month stay in this process
+        for item in items:
             yield fn(item)
         return
     size = max(1, min(settings.chunk, len(items) // (workers * 4) or 1))

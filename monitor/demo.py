@@ -3,19 +3,26 @@
 Generates the demo city's ledgers as a file, imports it through the same path an analyst
 uses, and prints each region's latest month. Uses its own SQLite store inside the output
 folder (unless --db is given), so the demo never touches a real store.
+
+`fundmon demo --world national` (or `province`) does the same for a synthetic country —
+31 provinces, 341 cities, 2,728 county ledgers, 3 funds, 10 years monthly — and evaluates
+every fund and roll-up (about 9,300) with the scale machinery of `monitor.evaluate`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 from tabulate import tabulate
 
 from monitor.config import Config
-from monitor.demo_data import demo_city
+from monitor.demo_data import demo_city, synthetic_world
 from monitor.demo_files import write_canonical_csv
 from monitor.evaluate import evaluate
 from monitor.evaluate_report import results_table
@@ -24,6 +31,104 @@ from monitor.ledger_import import import_files
 from monitor.money import format_amount
 from monitor.rollup import rollup
 from monitor.store import open_store, read_ledger, read_regions, safe_url
+
+# name → (provinces, cities per province, counties per city): the national world is about
+# the country's size (~340 cities, ~2,800 county-level ledgers), `province` one of them
+WORLDS = {"national": (31, 11, 8), "province": (1, 11, 8)}
+WORLD_START, WORLD_END = "2015-01", "2024-12"  # ten years monthly
+
+
+def _store_at(out: Path, db: str | None) -> str:
+    if db:
+        return db
+    store = (out / "fundmon.db").resolve()
+    for leftover in out.glob("fundmon.db*"):  # the demo's own store: start afresh each run
+        leftover.unlink()
+    return f"sqlite:///{store}"
+
+
+def store_regions(engine: Engine, regions: pd.DataFrame) -> None:
+    """The whole hierarchy (province → city → county) into `regions`: ledger files name a
+    county's parent but not the parent's parent, and roll-ups need every link."""
+    from sqlalchemy import select
+
+    from monitor.schema import regions as table
+
+    order = regions["level"].map({"province": 0, "city": 1, "county": 2}).argsort(kind="stable")
+    with engine.begin() as conn:
+        existing = {r[0] for r in conn.execute(select(table.c.code))}
+        for r in regions.iloc[order].itertuples():
+            values = {"name": r.region_name, "parent_code": r.parent_code, "level": r.level}
+            if r.region_code in existing:
+                conn.execute(table.update().where(table.c.code == r.region_code).values(**values))
+            else:
+                conn.execute(table.insert().values(code=r.region_code, **values))
+
+
+def run_world_demo(
+    out: Path,
+    world_name: str,
+    *,
+    db: str | None,
+    config: Config,
+    now: dt.datetime,
+    echo: Callable[[str], None],
+    color: bool = False,
+    progress: bool | None = None,
+) -> list[Any]:
+    """Generate, import and evaluate a synthetic world; print a summary and the timings."""
+    from monitor.evaluate import Timings
+    from monitor.evaluate_report import results_summary
+
+    provinces, cities, counties = WORLDS[world_name]
+    out.mkdir(parents=True, exist_ok=True)
+    url = _store_at(out, db)
+    t = time.perf_counter()
+    world = synthetic_world(provinces, cities, counties, start=WORLD_START, end=WORLD_END)
+    (out / "ledgers").mkdir(exist_ok=True)
+    ledger_file = write_canonical_csv(world.ledger, out / "ledgers" / f"{world_name}.csv")
+    echo(
+        f"合成台账：{ledger_file}（{provinces} 个省、{provinces * cities} 个市、"
+        f"{provinces * cities * counties} 个县区 × {world.ledger['fund'].nunique()} 个险种，"
+        f"{WORLD_START} 至 {WORLD_END}，{len(world.ledger):,} 行）"
+    )
+    engine = open_store(url)
+    try:
+        store_regions(engine, world.regions)
+        result = import_files(
+            engine, [ledger_file], config=config.with_store(url), unit="元", now=now, user="demo"
+        )
+        echo(
+            f"已导入 {safe_url(url)}：导入编号 #{result.import_id}，{result.rows:,} 行，"
+            f"警告 {len(result.warnings)} 条（{time.perf_counter() - t:.0f} 秒）"
+        )
+        profile = config.load_profile()
+        timings = Timings()
+        with engine.begin() as conn:
+            results = evaluate(
+                conn,
+                config=config,
+                profile=profile,
+                profile_name=profile.name,
+                now=now,
+                progress=progress,
+                timings=timings,
+            )
+    finally:
+        engine.dispose()
+    echo("")
+    echo(
+        f"风险评估：{timings.funds:,} 个基金（含市、省汇总），用时 {timings.total:.0f} 秒"
+        f"（读取与汇总 {timings.load:.0f} 秒，预测与模拟 {timings.forecast_wall:.0f} 秒）；"
+        f"阈值配置 {profile.name}，预测 {config.forecast.horizon} 个月，"
+        f"{config.forecast.paths} 条模拟路径"
+    )
+    echo(results_summary(results, config.funds, color=color))
+    echo("")
+    echo("下一步可以：")
+    echo(f"  fundmon --db {safe_url(url)} evaluate --changed-only   # 只评估数据有变化的基金")
+    echo(f"  fundmon --db {safe_url(url)} ledger regions")
+    return results
 
 
 def run_demo(
@@ -36,13 +141,7 @@ def run_demo(
     color: bool = False,
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    if db:
-        url = db
-    else:
-        store = (out / "fundmon.db").resolve()
-        for leftover in out.glob("fundmon.db*"):  # the demo's own store: start afresh each run
-            leftover.unlink()
-        url = f"sqlite:///{store}"
+    url = _store_at(out, db)
     world = demo_city()
     (out / "ledgers").mkdir(exist_ok=True)
     ledger_file = write_canonical_csv(world.ledger, out / "ledgers" / "demo_city.csv")

@@ -767,7 +767,7 @@ def _with_notes(decision: Decision, notes: Sequence[str]) -> Decision:
         return decision
     from monitor.classify import Note
 
-    extra = tuple(Note(f"预测失败：{n}", f"forecast failed: {n}") for n in notes)
+    extra = tuple(Note("forecast_failed", f"预测失败：{n}", f"forecast failed: {n}") for n in notes)
     return replace(decision, notes=decision.notes + extra)
 
 

@@ -228,3 +228,56 @@ def explain_lines(rows: Sequence[Any], lang: str = "zh") -> list[str]:
         else ["rule", "level", "now", "explanation"]
     )
     return [tabulate(table, headers=headers, disable_numparse=True)]
+
+
+def results_summary(
+    results: Sequence[FundResult],
+    funds: FundCatalogue,
+    *,
+    lang: str = "zh",
+    color: bool = False,
+    top: int = 20,
+) -> str:
+    """For many funds (a province, the country): counts per level and fund, then the `top`
+    most severe funds (lowest payable months first within a level)."""
+    levels = ("red", "orange", "yellow", "green")
+    counts: dict[str, dict[str, int]] = {}
+    for r in results:
+        row = counts.setdefault(r.fund, dict.fromkeys(levels, 0))
+        row[r.decision.level.value] += 1
+    table = [
+        [funds[f].short if f in funds and lang == "zh" else f]
+        + [str(c[lv]) for lv in levels]
+        + [str(sum(c.values()))]
+        for f, c in sorted(counts.items())
+    ]
+    head = "险种" if lang == "zh" else "fund"
+    total = "合计" if lang == "zh" else "total"
+    lines = [
+        tabulate(
+            table,
+            headers=[head, *(level_text(lv, lang, color) for lv in levels), total],
+            disable_numparse=True,
+        )
+    ]
+    order = {lv: i for i, lv in enumerate(levels)}
+
+    def severity(r: FundResult) -> tuple[int, float, str, str]:
+        payable = r.indicators.get("payable_months")
+        return (
+            order[r.decision.level.value],
+            payable if isinstance(payable, int | float) else float("inf"),
+            r.region_code,
+            r.fund,
+        )
+
+    worst = [r for r in sorted(results, key=severity) if r.decision.level.value != "green"]
+    if worst:
+        lines.append("")
+        lines.append(
+            f"最严重的 {min(top, len(worst))} 个（共 {len(worst)} 个非绿色）："
+            if lang == "zh"
+            else f"The {min(top, len(worst))} most severe (of {len(worst)} not green):"
+        )
+        lines.append(results_table(worst[:top], funds, lang=lang, color=color))
+    return "\n".join(lines)
