@@ -573,6 +573,11 @@ def _profile(obj: Context, path: str | None) -> tuple[Any, str]:
     help="阈值配置文件（默认：config.toml 中的 [thresholds] profile）",
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option(
+    "--changed-only",
+    is_flag=True,
+    help="只评估自上次评估以来数据有变化的基金（新月份、更正），各按其最新月份；其余保留",
+)
 @click.pass_obj
 @reports_errors
 def evaluate(
@@ -582,6 +587,7 @@ def evaluate(
     replay_range: str | None,
     profile_path: str | None,
     lang: str,
+    changed_only: bool,
 ) -> None:
     """各统筹区、各险种的指标、预测与风险级别；结果写入级别历史。"""
     from monitor import evaluate as ev
@@ -608,18 +614,29 @@ def evaluate(
             profile_name=profile_name,
             month=month,
             now=now(),
+            changed_only=changed_only,
         )
         from monitor.outbox import queue_alerts
 
         queued = queue_alerts(conn, results, config=obj.config, profile=profile, now=now())
         if fmt == "table":  # json and csv stay machine-readable: nothing else on either stream
             click.echo(queued.line(), err=True)
+    if not results and changed_only:
+        if fmt == "table":
+            click.echo("自上次评估以来没有数据变化的基金，无需重新评估。")
+        elif fmt == "json":
+            click.echo("[]")
+        return
     if not results:
         raise NotFound("存储中没有台账数据：请先 `fundmon import`")
     if fmt == "json":
         click.echo(results_json(results, lang))
     elif fmt == "csv":
         click.echo(results_csv(results, lang), nl=False)
+    elif len(results) > 200:  # a province or the country: counts and the most severe
+        from monitor.evaluate_report import results_summary
+
+        click.echo(results_summary(results, obj.config.funds, lang=lang, color=sys.stdout.isatty()))
     else:
         click.echo(results_table(results, obj.config.funds, lang=lang, color=sys.stdout.isatty()))
 
@@ -729,12 +746,31 @@ def db_current(obj: Context) -> None:
     type=click.Path(file_okay=False),
     help="演示输出目录（台账文件、演示数据库）",
 )
+@click.option(
+    "--world",
+    type=click.Choice(["city", "province", "national"]),
+    default="city",
+    show_default=True,
+    help="city：演示城市（完整流程）；province / national：合成的一个省 / 全国"
+    "（约 9,300 个基金）的导入与评估",
+)
 @click.pass_obj
 @reports_errors
-def demo(obj: Context, out: str) -> None:
+def demo(obj: Context, out: str, world: str) -> None:
     """主流程演示：生成演示城市台账 → 导入 → 打印各统筹区最新月份的收支、结余与可支付月数。"""
-    from monitor.demo import run_demo
+    from monitor.demo import run_demo, run_world_demo
 
+    if world != "city":
+        run_world_demo(
+            Path(out),
+            world,
+            db=obj.db,
+            config=obj.config,
+            now=now(),
+            echo=click.echo,
+            color=sys.stdout.isatty(),
+        )
+        return
     run_demo(
         Path(out),
         db=obj.db,
