@@ -134,7 +134,7 @@ DEMO_ROUTES = (
 
 
 # ---------------------------------------------------------------- helpers
-class _Reader:
+class SectionReader:
     def __init__(self, config: Config, section: str) -> None:
         self.path = str(config.path) if config.path else None
         self.section = section
@@ -251,7 +251,7 @@ _ALERT_KEYS = (
 _ROUTE_KEYS = ("name", "levels", "regions", "funds", "to")
 
 
-def parse_routes(entries: object, funds: FundCatalogue, reader: _Reader) -> tuple[Route, ...]:
+def parse_routes(entries: object, funds: FundCatalogue, reader: SectionReader) -> tuple[Route, ...]:
     if not isinstance(entries, list):
         raise reader.error("alerts.routes", "应为表数组 [[alerts.routes]]")
     routes = []
@@ -304,7 +304,7 @@ def alert_settings(config: Config) -> AlertSettings:
 
     :raises ConfigError: naming the key at fault.
     """
-    reader = _Reader(config, "alerts")
+    reader = SectionReader(config, "alerts")
     sec = config.section("alerts")
     reader.check_keys(sec, _ALERT_KEYS, "alerts")
     d = AlertSettings()
@@ -368,7 +368,7 @@ def smtp_settings(config: Config) -> SmtpSettings | None:
     sec = config.section("smtp")
     if not sec:
         return None
-    reader = _Reader(config, "smtp")
+    reader = SectionReader(config, "smtp")
     if "password" in sec:
         raise reader.error(
             "smtp.password",

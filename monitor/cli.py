@@ -790,3 +790,9 @@ main.add_command(outbox)
 from monitor.cli_bulletin import bulletin  # noqa: E402
 
 main.add_command(bulletin)
+
+
+from monitor.cli_service import run, status  # noqa: E402
+
+main.add_command(run)
+main.add_command(status)
