@@ -115,8 +115,7 @@ def ingest_folder(
     report = []
     for path in pending_files(watch_dir):
         item = _ingest_one(engine, path, config=config, now=now, user=user)
-        if item is not None:
-            log.info("ingest %s: %s", item.outcome, item.message)
+        if item is not None:  # the caller logs it (the service, with its fields)
             report.append(item)
     return IngestReport(report)
 
@@ -152,7 +151,10 @@ def _ingest_one(
         # Written to while we read it (the writer did not rename into place): leave it
         # unrecorded; the next pass takes the final content, whose rows correct whatever
         # partial rows were stored now.
-        log.warning("ingest %s: 文件在读取过程中被修改，留待下次处理", path.name)
+        log.warning(
+            f"{path.name} 在读取过程中被修改，留待下次处理",
+            extra={"event": "changing", "job": "ingest", "file": path.name},
+        )
         return None
     if rejected is not None:
         n = len(rejected.findings) + rejected.truncated

@@ -137,7 +137,7 @@ class Service:
 
     def _make_scheduler(self) -> BaseScheduler:
         sched = self.settings.schedule
-        return BackgroundScheduler(
+        return _ResilientScheduler(
             timezone=sched.timezone,
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
             # one thread per job: ingest, deliver and the bulletin may overlap; each only once
@@ -358,6 +358,25 @@ class Service:
             log.warning(f"无法记录运行结果：{exc}", extra={"event": "store_down", "job": name})
 
 
+class _Resilient:
+    """APScheduler catches a job store that fails to list due jobs, but not one that fails a
+    moment later to save a job's next run time; that exception would end its thread silently
+    and the service would heartbeat on without running anything. Log it and try again."""
+
+    jobstore_retry_interval: float
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()  # type: ignore[misc,no-any-return]
+        except Exception as exc:
+            log.warning(f"计划存储暂时不可用，稍后重试：{exc}", extra={"event": "store_down"})
+            return float(self.jobstore_retry_interval)
+
+
+class _ResilientScheduler(_Resilient, BackgroundScheduler):
+    pass
+
+
 def _child_entry(*args: Any) -> None:
     from monitor.service_steps import child_main
 
@@ -406,7 +425,7 @@ class SimulatedClock:
         return self.now.astimezone(dt.UTC)  # stored times are UTC (SQLite keeps no zone)
 
 
-class _SimulatedScheduler(BaseScheduler):
+class _SimulatedScheduler(_Resilient, BaseScheduler):
     """Runs due jobs inline when told to; `wakeup` is the driver's business."""
 
     def wakeup(self) -> None:

@@ -132,8 +132,8 @@ def evaluate_changes(
     for r in results:
         if r.decision.level != r.decision.previous_level:
             log.info(
-                f"{r.region_name} {r.fund} {r.month}：{r.decision.previous_level.value} → "
-                f"{r.decision.level.value}",
+                f"{r.region_name} {config.funds[r.fund].short} {r.month}："
+                f"{r.decision.previous_level.label()} → {r.decision.level.label()}",
                 extra={
                     "event": "level",
                     "job": "ingest",
@@ -162,7 +162,7 @@ def _unevaluated_import(engine: Engine) -> int | None:
             return None
         recent = conn.execute(
             select(job_runs.c.details)
-            .where(job_runs.c.job == "ingest", job_runs.c.outcome == "ok")
+            .where(job_runs.c.job.in_(["ingest", "bulletin"]), job_runs.c.outcome == "ok")
             .order_by(job_runs.c.id.desc())
             .limit(50)
         ).scalars()
@@ -205,6 +205,9 @@ def bulletin(
     from monitor.cli_bulletin import produce_bulletin, send_bulletin
     from monitor.schema import evaluations
 
+    # first evaluate anything imported but not yet evaluated (an interrupted ingest, an
+    # analyst's import): the bulletin shows everything in the store
+    evaluated = evaluate_changes(engine, config, profile, now)
     with engine.connect() as conn:
         if not conn.execute(select(func.count()).select_from(evaluations)).scalar_one():
             return StepResult("ok", "尚无评估结果，未生成月报")
@@ -221,8 +224,8 @@ def bulletin(
         if written.recipients:
             queued += len(send_bulletin(engine, written, config=config, now=now))
     summary = f"月报 {len(written_list)} 份，放入发件箱 {queued} 封"
-    details: dict[str, Any] = {"html": written_list, "queued": queued}
-    if queued:
+    details: dict[str, Any] = {"html": written_list, "queued": queued, **evaluated}
+    if queued or evaluated["mails"]:
         d = deliver(engine, config, profile, now)
         summary += f"；{d.summary}"
         details["deliver"] = d.details
