@@ -140,8 +140,9 @@ class Service:
         return _ResilientScheduler(
             timezone=sched.timezone,
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
-            # one thread per job: ingest, deliver and the bulletin may overlap; each only once
-            executors={"default": ThreadPoolExecutor(len(JOBS))},
+            # one step at a time: ingest and the bulletin both evaluate, and two evaluations of
+            # the same funds would collide; a step waiting behind another runs right after it
+            executors={"default": ThreadPoolExecutor(1)},
             job_defaults=self._job_defaults(),
         )
 
