@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from monitor.compute import single_blas_thread
 from monitor.forecast_types import SeriesForecast
 from monitor.indicators import WINDOW
 from monitor.months import month_from_index, month_index
@@ -407,14 +408,15 @@ def simulate_fund(
 
     floor_inc = not (hist["income"] < 0).any()
     floor_exp = not (hist["expenditure"] < 0).any()
-    inc, exp, path_notes = simulate_paths(
-        income,
-        expenditure,
-        n_paths=n_paths,
-        seed=seed,
-        floor_income=floor_inc,
-        floor_expenditure=floor_exp,
-    )
+    with single_blas_thread():  # 24 × 24 matrices: threads only wait for each other
+        inc, exp, path_notes = simulate_paths(
+            income,
+            expenditure,
+            n_paths=n_paths,
+            seed=seed,
+            floor_income=floor_inc,
+            floor_expenditure=floor_exp,
+        )
     notes += path_notes
 
     surplus = inc - exp
