@@ -21,7 +21,6 @@ default (one thread per core) a fund's fits cost about 4× as much CPU, in one p
 
 from __future__ import annotations
 
-import ctypes
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -72,72 +71,34 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 # ---------------------------------------------------------------- BLAS threads
-# (get, set) entry points of the OpenBLAS builds numpy and scipy ship (each its own copy)
-_OPENBLAS_SYMBOLS = (
-    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-    ("openblas_get_num_threads", "openblas_set_num_threads"),
-)
-_blas: list[tuple[Any, Any]] | None = None
+_controller: Any = None
 
 
-def _openblas_controls() -> list[tuple[Any, Any]]:
-    """(get, set) of every OpenBLAS loaded in this process (numpy's and scipy's), found in
-    /proc/self/maps; empty where that does not exist (then nothing is limited)."""
-    global _blas
-    if _blas is not None:
-        return _blas
-    import numpy  # noqa: F401 — both libraries loaded before looking
-    import scipy.linalg  # noqa: F401
+def _blas() -> Any:
+    """threadpoolctl's view of the BLAS libraries loaded (numpy's and scipy's OpenBLAS each
+    ship their own copy, MKL elsewhere); made once, after both are loaded."""
+    global _controller
+    if _controller is None:
+        import numpy  # noqa: F401 — load both libraries before looking
+        import scipy.linalg  # noqa: F401
+        from threadpoolctl import ThreadpoolController
 
-    found: list[tuple[Any, Any]] = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        paths = set()
-    for path in sorted(paths):
-        if not path.startswith("/") or "openblas" not in os.path.basename(path).lower():
-            continue
-        try:
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        except (OSError, AttributeError):
-            continue
-        for get, set_ in _OPENBLAS_SYMBOLS:
-            if hasattr(lib, get) and hasattr(lib, set_):
-                getter, setter = getattr(lib, get), getattr(lib, set_)
-                getter.restype, getter.argtypes = ctypes.c_int, []
-                setter.restype, setter.argtypes = None, [ctypes.c_int]
-                found.append((getter, setter))
-                break
-    _blas = found
-    return found
+        _controller = ThreadpoolController()
+    return _controller
 
 
 @contextmanager
 def single_blas_thread() -> Iterator[None]:
-    """One OpenBLAS thread inside the block, the previous numbers restored after it. The
+    """One BLAS thread inside the block, the previous numbers restored after it. The
     forecasts' matrices (a few parameters, 24 × 24 horizons) gain nothing from threads, and
-    the threads' hand-offs cost more than the work; results are the same either way. Not
-    meant for threads racing each other in one process (that only costs speed)."""
-    controls = _openblas_controls()
-    before = [get() for get, _ in controls]
-    for (_, set_), n in zip(controls, before, strict=True):
-        if n != 1:
-            set_(1)
-    try:
+    the threads' hand-offs cost ~4× the CPU; results are the same either way."""
+    with _blas().limit(limits=1, user_api="blas"):
         yield
-    finally:
-        for (_, set_), n in zip(controls, before, strict=True):
-            if n != 1:
-                set_(n)
 
 
 def limit_blas_threads() -> None:
-    """One OpenBLAS thread for the rest of this process (a worker that only forecasts)."""
-    for _, set_ in _openblas_controls():
-        set_(1)
+    """One BLAS thread for the rest of this process (a worker that only forecasts)."""
+    _blas().limit(limits=1, user_api="blas")
 
 
 def _run_chunk(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
