@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import pandas as pd
-from service_helpers import monthly_arrivals, write_config
+from service_helpers import monthly_arrivals, office_body, write_config
 from smtp_server import SmtpServer
 
 from monitor.demo_data import demo_city
@@ -89,7 +89,7 @@ def main() -> None:
     p.add_argument("--year", type=int, default=2024)
     p.add_argument("--ingest", default="0 9,14 * * *")
     p.add_argument("--deliver", default="0 10,16 * * *")
-    p.add_argument("--paths", type=int, default=500)
+    p.add_argument("--paths", type=int, default=200)
     args = p.parse_args()
 
     out = Path(args.out).resolve()
@@ -102,25 +102,8 @@ def main() -> None:
     write_config(
         out,
         f"sqlite:///{out / 'fundmon.db'}",
-        f"""
-[ingest]
-watch_dir = "inbox"
-[schedule]
-ingest = "{args.ingest}"
-deliver = "{args.deliver}"
-bulletin = "0 8 5 * *"
-[bulletin]
-archive = "bulletins"
-to = ["局领导 <leaders@example.org>"]
-[[alerts.routes]]
-levels = ["yellow", "orange", "red"]
-to = ["基金科 <jijinke@example.org>"]
-[smtp]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-sender = "fundmon@example.org"
-""".replace("paths = 200", f"paths = {args.paths}"),
+        office_body(server.port, ingest=args.ingest, deliver=args.deliver),
+        paths=args.paths,
     )
     ledger = demo_city().ledger
     year = str(args.year)

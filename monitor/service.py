@@ -74,8 +74,6 @@ class Settings:
     def load(cls, config_path: str | None, db: str | None) -> Settings:
         """:raises MonitorError: an invalid config.toml or threshold profile."""
         config = load_config(config_path, db=db)
-        from monitor.ingest_watch import ingest_folder  # noqa: F401 - fail at start, not at 3am
-
         return cls(config, config.load_profile(), schedule_settings(config))
 
 

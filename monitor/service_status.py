@@ -4,24 +4,20 @@ many funds are at each level, what waits in the outbox, what the last import bro
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import desc, func, select
+from sqlalchemy import column, desc, func, inspect, select, table
 from sqlalchemy.engine import Connection
 
 from monitor.config import Config
 from monitor.outbox import outbox_counts
+from monitor.outbox import utc as _utc
 from monitor.schema import evaluations, import_findings, imports, ingested_files, job_runs
 from monitor.schema import service_instance as si
 from monitor.service_settings import JOBS, schedule_settings
 
 LEVELS = ("red", "orange", "yellow", "green")
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def service_status(conn: Connection, config: Config, *, now: dt.datetime) -> dict[str, Any]:
@@ -47,7 +43,7 @@ def service_status(conn: Connection, config: Config, *, now: dt.datetime) -> dic
     return {
         "now": now,
         "service": service,
-        "jobs": _jobs(conn, config, schedule.cron),
+        "jobs": _jobs(conn, schedule.cron),
         "levels": _levels(conn),
         "outbox": outbox_counts(conn, now=now),
         "last_import": _last_import(conn),
@@ -55,7 +51,7 @@ def service_status(conn: Connection, config: Config, *, now: dt.datetime) -> dic
     }
 
 
-def _jobs(conn: Connection, config: Config, cron: dict[str, str] | Any) -> list[dict[str, Any]]:
+def _jobs(conn: Connection, cron: Mapping[str, str]) -> list[dict[str, Any]]:
     next_runs = _next_runs(conn)
     out = []
     for name in JOBS:
@@ -84,12 +80,8 @@ def _jobs(conn: Connection, config: Config, cron: dict[str, str] | Any) -> list[
 
 def _next_runs(conn: Connection) -> dict[str, dt.datetime | None]:
     """From APScheduler's own table: next_run_time is a POSIX timestamp per job id."""
-    from sqlalchemy import inspect
-
     if not inspect(conn).has_table("apscheduler_jobs"):
         return {}
-    from sqlalchemy import column, table
-
     t = table("apscheduler_jobs", column("id"), column("next_run_time"))
     return {
         r.id: (dt.datetime.fromtimestamp(r.next_run_time, dt.UTC) if r.next_run_time else None)

@@ -22,15 +22,38 @@ CLI = [sys.executable, "-c", "from monitor.cli import main; main()"]
 SIM = [sys.executable, "-m", "monitor.service_sim"]
 
 
-def write_config(folder: Path, store_url: str, body: str = "") -> Path:
+def write_config(folder: Path, store_url: str, body: str = "", *, paths: int = 200) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
     path.write_text(
         f'[store]\nurl = "{store_url}"\n[import]\nunit = "元"\n'
-        "[forecast]\npaths = 200\nworkers = 1\n" + body,
+        f"[forecast]\npaths = {paths}\nworkers = 1\n" + body,
         encoding="utf-8",
     )
     return path
+
+
+def office_body(smtp_port: int, *, ingest: str, deliver: str) -> str:
+    """An office's service settings: the watched folder, the schedule, routes, SMTP."""
+    return f"""
+[ingest]
+watch_dir = "inbox"
+[schedule]
+ingest = "{ingest}"
+deliver = "{deliver}"
+bulletin = "0 8 5 * *"
+[bulletin]
+archive = "bulletins"
+to = ["局领导 <leaders@example.org>"]
+[[alerts.routes]]
+levels = ["yellow", "orange", "red"]
+to = ["基金科 <jijinke@example.org>"]
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+sender = "fundmon@example.org"
+"""
 
 
 class Proc:

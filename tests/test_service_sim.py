@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
-from service_helpers import SIM, Proc, monthly_arrivals, write_config
+from service_helpers import SIM, Proc, monthly_arrivals, office_body, write_config
 from smtp_server import start_server
 from sqlalchemy import select
 
@@ -33,25 +33,8 @@ def test_fourteen_months_with_a_stop_and_a_kill(tmp_path: Path) -> None:
     write_config(
         office,
         url,
-        f"""
-[ingest]
-watch_dir = "inbox"
-[schedule]
-ingest = "0 9 1-10 * *"    # ledgers arrive in the first days of a month
-deliver = "0 10 * * 1"     # retries weekly; new alerts go at once after an ingest
-bulletin = "0 8 5 * *"
-[bulletin]
-archive = "bulletins"
-to = ["局领导 <leaders@example.org>"]
-[[alerts.routes]]
-levels = ["yellow", "orange", "red"]
-to = ["基金科 <jijinke@example.org>"]
-[smtp]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-sender = "fundmon@example.org"
-""",
+        # ledgers arrive in the first days of a month; retries weekly (new alerts go at once)
+        office_body(server.port, ingest="0 9 1-10 * *", deliver="0 10 * * 1"),
     )
     months = monthly_arrivals(demo_city().ledger, office / "arrivals", history_through="2023-10")
     assert months[-1] == "2024-12" and len(months) == 15
