@@ -29,7 +29,7 @@ import sys
 import time
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,8 +50,8 @@ from monitor.indicators import (
 )
 from monitor.months import month_from_index, month_index
 from monitor.rollup import rollup
-from monitor.schema import evaluations, level_changes
-from monitor.store import read_ledger, read_regions
+from monitor.schema import evaluations, import_findings, imports, ledger, level_changes
+from monitor.store import CODES_PER_STATEMENT, read_ledger, read_regions
 from monitor.thresholds import Level, ThresholdProfile, required_forecasts, required_horizon
 
 WARM_UP = 24  # months of current-value history replayed before a first evaluation
@@ -118,7 +118,8 @@ class Inputs:
     """Everything read from the store and rolled up, indexed by fund; current indicators and
     hashes are computed on demand for the funds that need them."""
 
-    def __init__(self, combined: pd.DataFrame, names: dict[str, str]) -> None:
+    def __init__(self, combined: pd.DataFrame, names: dict[str, str], rows_read: int = 0) -> None:
+        self.rows_read = rows_read  # ledger rows read from the store (before roll-ups)
         if not combined.empty:
             combined = combined.sort_values(["region_code", "fund", "month"]).reset_index(drop=True)
         self.combined = combined  # stored + rolled-up rows, fen
@@ -229,14 +230,17 @@ def _history_frame(months: np.ndarray, fen: np.ndarray) -> pd.DataFrame:
     )
 
 
-def load_inputs(conn: Connection) -> Inputs:
-    regions = read_regions(conn)
-    data = read_ledger(conn, columns=LEDGER_COLUMNS)
+def load_inputs(
+    conn: Connection, scope: Collection[str] | None = None, regions: pd.DataFrame | None = None
+) -> Inputs:
+    """The ledger rolled up and indexed; `scope`: only those regions' rows (whole trees)."""
+    regions = read_regions(conn) if regions is None else regions
+    data = read_ledger(conn, columns=LEDGER_COLUMNS, codes=scope)
     names = dict(zip(regions["code"], regions["name"], strict=True))
     if data.empty:
         return Inputs(data, names)
     combined, _ = rollup(data, regions)
-    return Inputs(combined, names)
+    return Inputs(combined, names, rows_read=len(data))
 
 
 def data_hash(history: pd.DataFrame) -> str:
@@ -462,9 +466,12 @@ def stored_evaluations(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def _stored_index(conn: Connection) -> dict[SeriesKey, dict[str, _Stored]]:
+def _stored_index(
+    conn: Connection, scope: Collection[str] | None = None
+) -> dict[SeriesKey, dict[str, _Stored]]:
     """Every stored evaluation's month, level and hash per fund (states are read later, only
-    for the funds evaluated: at national scale they are most of the bytes)."""
+    for the funds evaluated: at national scale they are most of the bytes); `scope`: only
+    those regions'."""
     q = select(
         evaluations.c.region_code,
         evaluations.c.fund,
@@ -474,9 +481,73 @@ def _stored_index(conn: Connection) -> dict[SeriesKey, dict[str, _Stored]]:
         evaluations.c.profile,
     )
     out: dict[SeriesKey, dict[str, _Stored]] = defaultdict(dict)
-    for r in conn.execute(q):
-        out[(r.region_code, r.fund)][r.month] = _Stored(r.month, r.level, r.data_hash, r.profile)
+    for part in _slices(scope):
+        where = q if part is None else q.where(evaluations.c.region_code.in_(part))
+        for r in conn.execute(where):
+            key = (r.region_code, r.fund)
+            out[key][r.month] = _Stored(r.month, r.level, r.data_hash, r.profile)
     return out
+
+
+def _slices(items: Collection[Any] | None) -> Iterator[list[Any] | None]:
+    """`items` in slices small enough to bind in one IN (…); None: one unrestricted pass."""
+    if items is None:
+        yield None
+        return
+    ordered = sorted(items)
+    for i in range(0, len(ordered), CODES_PER_STATEMENT):
+        yield ordered[i : i + CODES_PER_STATEMENT]
+
+
+# ---------------------------------------------------------------- what changed since
+def pending_imports(conn: Connection) -> list[int]:
+    """Imports that no evaluation at the latest month has seen yet, oldest first."""
+    q = select(imports.c.id).where(imports.c.evaluated_at.is_(None)).order_by(imports.c.id)
+    return [int(i) for i in conn.execute(q).scalars()]
+
+
+def changed_scope(
+    conn: Connection, pending: Sequence[int], regions: pd.DataFrame
+) -> set[str] | None:
+    """The regions a changed-only run must read: each whole tree, from its root down, that
+    holds a region the pending imports wrote (a county's month changes its parents' roll-ups,
+    and those need every child). None: everything, because an import moved or renamed a
+    region and the tree it left is no longer known."""
+    touched: set[str] = set()
+    for part in _slices(pending):
+        moved = select(import_findings.c.id).where(
+            import_findings.c.import_id.in_(part), import_findings.c.code == "region_changed"
+        )
+        if conn.execute(moved.limit(1)).first() is not None:
+            return None
+        written = select(ledger.c.region_code).where(ledger.c.import_id.in_(part)).distinct()
+        touched.update(conn.execute(written).scalars())
+    parent = {str(c): p for c, p in zip(regions["code"], regions["parent_code"], strict=True)}
+    children: dict[str, list[str]] = defaultdict(list)
+    for code, up in parent.items():
+        if isinstance(up, str):
+            children[up].append(code)
+
+    def root(code: str) -> str:
+        seen = {code}
+        while isinstance(up := parent.get(code), str) and up not in seen:
+            seen.add(up)
+            code = up
+        return code
+
+    scope: set[str] = set()
+    stack = [root(c) for c in touched]
+    while stack:
+        code = stack.pop()
+        if code not in scope:
+            scope.add(code)
+            stack.extend(children.get(code, ()))
+    return scope
+
+
+def _mark_evaluated(conn: Connection, pending: Sequence[int], now: dt.datetime) -> None:
+    for part in _slices(pending):
+        conn.execute(imports.update().where(imports.c.id.in_(part)).values(evaluated_at=now))
 
 
 def _load_states(
@@ -603,6 +674,7 @@ class Timings:
     classify: float = 0.0
     store: float = 0.0
     total: float = 0.0
+    rows: int = 0  # ledger rows read (a changed-only run reads only the trees that changed)
     funds: int = 0  # funds (re-)evaluated
     forecasts: int = 0  # fund-months forecast
     extra: dict[str, float] = field(default_factory=dict)
@@ -661,14 +733,27 @@ def evaluate(
     """
     tm = timings if timings is not None else Timings()
     t_start = t = time.perf_counter()
-    inputs = load_inputs(conn)
+    # at the latest month, a run sees every import so far: it marks them evaluated, and a
+    # changed-only run reads only the region trees the imports still pending wrote
+    pending = pending_imports(conn) if month is None else []
+    scope: set[str] | None = None
+    regions = read_regions(conn)
+    if changed_only and month is None:
+        scope = changed_scope(conn, pending, regions) if pending else set()
+    if scope is not None and not scope:
+        if store:
+            _mark_evaluated(conn, pending, now)  # imports that wrote nothing (all unchanged)
+        tm.total = time.perf_counter() - t_start
+        return []
+    inputs = load_inputs(conn, scope, regions)
+    tm.rows = inputs.rows_read
     tm.load = time.perf_counter() - t
     if inputs.combined.empty:
         return []
     t = time.perf_counter()
     if month is None and not changed_only:
         month = str(inputs.combined["month"].max())
-    stored = _stored_index(conn)
+    stored = _stored_index(conn, scope)
     plan = _plan(inputs, stored, month, changed_only=changed_only)
     _load_states(conn, plan, stored)
     inputs.prepare_current(plan.keys())
@@ -711,6 +796,7 @@ def evaluate(
             finish(key, {})
     if writer is not None:
         writer.flush()
+        _mark_evaluated(conn, pending, now)
         tm.store = writer.seconds
     tm.total = time.perf_counter() - t_start
     results.sort(key=lambda r: (r.region_code, r.fund, r.month))

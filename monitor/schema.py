@@ -61,6 +61,9 @@ imports = Table(
     Column("replaced", Integer, nullable=False),
     Column("unchanged", Integer, nullable=False),
     Column("warnings", Integer, nullable=False),
+    # set by the first evaluation at the latest month that has seen this import's rows: a
+    # changed-only run reads only the region trees the imports still pending touched
+    Column("evaluated_at", DateTime(timezone=True), nullable=True),
 )
 
 import_findings = Table(
@@ -104,7 +107,7 @@ ledger = Table(
     Column("month", String(7), nullable=False),
     *_value_columns(),
     Column("revision", Integer, nullable=False),
-    Column("import_id", Integer, ForeignKey("imports.id"), nullable=False),
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=False, index=True),
     UniqueConstraint("region_code", "fund", "month", name="uq_ledger_region_fund_month"),
 )
 

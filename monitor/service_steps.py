@@ -146,28 +146,18 @@ def evaluate_changes(
         "evaluated": len(results),
         "mails": queued.mails,
         "alert_events": queued.events,
-        "through_import": through,  # the next ingest evaluates only after a newer import
+        "through_import": through,
     }
 
 
 def _unevaluated_import(engine: Engine) -> int | None:
-    """The newest import id if any import (ours, or an analyst's `fundmon import`) came after
-    the service's last evaluation, else None. Cheap, so an idle service does not read the
-    whole ledger every few minutes."""
-    from monitor.schema import imports, job_runs
+    """The newest import no evaluation has seen (ours, or an analyst's `fundmon import`), else
+    None. One indexed query, so an idle service does not read the ledger every few minutes."""
+    from monitor.evaluate import pending_imports
 
     with engine.connect() as conn:
-        newest = conn.execute(select(func.max(imports.c.id))).scalar_one()
-        if newest is None:
-            return None
-        recent = conn.execute(
-            select(job_runs.c.details)
-            .where(job_runs.c.job.in_(["ingest", "bulletin"]), job_runs.c.outcome == "ok")
-            .order_by(job_runs.c.id.desc())
-            .limit(50)
-        ).scalars()
-        through = next((d["through_import"] for d in recent if d and "through_import" in d), 0)
-    return int(newest) if newest > through else None
+        pending = pending_imports(conn)
+    return pending[-1] if pending else None
 
 
 # ---------------------------------------------------------------- deliver

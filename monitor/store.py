@@ -7,7 +7,7 @@ upgraded explicitly with `fundmon db upgrade`, because operators schedule schema
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from monitor.schema import funds as funds_table
 from monitor.schema import imports, ledger, ledger_revisions, regions
 
 log = logging.getLogger("monitor.store")
+CODES_PER_STATEMENT = 900  # region codes bound in one IN (…)
 
 
 def _alembic_config() -> AlembicConfig:
@@ -161,10 +162,11 @@ def read_ledger(
     start: str | None = None,
     end: str | None = None,
     columns: tuple[str, ...] | None = None,
+    codes: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Stored ledger months (amounts in fen), sorted by region, fund, month.
 
-    `region` may be a glob on the code (`3417*`).
+    `region` may be a glob on the code (`3417*`); `codes` limits the read to those regions.
     """
     cols = [ledger.c[c] for c in (columns or tuple(c.name for c in ledger.columns))]
     query = select(*cols)
@@ -182,9 +184,20 @@ def read_ledger(
     if end:
         query = query.where(ledger.c.month <= end)
     query = query.order_by(ledger.c.region_code, ledger.c.fund, ledger.c.month)
-    result = conn.execute(query)
-    frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    return frame
+    if codes is None:
+        slices = [query]
+    else:
+        # SQLite caps a statement's parameters; sorted slices read in order stay in order
+        wanted = sorted(set(codes))
+        slices = [
+            query.where(ledger.c.region_code.in_(wanted[i : i + CODES_PER_STATEMENT]))
+            for i in range(0, max(len(wanted), 1), CODES_PER_STATEMENT)
+        ]
+    rows: list[Any] = []
+    keys: list[str] = [c.name for c in cols]
+    for q in slices:
+        rows.extend(conn.execute(q).all())
+    return pd.DataFrame(rows, columns=keys)
 
 
 def read_history(conn: Connection, region: str, fund: str, month: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from monitor.config import Config, ForecastSettings
 from monitor.demo import store_regions
 from monitor.demo_data import synthetic_world
 from monitor.demo_files import write_canonical_csv
-from monitor.evaluate import evaluate
+from monitor.evaluate import Timings, evaluate
 from monitor.ledger_import import import_files
 from monitor.schema import evaluations
 from monitor.store import open_store
@@ -116,6 +116,84 @@ def test_changed_only_touches_only_the_corrected_county_and_its_parents(
         assert untouched and all(after[k] == before[k] for k in untouched)
     finally:
         engine.dispose()
+
+
+def two_provinces() -> tuple[pd.DataFrame, pd.DataFrame]:
+    world = synthetic_world(2, 1, 2, funds=("employee",), start="2020-01", end="2023-12")
+    return world.regions, world.ledger
+
+
+def tree_of(regions: pd.DataFrame, county: str) -> set[str]:
+    """Every region under the province that holds `county`."""
+    parent = dict(zip(regions["region_code"], regions["parent_code"], strict=True))
+    root = county
+    while isinstance(parent.get(root), str):
+        root = parent[root]
+    out = {root}
+    while True:
+        more = {c for c, p in parent.items() if p in out} - out
+        if not more:
+            return out
+        out |= more
+
+
+def test_a_county_month_reads_only_its_province_and_an_idle_run_reads_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    regions, ledger = two_provinces()
+    county = str(ledger["region_code"].iloc[0])
+    tree = tree_of(regions, county)
+    load(engine, regions, ledger[ledger["month"] <= "2023-11"], tmp_path / "a.csv")
+    run(engine)  # a full run at the latest month has seen every import so far
+
+    idle = Timings()
+    assert run(engine, changed_only=True, timings=idle) == []
+    assert idle.rows == 0
+
+    # the county's December arrives alone, as the service would take it from the folder
+    mine = ledger[(ledger["region_code"] == county) & (ledger["month"] == "2023-12")]
+    load(engine, regions, mine, tmp_path / "b.csv")
+    tm = Timings()
+    changed = run(engine, changed_only=True, timings=tm)
+    in_tree = ledger[ledger["region_code"].isin(tree)]
+    assert tm.rows == len(in_tree[in_tree["month"] <= "2023-11"]) + len(mine)
+    assert tm.rows < len(ledger) / 2
+    # its city sums December only once the other county reports it too
+    assert [(r.region_code, r.month) for r in changed] == [(county, "2023-12")]
+    city = regions.set_index("region_code").loc[county, "parent_code"]
+    sibling = next(c for c in tree if c != county and c not in set(regions["parent_code"]))
+    theirs = ledger[(ledger["region_code"] == sibling) & (ledger["month"] == "2023-12")]
+    load(engine, regions, theirs, tmp_path / "c.csv")
+    changed = run(engine, changed_only=True, timings=tm)
+    province = regions.set_index("region_code").loc[city, "parent_code"]
+    assert sorted(r.region_code for r in changed) == sorted([sibling, city, province])
+    assert tm.rows == len(in_tree)
+
+    # the same file again writes nothing: nothing to read, and it is not pending any more
+    load(engine, regions, mine, tmp_path / "b.csv")
+    again = Timings()
+    assert run(engine, changed_only=True, timings=again) == [] and again.rows == 0
+    assert run(engine, changed_only=True) == []
+
+
+def test_a_region_moved_by_an_import_makes_the_next_run_read_everything(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The tree a county leaves is no longer in the store: every tree is read and compared."""
+    regions, ledger = two_provinces()
+    load(engine, regions, ledger[ledger["month"] <= "2023-11"], tmp_path / "a.csv")
+    run(engine)
+    cities = regions[regions["level"] == "city"]["region_code"].tolist()
+    county = str(ledger["region_code"].iloc[0])
+    old_city = regions.set_index("region_code").loc[county, "parent_code"]
+    new_city = next(c for c in cities if c != old_city)
+    moved = ledger[(ledger["region_code"] == county) & (ledger["month"] == "2023-12")]
+    load(engine, regions, moved.assign(parent_code=new_city), tmp_path / "b.csv")
+    tm = Timings()
+    changed = run(engine, changed_only=True, timings=tm)
+    assert tm.rows == len(ledger[ledger["month"] <= "2023-11"]) + len(moved)
+    # both cities' and provinces' roll-ups changed: one lost the county, one gained it
+    assert {old_city, new_city} <= {r.region_code for r in changed}
 
 
 @pytest.mark.parametrize("executor", ["local", "dask"])
