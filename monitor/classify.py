@@ -501,10 +501,13 @@ def classify_month(
     values: Values | None,
     *,
     month: str | None = None,
+    explain: bool = True,
 ) -> tuple[Decision, State]:
     """Classify one month, continuing from `state` (the state after the previous month, or
     `initial_state(region, fund)`, or its `to_dict()` form). Returns the decision and the
-    state to store for the next month.
+    state to store for the next month. `explain=False`: the decision carries the level only
+    (no reasons, notices or notes): replaying months for their state alone skips the texts,
+    which are most of the cost.
 
     :raises ValueError: `month` is not after the state's month (classify a re-issued month
         from the state stored before it), or the state is malformed.
@@ -539,6 +542,10 @@ def classify_month(
                     active, clear = False, 0
         rs = RuleState(streak, clear, active)
         new_rules[rule.id] = rs
+        if not explain:
+            if active and rule.level is not None:
+                levels.append(rule.level)
+            continue
 
         if holds is None and not missing:
             notes.append(
@@ -600,7 +607,7 @@ def classify_month(
             reasons.append((order, reason))
 
     level = max(levels, default=Level.GREEN)
-    if missing:
+    if missing and explain:
         when = month_label(month) if month else "本月"
         notices.insert(
             0,
@@ -613,7 +620,7 @@ def classify_month(
                 f"the previous level ({level.label('en')}) is kept",
             ),
         )
-    elif vals.get(SHORT_HISTORY):
+    elif vals.get(SHORT_HISTORY) and explain:
         notes.append(
             Note(
                 "short_history",
@@ -658,10 +665,11 @@ def classify_series(
     months: Iterable[tuple[str, Values | None]],
     *,
     state: State | Mapping[str, Any] | None = None,
+    explain: bool = True,
 ) -> tuple[list[Decision], State]:
     """Classify a series of months (oldest first; values None or {DATA_MISSING: True} for
     a month without data), from `state` or from scratch. Returns one decision per month and
-    the state after the last one.
+    the state after the last one (`explain`: see `classify_month`).
 
     :raises ValueError: the state belongs to another region or fund, or months go backwards.
     """
@@ -670,7 +678,7 @@ def classify_series(
         raise ValueError(f"state belongs to {st.region}/{st.fund}, not {region}/{fund}")
     decisions = []
     for month, values in months:
-        decision, st = classify_month(profile, st, values, month=month)
+        decision, st = classify_month(profile, st, values, month=month, explain=explain)
         decisions.append(decision)
     return decisions, st
 

@@ -48,7 +48,7 @@ from monitor.indicators import (
     indicator_values,
     month_values,
 )
-from monitor.months import month_from_index, month_index
+from monitor.months import month_from_index, month_index, month_number
 from monitor.rollup import rollup
 from monitor.schema import evaluations, import_findings, imports, ledger, level_changes
 from monitor.store import CODES_PER_STATEMENT, read_ledger, read_regions
@@ -420,12 +420,12 @@ def classify_at(
     forecast: Mapping[Key, float] | None,
 ) -> tuple[Decision, State]:
     """Classify `month`, first replaying current values from `state` (or a warm-up window)."""
-    m = int(month_index(pd.Series([month]))[0])
+    m = month_number(month)
     if state is None or state.month is None:
         start = m - WARM_UP
         state = initial_state(*key)
     else:
-        start = int(month_index(pd.Series([state.month]))[0]) + 1
+        start = month_number(state.month) + 1
     before = rows[(rows["month"] >= month_from_index(start)) & (rows["month"] < month)]
     if not before.empty:
         _, state = classify_series(
@@ -434,6 +434,7 @@ def classify_at(
             key[1],
             month_values(before, through=month_from_index(m - 1)),
             state=state,
+            explain=False,  # only the state is kept
         )
     at = rows[rows["month"] == month]
     values = indicator_values(

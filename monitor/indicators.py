@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.money import format_amount
-from monitor.months import month_from_index, month_index
+from monitor.months import month_from_index, month_index, month_number
 
 KEYS = ["region_code", "fund"]
 WINDOW = 12
@@ -348,12 +348,12 @@ def month_values(
     marked DATA_MISSING, so the classifier keeps their level with a notice. `forecasts`
     maps a month to its forecast values.
     """
-    rows = series.assign(_m=month_index(series["month"])).sort_values("_m")
-    if rows.empty:
+    if series.empty:
         return []
-    by_m = {int(m): r for m, (_, r) in zip(rows["_m"], rows.iterrows(), strict=True)}
+    # plain dicts, not iterrows(): this runs for every fund of a national evaluation
+    by_m = {month_number(str(r["month"])): r for r in series.to_dict("records")}
     first = min(by_m)
-    last = int(month_index(pd.Series([through]))[0]) if through else max(by_m)
+    last = month_number(through) if through else max(by_m)
     out = []
     for m in range(first, last + 1):
         month = month_from_index(m)
@@ -387,10 +387,8 @@ def forecast_values(outlook: object) -> dict[Key, float]:
     deficit = getattr(outlook, "ytd_deficit", None) or {}
     first = deficit.get("median_month")
     if h:
-        start = int(month_index(pd.Series([str(monthly["month"].iloc[0])]))[0])
+        start = month_number(str(monthly["month"].iloc[0]))
         out["forecast.months_to_ytd_deficit"] = (
-            float(int(month_index(pd.Series([str(first)]))[0]) - start + 1)
-            if first
-            else float("inf")
+            float(month_number(str(first)) - start + 1) if first else float("inf")
         )
     return out

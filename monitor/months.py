@@ -42,6 +42,11 @@ def month_index(months: pd.Series) -> pd.Series:
     return years * 12 + mons - 1
 
 
+def month_number(month: str) -> int:
+    """`month_index` of one 'YYYY-MM' (no pandas: the classifier calls it per fund and month)."""
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
 def month_from_index(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 

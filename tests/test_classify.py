@@ -336,6 +336,23 @@ def test_classifying_month_by_month_from_stored_state_equals_the_series() -> Non
     assert stored["rules"]["payable_orange"] == {"streak": 5 - 1, "clear": 0, "active": True}
 
 
+def test_replaying_without_texts_gives_the_same_levels_and_state() -> None:
+    """The evaluator replays warm-up months for their state only (explain=False)."""
+    profile = default_profile()
+    values = [
+        {"payable_months": v, **(DEFICIT if i % 3 else SURPLUS), "growth_gap": 6.0 - i % 5}
+        for i, v in enumerate([9.5, 8.1, 5.2, 2.9, 2.8, 3.4, 6.5, 7.0, 9.9, 10.2, 4.0, 3.9])
+    ]
+    values[5] = None  # a month without data
+    values[8] = {"payable_months": None, **SURPLUS}  # not evaluable
+    months = [(f"2024-{i + 1:02d}", v) for i, v in enumerate(values)]
+    full, full_state = classify_series(profile, REGION, FUND, months)
+    bare, bare_state = classify_series(profile, REGION, FUND, months, explain=False)
+    assert levels(bare) == levels(full) and len(set(levels(full))) >= 3
+    assert bare_state == full_state
+    assert not any(d.reasons or d.notices or d.notes for d in bare)
+
+
 def test_a_month_already_classified_is_refused() -> None:
     _, state = classify_month(default_profile(), initial_state(REGION, FUND), {}, month="2024-05")
     with pytest.raises(ValueError, match="already at 2024-05"):
