@@ -105,7 +105,15 @@ def seed_evaluations(url: str) -> int:
     one fund is evaluated for real and its row copied to every other fund with that fund's
     own data hash, which is all `changed_only` compares. Returns the rows stored."""
     from monitor.config import Config
-    from monitor.evaluate import _classify_fund, _job, _Writer, forecast_fund, load_inputs
+    from monitor.evaluate import (
+        _classify_fund,
+        _job,
+        _mark_evaluated,
+        _Writer,
+        forecast_fund,
+        load_inputs,
+        pending_imports,
+    )
     from monitor.store import open_store
 
     config = Config(store_url=url)
@@ -142,6 +150,7 @@ def seed_evaluations(url: str) -> int:
                 None,
             )
         writer.flush()
+        _mark_evaluated(conn, pending_imports(conn), NOW)  # as the full run would
     engine.dispose()
     return len(keys)
 
@@ -309,15 +318,15 @@ def incremental(world: object, url: str, out: Path, full: dict[str, object] | No
     inc = _in_fresh_process("--measure", "evaluate", "--url", url, "--changed-only")
     say("")
     say(f"## incremental: county {county} reports 2025-01 (3 funds)")
-    say("| run | funds evaluated | seconds | peak RSS MB |")
-    say("| --- | ---: | ---: | ---: |")
+    say("| run | ledger rows read | funds evaluated | seconds | peak RSS MB |")
+    say("| --- | ---: | ---: | ---: | ---: |")
     if full is not None:
         say(
-            f"| full | {full['funds']:,} | {float(full['total']):.1f} | "  # type: ignore[arg-type]
+            f"| full | {full['rows']:,} | {full['funds']:,} | {float(full['total']):.1f} | "  # type: ignore[arg-type]
             f"{float(full['peak_mb']):,.0f} |"  # type: ignore[arg-type]
         )
     say(
-        f"| --changed-only | {inc['funds']} | {float(inc['total']):.1f} | "  # type: ignore[arg-type]
+        f"| --changed-only | {inc['rows']:,} | {inc['funds']} | {float(inc['total']):.1f} | "  # type: ignore[arg-type]
         f"{float(inc['peak_mb']):,.0f} |"
     )  # type: ignore[arg-type]
     say(
