@@ -13,7 +13,10 @@ and a change of its level is recorded with the reason.
 evaluates each fund at its own latest month, and only the funds whose data changed since
 their stored evaluation (a new month, a correction — a county's and, once complete, its
 roll-up parents'); the rest keep their stored rows. Given the same data it stores the same
-rows as a full evaluation (same seed).
+rows as a full evaluation (same seed). Each import is marked when a run at the latest month
+has seen it (`imports.evaluated_at`); a changed-only run reads only the region trees, root
+down, that the pending imports wrote (a province, for one county's month), and nothing when
+none is pending.
 
 Scale: the ledger is grouped once and indexed by fund (no per-fund scans of the whole
 frame); each fund goes to a worker as compact numpy arrays (`monitor.compute`: a local
