@@ -1,0 +1,19 @@
+"""Tasks for tests/test_compute_failures.py, importable by name in pool and Dask workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def double_or_die(item: int, *, die_on: frozenset[int], spare_pid: int) -> int:
+    """`item * 2`, except that an item in `die_on` SIGKILLs its own process, as the OOM
+    killer would. `spare_pid` (the test process) is never killed: a task run in-process
+    raises instead of ending pytest."""
+    time.sleep(0.01)  # long enough that several chunks are in flight together
+    if item in die_on:
+        if os.getpid() == spare_pid:
+            raise RuntimeError(f"item {item} would kill the test process itself")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item * 2
