@@ -336,6 +336,12 @@ def forecast_fund(job: FundJob) -> FundForecasts:
     return FundForecasts(job.key, out, spent[0], max(0.0, total - spent[0]))
 
 
+def lost_fund(job: FundJob, reason: str) -> FundForecasts:
+    """A fund whose forecast took its worker process down: each month's failure is a note
+    (`预测失败：计算进程意外退出…`) and the fund is classified on current values."""
+    return FundForecasts(job.key, dict.fromkeys(job.months, reason))
+
+
 def _job(
     inputs: Inputs, key: SeriesKey, months: Sequence[str], profile: ThresholdProfile, config: Config
 ) -> FundJob | None:
@@ -390,7 +396,7 @@ def run_forecasts(
     settings = compute or ComputeSettings(workers=workers or 0)
     bar = _progress_bar(len(jobs), progress)
     try:
-        for result in run_tasks(forecast_fund, jobs, settings):
+        for result in run_tasks(forecast_fund, jobs, settings, lost=lost_fund):
             for month, got in result.by_month.items():
                 if isinstance(got, str):
                     yield result.key, month, {}, got
@@ -786,7 +792,8 @@ def evaluate(
 
     t = time.perf_counter()
     try:
-        for got in run_tasks(forecast_fund, [j for j in jobs if j is not None], settings):
+        todo = [j for j in jobs if j is not None]
+        for got in run_tasks(forecast_fund, todo, settings, lost=lost_fund):
             tm.forecast_cpu += got.seconds_forecast
             tm.simulate_cpu += got.seconds_simulate
             tm.forecasts += len(got.by_month)

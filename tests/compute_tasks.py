@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
+
+from monitor.evaluate import forecast_fund as real_forecast_fund  # before a test replaces it
 
 
 def double_or_die(item: int, *, die_on: frozenset[int], spare_pid: int) -> int:
@@ -17,3 +20,12 @@ def double_or_die(item: int, *, die_on: frozenset[int], spare_pid: int) -> int:
             raise RuntimeError(f"item {item} would kill the test process itself")
         os.kill(os.getpid(), signal.SIGKILL)
     return item * 2
+
+
+def forecast_or_die(job: Any, *, doomed: tuple[str, str], spare_pid: int) -> Any:
+    """The evaluation's own forecast, except that the fund `doomed` SIGKILLs its worker."""
+    if job.key == doomed:
+        if os.getpid() == spare_pid:
+            raise RuntimeError(f"{doomed} would kill the test process itself")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_forecast_fund(job)

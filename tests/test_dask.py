@@ -51,7 +51,11 @@ def test_a_dask_cluster_gives_the_same_results_as_the_local_pool(tmp_path: Path)
 
     local = _evaluate(url, ComputeSettings(executor="local", workers=2))
     with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": ":0"},  # port 8787 may be taken
     ) as cluster:
         on_dask = _evaluate(
             url, ComputeSettings(executor="dask", scheduler=cluster.scheduler_address)

@@ -233,3 +233,39 @@ def test_a_fund_whose_forecast_fails_gets_a_note_and_the_run_goes_on(
     assert failed.forecast is None
     assert any("预测失败" in n.text_zh and "至少需要" in n.text_zh for n in failed.decision.notes)
     assert all(r.forecast is not None for k, r in by_key.items() if k[0] != "990101")
+
+
+def test_a_fund_whose_worker_process_dies_gets_a_note_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL in the middle of one fund's forecast (as the OOM killer would): that fund is
+    classified on current values with a note, every other fund is forecast as usual."""
+    import os
+    from functools import partial
+
+    from compute_tasks import forecast_or_die
+
+    import monitor.evaluate
+
+    regions, ledger = small_world()
+    county = str(ledger["region_code"].iloc[0])
+    engine = open_store(f"sqlite:///{tmp_path / 'die.db'}")
+    try:
+        load(engine, regions, ledger, tmp_path / "a.csv")
+        doomed = (county, "resident")
+        monkeypatch.setattr(
+            monitor.evaluate,
+            "forecast_fund",
+            partial(forecast_or_die, doomed=doomed, spare_pid=os.getpid()),
+        )
+        results = run(engine)  # 8 funds, a pool of 2 workers
+        stored = stored_rows(engine)
+    finally:
+        engine.dispose()
+    by_key = {(r.region_code, r.fund): r for r in results}
+    assert len(by_key) == 8 and len(stored) == 8
+    dead = by_key[doomed]
+    assert dead.forecast is None
+    notes = [n.text_zh for n in dead.decision.notes]
+    assert any("预测失败" in n and "计算进程意外退出" in n for n in notes), notes
+    assert all(r.forecast is not None for k, r in by_key.items() if k != doomed)
