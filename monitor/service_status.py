@@ -139,6 +139,10 @@ def _last_import(conn: Connection) -> dict[str, Any] | None:
         "replaced": r.replaced,
         "warnings": r.warnings,
         "first_warnings": warnings,
+        # imports no evaluation has seen yet: the next ingest or bulletin evaluates them
+        "awaiting_evaluation": conn.execute(
+            select(func.count()).select_from(imports).where(imports.c.evaluated_at.is_(None))
+        ).scalar_one(),
     }
 
 
@@ -207,9 +211,11 @@ def status_lines(status: dict[str, Any], fmt_time: Any) -> list[str]:
     )
     imp = status["last_import"]
     if imp:
+        waiting = imp["awaiting_evaluation"]
         lines.append(
             f"最近导入：#{imp['id']} {t(imp['finished_at'])} {imp['source']}，{imp['rows']} 行"
             f"（新增 {imp['inserted']}，更正 {imp['replaced']}），警告 {imp['warnings']} 条"
+            + (f"；{waiting} 次导入尚待评估" if waiting else "")
         )
         lines.extend(f"  警告：{w}" for w in imp["first_warnings"])
     else:

@@ -134,6 +134,7 @@ def test_fourteen_months_with_a_stop_and_a_kill(tmp_path: Path) -> None:
     }
     assert status["levels"]["latest_month"] == "2024-12"
     assert status["outbox"]["failed"] == 0 and status["outbox"]["pending"] == 0
+    assert status["last_import"]["awaiting_evaluation"] == 0  # every import was evaluated
 
 
 def _last_start(proc: Proc) -> str:
