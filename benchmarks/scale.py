@@ -457,15 +457,12 @@ def main() -> None:
     )  # type: ignore[arg-type]
 
     full = None
-    seeded = args.scale == "national" or args.no_full
-    if seeded:
-        # the incremental figure first: it must not wait for the long full run
+    if args.no_full:
+        # what the incremental run compares with, without the long full run
         say(f"seeded stored evaluations: {seed_evaluations(url):,} rows (see seed_evaluations)")
-        incremental(world, url, out, full)
-    if not args.no_full:
+    else:
         full = full_run(url)
-    if not seeded:
-        incremental(world, url, out, full)
+    incremental(world, url, out, full)
     say(f"# finished {dt.datetime.now():%Y-%m-%d %H:%M}")
 
 
