@@ -54,7 +54,7 @@ from monitor.indicators import (
 from monitor.months import month_from_index, month_index, month_number
 from monitor.rollup import rollup
 from monitor.schema import evaluations, import_findings, imports, ledger, level_changes
-from monitor.store import CODES_PER_STATEMENT, read_ledger, read_regions
+from monitor.store import in_slices, read_ledger, read_regions
 from monitor.thresholds import Level, ThresholdProfile, required_forecasts, required_horizon
 
 WARM_UP = 24  # months of current-value history replayed before a first evaluation
@@ -491,22 +491,12 @@ def _stored_index(
         evaluations.c.profile,
     )
     out: dict[SeriesKey, dict[str, _Stored]] = defaultdict(dict)
-    for part in _slices(scope):
+    for part in in_slices(scope):
         where = q if part is None else q.where(evaluations.c.region_code.in_(part))
         for r in conn.execute(where):
             key = (r.region_code, r.fund)
             out[key][r.month] = _Stored(r.month, r.level, r.data_hash, r.profile)
     return out
-
-
-def _slices(items: Collection[Any] | None) -> Iterator[list[Any] | None]:
-    """`items` in slices small enough to bind in one IN (…); None: one unrestricted pass."""
-    if items is None:
-        yield None
-        return
-    ordered = sorted(items)
-    for i in range(0, len(ordered), CODES_PER_STATEMENT):
-        yield ordered[i : i + CODES_PER_STATEMENT]
 
 
 # ---------------------------------------------------------------- what changed since
@@ -524,7 +514,7 @@ def changed_scope(
     and those need every child). None: everything, because an import moved or renamed a
     region and the tree it left is no longer known."""
     touched: set[str] = set()
-    for part in _slices(pending):
+    for part in in_slices(pending):
         moved = select(import_findings.c.id).where(
             import_findings.c.import_id.in_(part), import_findings.c.code == "region_changed"
         )
@@ -556,7 +546,7 @@ def changed_scope(
 
 
 def _mark_evaluated(conn: Connection, pending: Sequence[int], now: dt.datetime) -> None:
-    for part in _slices(pending):
+    for part in in_slices(pending):
         conn.execute(imports.update().where(imports.c.id.in_(part)).values(evaluated_at=now))
 
 
@@ -574,11 +564,10 @@ def _load_states(
             i = bisect_left(ordered, m)
             if i:
                 need[(key[0], key[1], ordered[i - 1])] = rows[ordered[i - 1]]
-    codes = sorted({k[0] for k in need})
-    for i in range(0, len(codes), 500):
+    for part in in_slices({k[0] for k in need}):
         q = select(
             evaluations.c.region_code, evaluations.c.fund, evaluations.c.month, evaluations.c.state
-        ).where(evaluations.c.region_code.in_(codes[i : i + 500]))
+        ).where(evaluations.c.region_code.in_(part))
         for r in conn.execute(q):
             row = need.get((r.region_code, r.fund, r.month))
             if row is not None:

@@ -184,20 +184,22 @@ def read_ledger(
     if end:
         query = query.where(ledger.c.month <= end)
     query = query.order_by(ledger.c.region_code, ledger.c.fund, ledger.c.month)
-    if codes is None:
-        slices = [query]
-    else:
-        # SQLite caps a statement's parameters; sorted slices read in order stay in order
-        wanted = sorted(set(codes))
-        slices = [
-            query.where(ledger.c.region_code.in_(wanted[i : i + CODES_PER_STATEMENT]))
-            for i in range(0, max(len(wanted), 1), CODES_PER_STATEMENT)
-        ]
     rows: list[Any] = []
-    keys: list[str] = [c.name for c in cols]
-    for q in slices:
+    for part in in_slices(codes):  # sorted slices read in turn stay in order
+        q = query if part is None else query.where(ledger.c.region_code.in_(part))
         rows.extend(conn.execute(q).all())
-    return pd.DataFrame(rows, columns=keys)
+    return pd.DataFrame(rows, columns=[c.name for c in cols])
+
+
+def in_slices(items: Collection[Any] | None) -> Iterator[list[Any] | None]:
+    """`items`, sorted, in slices small enough to bind in one IN (…) (SQLite caps a
+    statement's parameters); None: one unrestricted pass."""
+    if items is None:
+        yield None
+        return
+    ordered = sorted(set(items))
+    for i in range(0, len(ordered), CODES_PER_STATEMENT):
+        yield ordered[i : i + CODES_PER_STATEMENT]
 
 
 def read_history(conn: Connection, region: str, fund: str, month: str) -> pd.DataFrame:
