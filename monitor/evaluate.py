@@ -735,10 +735,11 @@ def evaluate(
     # at the latest month, a run sees every import so far: it marks them evaluated, and a
     # changed-only run reads only the region trees the imports still pending wrote
     pending = pending_imports(conn) if month is None else []
-    scope: set[str] | None = None
+    if changed_only and month is None and not pending:
+        tm.total = time.perf_counter() - t_start
+        return []
     regions = read_regions(conn)
-    if changed_only and month is None:
-        scope = changed_scope(conn, pending, regions) if pending else set()
+    scope = changed_scope(conn, pending, regions) if changed_only and month is None else None
     if scope is not None and not scope:
         if store:
             _mark_evaluated(conn, pending, now)  # imports that wrote nothing (all unchanged)

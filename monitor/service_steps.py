@@ -115,8 +115,7 @@ def evaluate_changes(
     from monitor.evaluate import evaluate
     from monitor.outbox import queue_alerts
 
-    through = _unevaluated_import(engine)
-    if through is None:
+    if not _imports_pending(engine):
         return {"evaluated": 0, "mails": 0, "alert_events": 0}
     with engine.begin() as conn:
         results = evaluate(
@@ -146,18 +145,17 @@ def evaluate_changes(
         "evaluated": len(results),
         "mails": queued.mails,
         "alert_events": queued.events,
-        "through_import": through,
     }
 
 
-def _unevaluated_import(engine: Engine) -> int | None:
-    """The newest import no evaluation has seen (ours, or an analyst's `fundmon import`), else
-    None. One indexed query, so an idle service does not read the ledger every few minutes."""
+def _imports_pending(engine: Engine) -> bool:
+    """Whether any import (ours, or an analyst's `fundmon import`) awaits evaluation. One
+    indexed query in a read-only connection: an idle run neither reads the ledger nor loads
+    every fund's alert state for nothing."""
     from monitor.evaluate import pending_imports
 
     with engine.connect() as conn:
-        pending = pending_imports(conn)
-    return pending[-1] if pending else None
+        return bool(pending_imports(conn))
 
 
 # ---------------------------------------------------------------- deliver
