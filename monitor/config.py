@@ -32,6 +32,14 @@ class ImportSettings:
     reconcile_rel: float = 1e-4
     spike_factor: float = 5.0  # a month above this × the series' typical size is flagged
     max_errors: int = 200  # errors listed per refused import (the rest are counted)
+    # A sheet is refused before it is read when its used range is beyond these (a poisoned
+    # workbook with one cell at XFD1048576 would otherwise ask for 549 GB).
+    max_sheet_rows: int = 1_048_576  # Excel's own limit
+    max_sheet_columns: int = 200
+    max_sheet_cells: int = 30_000_000  # rows × columns of the used range
+    # The service reads each dropped file in a child process limited to this much memory
+    # (address space), so a file that crashes or exhausts the reader is rejected, not fatal.
+    reader_memory_mb: int = 8192
 
 
 @dataclass(frozen=True)
@@ -236,7 +244,22 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
         reconcile_rel=_typed(imp, "reconcile_rel", float, d.reconcile_rel, "import", path),
         spike_factor=_typed(imp, "spike_factor", float, d.spike_factor, "import", path),
         max_errors=_typed(imp, "max_errors", int, d.max_errors, "import", path),
+        max_sheet_rows=_typed(imp, "max_sheet_rows", int, d.max_sheet_rows, "import", path),
+        max_sheet_columns=_typed(
+            imp, "max_sheet_columns", int, d.max_sheet_columns, "import", path
+        ),
+        max_sheet_cells=_typed(imp, "max_sheet_cells", int, d.max_sheet_cells, "import", path),
+        reader_memory_mb=_typed(imp, "reader_memory_mb", int, d.reader_memory_mb, "import", path),
     )
+    if min(imports.max_sheet_rows, imports.max_sheet_columns, imports.max_sheet_cells) < 1 or (
+        imports.reader_memory_mb < 256
+    ):
+        raise ConfigError(
+            "[import] max_sheet_rows/max_sheet_columns/max_sheet_cells 应为正数，"
+            "reader_memory_mb 至少 256",
+            path=p,
+            key="import",
+        )
 
     src = _section(data, "source", path)
     source = SourceSettings(

@@ -42,6 +42,8 @@ class IngestSettings:
     watch_dir: Path | None  # None: no folder is watched
     unit: str | None  # unit of dropped files that state none
     sql: bool  # also run the [source] query on the ingest schedule
+    # a dropped file is taken only once its size and mtime have not changed for this long
+    settle: dt.timedelta = dt.timedelta(seconds=30)
 
 
 def schedule_settings(config: Config) -> ScheduleSettings:
@@ -90,7 +92,7 @@ def ingest_settings(config: Config) -> IngestSettings:
     r = SectionReader(config, "ingest")
     t: Mapping[str, Any] = config.section("ingest")
     where = "ingest"
-    r.check_keys(t, ["watch_dir", "unit", "sql"], where)
+    r.check_keys(t, ["watch_dir", "unit", "sql", "settle"], where)
     folder = r.get(t, "watch_dir", str, "", where).strip()
     text = r.get(t, "unit", str, "", where).strip()
     unit = parse_unit(text) if text else config.imports.unit
@@ -100,4 +102,5 @@ def ingest_settings(config: Config) -> IngestSettings:
         watch_dir=(config.base_dir / folder).resolve() if folder else None,
         unit=unit or None,
         sql=r.get(t, "sql", bool, False, where),
+        settle=r.duration(t, "settle", dt.timedelta(seconds=30), where),
     )
