@@ -13,6 +13,7 @@ describes the archive index of a folder of bulletins.
     issuer = "池州市医疗保障局"          # shown at the head; default: "<scope>医疗保障局"
     lang = "zh"                        # zh | en, when --lang is not given
     archive = "bulletins"              # folder, when --out is not given (relative to the file)
+    archive_group = ""                 # a group that may read the archive (0640/0750); else 0600
     sender = "fundmon@example.gov.cn"  # From: of the e-mail edition (else the outbox's)
     mail_charts = 12                   # funds whose charts the e-mail carries (most severe first)
     templates = ""                     # a folder of templates that override the shipped ones
@@ -23,6 +24,7 @@ describes the archive index of a folder of bulletins.
 from __future__ import annotations
 
 import datetime as dt
+import grp
 import math
 import re
 import statistics
@@ -74,6 +76,7 @@ class BulletinSettings:
     mail_charts: int = 12
     templates: Path | None = None
     scopes: Mapping[str, ScopeSettings] = field(default_factory=dict)
+    archive_group: str | None = None  # a group that may read the archive (else private)
 
     def recipients(self, scope: str) -> tuple[str, ...]:
         """A scope's own list when it has one, else `to`."""
@@ -85,7 +88,10 @@ class BulletinSettings:
         return (own.issuer if own is not None and own.issuer else None) or self.issuer
 
 
-_SETTINGS_KEYS = {"to", "issuer", "lang", "archive", "sender", "mail_charts", "templates", "scopes"}
+_SETTINGS_KEYS = {
+    "to", "issuer", "lang", "archive", "archive_group", "sender", "mail_charts", "templates",
+    "scopes",
+}  # fmt: skip
 
 
 def parse_settings(
@@ -136,6 +142,12 @@ def parse_settings(
     base = base_dir or Path.cwd()
     archive = text(section, "archive", "archive")
     templates = text(section, "templates", "templates")
+    group = text(section, "archive_group", "archive_group") or None
+    if group is not None:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise fail(f"系统中没有用户组 {group!r}", "archive_group") from None
 
     scopes: dict[str, ScopeSettings] = {}
     raw_scopes = section.get("scopes", {})
@@ -162,6 +174,7 @@ def parse_settings(
         mail_charts=charts,
         templates=(base / templates).resolve() if templates else None,
         scopes=scopes,
+        archive_group=group,
     )
 
 

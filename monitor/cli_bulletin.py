@@ -15,8 +15,10 @@ Archive folder layout (one set per month, scope and language)::
     bulletin-2024-12-341700-zh.pdf          with --pdf
     bulletin-2024-12-341700-zh.json         what the index shows of it (colour counts …)
 
-Every file is written to a temporary name first and renamed into place together at the
-end, so a crash leaves the archive as it was.
+Every file is written to a private temporary name first (monitor.safe_files: never through a
+planted symlink) and renamed into place together at the end, so a crash leaves the archive as
+it was. Files are the service user's (0600, folders 0700), or readable by `[bulletin]
+archive_group` (0640/0750) when leaders read the archive from a shared folder.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from monitor.findings import Finding
 from monitor.indicators import payable_months
 from monitor.months import parse_month
 from monitor.rollup import rollup
+from monitor.safe_files import private_dir, replace_file, stage_file
 from monitor.schema import evaluations, import_findings, imports, ledger
 from monitor.store import read_ledger, read_regions
 
@@ -488,9 +491,14 @@ def _chromium_pdf(exe: str, html: Path, pdf: Path) -> None:
         )
 
 
-def _temp(path: Path) -> Path:
-    """A hidden name beside `path`, keeping its extension (Chromium prints a `.tmp` as text)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+def _printed(printer: Callable[[Path, Path], None], html: str) -> bytes:
+    """The PDF of `html`, printed in a private temporary folder (Chromium wants a file that
+    ends in .html, and writes where it is told)."""
+    with tempfile.TemporaryDirectory(prefix="fundmon-pdf-") as folder:
+        source, target = Path(folder) / "bulletin.html", Path(folder) / "bulletin.pdf"
+        source.write_text(html, encoding="utf-8")
+        printer(source, target)
+        return target.read_bytes()
 
 
 def produce_bulletin(
@@ -529,7 +537,8 @@ def produce_bulletin(
     recipients = settings.recipients(inputs.scope)
     message = build_bulletin_email(ctx, to=recipients, sender=settings.sender, date=now, env=env)
 
-    out.mkdir(parents=True, exist_ok=True)
+    group = settings.archive_group
+    private_dir(out, group=group)
     stem = bulletin_basename(inputs.month, inputs.scope, lang)
     paths = {
         "html": out / f"{stem}.html",
@@ -537,31 +546,26 @@ def produce_bulletin(
         "pdf": out / f"{stem}.pdf",
         "manifest": out / f"{stem}.json",
     }
-    temps: dict[str, Path] = {}
+    temps: dict[str, str] = {}
     try:
-        temps["html"] = _temp(paths["html"])
-        temps["html"].write_text(html, encoding="utf-8")
-        temps["eml"] = _temp(paths["eml"])
-        temps["eml"].write_bytes(message.as_bytes())
+        temps["html"] = stage_file(paths["html"], html, group=group)
+        temps["eml"] = stage_file(paths["eml"], message.as_bytes(), group=group)
         if printer is not None:
-            temps["pdf"] = _temp(paths["pdf"])
-            printer(temps["html"], temps["pdf"])
+            temps["pdf"] = stage_file(paths["pdf"], _printed(printer, html), group=group)
         files = {
             "html": paths["html"].name,
             "eml": paths["eml"].name,
             "pdf": paths["pdf"].name if printer is not None else None,
         }
-        temps["manifest"] = _temp(paths["manifest"])
-        temps["manifest"].write_text(
-            json.dumps(manifest_of(ctx, files), ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        manifest = json.dumps(manifest_of(ctx, files), ensure_ascii=False, indent=2)
+        temps["manifest"] = stage_file(paths["manifest"], manifest, group=group)
         for name in ("html", "eml", "pdf", "manifest"):  # the manifest last: the index lists it
             if name in temps:
-                os.replace(temps.pop(name), paths[name])
+                os.replace(temps.pop(name), paths[name])  # replaces a name, never follows it
     finally:
         for leftover in temps.values():
-            leftover.unlink(missing_ok=True)
-    index = write_index(out, lang=settings.lang, now=now, env=env)  # the office's language
+            Path(leftover).unlink(missing_ok=True)
+    index = write_index(out, lang=settings.lang, now=now, env=env, group=group)
     return WrittenBulletin(
         context=ctx,
         html=paths["html"],
@@ -574,7 +578,9 @@ def produce_bulletin(
     )
 
 
-def write_index(out: Path, *, lang: str, now: dt.datetime, env: Any = None) -> Path:
+def write_index(
+    out: Path, *, lang: str, now: dt.datetime, env: Any = None, group: str | None = None
+) -> Path:
     """Rewrite `out/index.html` from the manifests of every bulletin in `out`."""
     manifests = []
     for path in sorted(out.glob("bulletin-*.json")):
@@ -589,11 +595,7 @@ def write_index(out: Path, *, lang: str, now: dt.datetime, env: Any = None) -> P
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("skipping %s in the archive index: %s", path, exc)
     html = render_archive(archive_context(manifests, lang=lang, generated_at=now), env)
-    index = out / "index.html"
-    temp = _temp(index)
-    temp.write_text(html, encoding="utf-8")
-    os.replace(temp, index)
-    return index
+    return replace_file(out / "index.html", html, group=group)  # in the office's language
 
 
 def send_bulletin(

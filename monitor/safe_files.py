@@ -78,6 +78,15 @@ def replace_file(
     return target
 
 
+def stage_file(
+    path: str | os.PathLike[str], data: bytes | str, *, group: str | None = None
+) -> str:
+    """A private temporary file beside `path` holding `data`, for writers that put several
+    files in place together (`os.replace(temp, path)` each, once all are written). The caller
+    removes it if it is not used."""
+    return _filled_temp(Path(path), data, group)
+
+
 def write_new(path: str | os.PathLike[str], data: bytes | str, *, group: str | None = None) -> Path:
     """Write `data` as `path`, which must not exist (nothing is ever overwritten).
 

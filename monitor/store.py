@@ -6,7 +6,9 @@ upgraded explicitly with `fundmon db upgrade`, because operators schedule schema
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,7 @@ from sqlalchemy.sql import sqltypes
 
 from monitor.errors import StoreConflict, StoreOutdated, StoreUnavailable
 from monitor.funds import FundCatalogue
+from monitor.safe_files import FILE_MODE, private_dir
 from monitor.schema import funds as funds_table
 from monitor.schema import imports, ledger, ledger_revisions, regions
 
@@ -60,7 +63,7 @@ def create_store_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -73,6 +76,17 @@ def create_store_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _create_private(db: Path) -> None:
+    """A new SQLite file is made 0600 in a 0700 folder before SQLite opens it: SQLite gives its
+    -wal and -shm files the database file's mode, so the whole store stays the service user's
+    whatever the umask. An existing file is left as the operator set it."""
+    if os.path.lexists(db):
+        return
+    private_dir(db.parent)
+    with contextlib.suppress(FileExistsError):  # created meanwhile by another process
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE))
 
 
 def current_revision(conn: Connection) -> str | None:
