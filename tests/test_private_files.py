@@ -17,8 +17,8 @@ from test_bulletin import SMALL, evaluated_store
 from monitor.cli import main
 from monitor.cli_bulletin import produce_bulletin
 from monitor.config import Config, parse_config
-from monitor.errors import MonitorError
 from monitor.demo_data import demo_city
+from monitor.errors import MonitorError
 from monitor.safe_files import UnsafePath
 from monitor.store import open_store
 
