@@ -450,6 +450,7 @@ def run_import(
             refunds=refunds,
             known_regions=known,
             max_errors=config.imports.max_errors,
+            now=now,
         )
         plan = plan_import(conn, valid, config)
         import_id = None

@@ -4,10 +4,17 @@ Pure: takes what was read and what the store already knows, returns rows in inte
 Errors refuse the whole input (LedgerRejected); each names file, sheet, row, column, value
 and what was expected. Column-wise checks run on the distinct values of a column, so a
 million rows with 120 distinct months parse 120 months.
+
+Text cells are screened first (monitor.cell_text says what is refused and what is
+normalised): a control or bidi character in a code, name, fund or month refuses the input,
+whichever path it came by (CSV, workbook, --from-sql). Months must lie between 1990-01 and
+the month after today (by the caller's clock): a year keyed as 2100 or 1900 is an error,
+not a gap.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -15,17 +22,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from monitor import cell_text
 from monitor.errors import LedgerRejected
 from monitor.findings import Finding
 from monitor.funds import FundCatalogue
 from monitor.ledger_columns import AMOUNTS, BY_NAME, COUNTS, REQUIRED
 from monitor.ledger_files import RawTable
 from monitor.money import UNITS
-from monitor.months import parse_month
+from monitor.months import EARLIEST_MONTH, latest_month, read_month
 
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take other scripts' digits too
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 _MAX_FEN = 2**62  # far above any fund; guards against overflow of int64 sums
-_NUMBER_NOISE = re.compile(r"[,，\s¥￥]")
+# separators an analyst puts in a number; not newlines or tabs, so "12⏎34" is not 1234
+_NUMBER_NOISE = re.compile("[,，¥￥ \u00a0\u2007\u202f\u3000]")
+TEXT_COLUMNS = ("region_code", "region_name", "parent_code", "parent_name", "fund", "month")
 UNIT_CHOICES = "元、万元 或 亿元"
 
 
@@ -85,6 +96,11 @@ def _display(value: object) -> str:
     return str(value).strip()
 
 
+def _shown(value: object) -> str:
+    """A cell's value as a message shows it: control characters escaped, long text cut."""
+    return cell_text.escape(_display(value))
+
+
 def _map_distinct(series: pd.Series, fn: Callable[[object], object]) -> pd.Series:
     """Apply fn once per distinct non-missing value; missing stays missing (None)."""
     present = series.notna()
@@ -97,17 +113,28 @@ def _map_distinct(series: pd.Series, fn: Callable[[object], object]) -> pd.Serie
     return out
 
 
-def _blank_to_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells holding only spaces are empty. Checked on distinct values of the text columns
-    (codes, names, funds, months: few distinct values); amounts are handled when parsed."""
+def _screen_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Blank cells → missing; cells holding a refused character → missing too, and returned
+    per column as a mask, so they are reported once (as such) and not again as missing,
+    unknown or duplicate. Checked on distinct values of the text columns (codes, names,
+    funds, months: few distinct values); amounts are handled when parsed."""
     frame = frame.copy()
-    for column in ("region_code", "region_name", "parent_code", "parent_name", "fund", "month"):
-        if column in frame and not pd.api.types.is_numeric_dtype(frame[column].dtype):
-            uniques = pd.unique(frame[column].dropna().to_numpy(dtype=object))
-            blanks = [u for u in uniques if isinstance(u, str) and not u.strip()]
-            if blanks:
-                frame[column] = frame[column].where(~frame[column].isin(blanks))
-    return frame
+    hostile: dict[str, np.ndarray] = {}
+    for column in TEXT_COLUMNS:
+        if column not in frame or pd.api.types.is_numeric_dtype(frame[column].dtype):
+            continue
+        blanks, refused = [], []
+        for u in pd.unique(frame[column].dropna().to_numpy(dtype=object)):
+            if isinstance(u, str):
+                if not u.strip():
+                    blanks.append(u)
+                elif cell_text.is_hostile(u):
+                    refused.append(u)
+        if refused:
+            hostile[column] = frame[column].isin(refused).to_numpy()
+        if blanks or refused:
+            frame[column] = frame[column].where(~frame[column].isin(blanks + refused))
+    return frame, hostile
 
 
 def _nullable_int(values: np.ndarray, ok: np.ndarray) -> pd.arrays.IntegerArray:
@@ -116,8 +143,8 @@ def _nullable_int(values: np.ndarray, ok: np.ndarray) -> pd.arrays.IntegerArray:
 
 
 def _code(value: object) -> str | None:
-    text = _display(value)
-    return text if _CODE.match(text) else None
+    text = _display(value).translate(_FULL_WIDTH_DIGITS)
+    return text if _CODE.fullmatch(text) else None
 
 
 def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,7 +163,7 @@ def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if failed.any():
         # "1,234.56" and "¥ 12 345" are numbers to an analyst; retry only the failures.
         idx = np.flatnonzero(failed)
-        cleaned = series.iloc[idx].map(lambda v: _NUMBER_NOISE.sub("", str(v)))
+        cleaned = series.iloc[idx].map(lambda v: _NUMBER_NOISE.sub("", str(v).strip()))
         retry = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         values[idx] = retry
         blank = (cleaned == "").to_numpy()  # a cell of spaces is an empty cell
@@ -177,45 +204,93 @@ def _resolve_unit(
     return chosen
 
 
+def _safe(text: str | None) -> str | None:
+    """A file, sheet or header name as findings carry it: whole, control characters escaped."""
+    return None if text is None else cell_text.escape(text, limit=None)
+
+
+def _months_in_range(months: pd.Series, latest: str, bad: Callable[..., None]) -> pd.Series:
+    """Months before EARLIEST_MONTH or after `latest` are errors (and left missing)."""
+    distinct = pd.unique(months.dropna().to_numpy(dtype=object))
+    span = f"{EARLIEST_MONTH} 至 {latest} 之间的月份"
+    early = [m for m in distinct if m < EARLIEST_MONTH]
+    late = [m for m in distinct if m > latest]
+    for wrong, code, message, expected in (
+        (early, "month_too_early", f"月份早于 {EARLIEST_MONTH}，不会是本程序监测的基金", span),
+        (
+            late,
+            "month_in_future",
+            "月份晚于下个月：台账不会报告尚未到来的月份（常见于年份录错，如 2100）",
+            f"不晚于 {latest}（{span}）",
+        ),
+    ):
+        if wrong:
+            mask = months.isin(wrong).to_numpy()
+            bad(mask, "month", code, message, expected)
+            months = months.where(~mask)
+    return months
+
+
 def _validate_table(
     table: RawTable,
     *,
     unit: str,
     catalogue: FundCatalogue,
     refunds: Collection[str],
+    latest: str,
     errors: _Errors,
 ) -> pd.DataFrame:
-    frame = _blank_to_missing(table.frame)
+    frame, hostile = _screen_text(table.frame)
     rows = frame["row"].to_numpy()
     out = pd.DataFrame(index=frame.index)
+    file, sheet = _safe(table.source), _safe(table.sheet)
 
     def bad(
-        mask: np.ndarray | pd.Series, column: str, code: str, message: str, expected: str
+        mask: np.ndarray | pd.Series,
+        column: str,
+        code: str,
+        message: str | Callable[[object], str],
+        expected: str,
+        *,
+        cells: pd.DataFrame = frame,
     ) -> None:
         where = np.flatnonzero(np.asarray(mask))
         room = max(errors.room(), 0)
         errors.dropped += max(len(where) - room, 0)  # counted, not built: a bad column of 1M
         for i in where[:room]:
-            value = frame[column].iloc[i]
+            value = cells[column].iloc[i]
             errors.add(
                 Finding(
                     "error",
                     code,
-                    message,
-                    file=table.source,
-                    sheet=table.sheet,
+                    message if isinstance(message, str) else message(value),
+                    file=file,
+                    sheet=sheet,
                     row=int(rows[i]),
-                    column=table.headers.get(column, column),
-                    value=None if pd.isna(value) else _display(value),
+                    column=_safe(table.headers.get(column, column)),
+                    value=None if pd.isna(value) else _shown(value),
                     expected=expected,
                 )
             )
 
+    for column, mask in hostile.items():
+        label = BY_NAME[column].label
+        bad(
+            mask,
+            column,
+            "control_character",
+            lambda v, label=label: f"{label}含不可见的控制字符：{cell_text.describe(str(v))}",
+            cell_text.EXPECTED,
+            cells=table.frame,
+        )
+
     def required_present(column: str) -> np.ndarray:
         missing = frame[column].isna().to_numpy()
+        if column in hostile:
+            missing = missing & ~hostile[column]  # reported already, as what it is
         if column in REQUIRED and missing.any():
             bad(missing, column, "missing_value", f"{BY_NAME[column].label}为空", "非空值")
-        return ~missing
+        return frame[column].notna().to_numpy()
 
     # region and parent codes
     for column in ("region_code", "parent_code"):
@@ -232,7 +307,7 @@ def _validate_table(
         out["parent_code"] = None
     for column in ("region_name", "parent_name"):
         out[column] = (
-            _map_distinct(frame[column], lambda v: str(v).strip() or None)
+            _map_distinct(frame[column], lambda v: cell_text.clean(str(v)) or None)
             if column in frame
             else None
         )
@@ -251,7 +326,7 @@ def _validate_table(
 
     # month
     present = required_present("month")
-    months = _map_distinct(frame["month"], parse_month)
+    months = _map_distinct(frame["month"], read_month)
     bad(
         present & months.isna().to_numpy(),
         "month",
@@ -259,7 +334,7 @@ def _validate_table(
         "无法识别的月份",
         "如 2024-05、202405 或 2024年5月",
     )
-    out["month"] = months
+    out["month"] = _months_in_range(months, latest, bad)
 
     # amounts in the stated unit → exact integer fen
     scale = UNITS[unit] * 100
@@ -314,8 +389,8 @@ def _validate_table(
         )
         out[column] = _nullable_int(values, present & ~not_whole)
 
-    out["file"] = table.source
-    out["sheet"] = table.sheet
+    out["file"] = file
+    out["sheet"] = sheet
     out["row"] = rows
     return out
 
@@ -446,9 +521,11 @@ def validate_tables(
     refunds: Collection[str] = (),
     known_regions: dict[str, str | None] | None = None,
     max_errors: int = 200,
+    now: dt.datetime,
 ) -> ValidLedger:
     """Check every table; return exact rows, or raise LedgerRejected listing every error.
 
+    :param now: the clock: months after the month following it are refused.
     :param unit: the unit the user stated (--unit); must agree with any unit the file states.
     :param default_unit: the configured unit for files that state none.
     :param known_regions: code → name of regions already in the store.
@@ -457,6 +534,7 @@ def validate_tables(
     errors = _Errors(max_errors)
     warnings: list[Finding] = []
     known = known_regions or {}
+    latest = latest_month(now)
     parts = []
     units: set[str] = set()
     for table in tables:
@@ -465,11 +543,11 @@ def validate_tables(
                 Finding(
                     "warning",
                     "ignored_column",
-                    f"未识别的列“{header}”已忽略",
-                    file=table.source,
-                    sheet=table.sheet,
+                    f"未识别的列“{_safe(header)}”已忽略",
+                    file=_safe(table.source),
+                    sheet=_safe(table.sheet),
                     row=table.header_row,
-                    column=header,
+                    column=_safe(header),
                 )
             )
         chosen = _resolve_unit(table, unit, default_unit, errors)
@@ -477,7 +555,14 @@ def validate_tables(
             continue
         units.add(chosen)
         parts.append(
-            _validate_table(table, unit=chosen, catalogue=catalogue, refunds=refunds, errors=errors)
+            _validate_table(
+                table,
+                unit=chosen,
+                catalogue=catalogue,
+                refunds=refunds,
+                latest=latest,
+                errors=errors,
+            )
         )
     errors.raise_if_any()
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pandas as pd
+
+# The funds monitored began in the 1990s (employee medical insurance: 1998); a year before
+# this is a keying error such as 1900 from an empty Excel date, not history.
+EARLIEST_MONTH = "1990-01"
+OFFICE_TZ = ZoneInfo("Asia/Shanghai")  # the month an office is in decides "today"
 
 _PATTERNS = (
     re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$"),  # 2024-05, 2024/5, 2024年5月
@@ -16,8 +22,9 @@ _PATTERNS = (
 )
 
 
-def parse_month(value: object) -> str | None:
-    """Any accepted month value → 'YYYY-MM', or None when it is not a month."""
+def read_month(value: object) -> str | None:
+    """Any month form → 'YYYY-MM' whatever the year, or None when it is not a month.
+    Import checks the year against the clock itself, to say what is wrong with it."""
     if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
         return f"{value.year:04d}-{value.month:02d}"
     if isinstance(value, float):
@@ -26,13 +33,24 @@ def parse_month(value: object) -> str | None:
         value = int(value)
     text = str(value).strip()
     for pattern in _PATTERNS:
-        m = pattern.match(text)
+        m = pattern.fullmatch(text)
         if m:
             year, month = int(m.group(1)), int(m.group(2))
-            if 1990 <= year <= 2100 and 1 <= month <= 12:
-                return f"{year:04d}-{month:02d}"
-            return None
+            return f"{year:04d}-{month:02d}" if 1 <= month <= 12 else None
     return None
+
+
+def parse_month(value: object) -> str | None:
+    """Any accepted month value → 'YYYY-MM', or None when it is not a month (years
+    1990–2100: for months asked for on the command line)."""
+    month = read_month(value)
+    return month if month is not None and "1990" <= month[:4] <= "2100" else None
+
+
+def latest_month(now: dt.datetime) -> str:
+    """The last month a ledger may report: the month after `now`, in Beijing time."""
+    local = now.astimezone(OFFICE_TZ) if now.tzinfo else now
+    return month_from_index(local.year * 12 + local.month)  # (month − 1) + 1
 
 
 def month_index(months: pd.Series) -> pd.Series:
