@@ -30,6 +30,11 @@ process down comes back, as `lost(item, reason)`:
   a remote scheduler's own settings decide that (see `_run_dask`).
 - in this process (small runs): the process that dies is the caller's; nothing survives it.
 
+Pool workers never outlive their owner (`process_pool`): a `fundmon evaluate` or a service step
+killed with SIGKILL takes its workers with it, instead of leaving them blocked forever on a
+queue whose other end is gone (each ~185 MB, and holding the service's fork server alive).
+Dask's worker processes watch their parent the same way themselves.
+
 Forecasting runs with one BLAS thread (`single_blas_thread`; set for good in pool and Dask
 workers): its matrices are tiny, and OpenBLAS's threads only wait for each other — with the
 default (one thread per core) a fund's fits cost about 4× as much CPU, in one process or many
@@ -38,9 +43,13 @@ default (one thread per core) a fund's fits cost about 4× as much CPU, in one p
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
+import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -180,7 +189,7 @@ def _run_pool(
     the rest of `chunks` goes on in a new pool (a broken pool takes no more tasks)."""
     while True:
         broken: list[T] = []
-        with _shared_heap(), ProcessPoolExecutor(max_workers=workers) as pool:
+        with _shared_heap(), process_pool(workers) as pool:
             yield from _windowed(
                 lambda chunk: pool.submit(_run_chunk, fn, chunk),
                 chunks,
@@ -205,6 +214,59 @@ def _shared_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `workers` forked processes that end when this process ends, however it ends.
+
+    Forked, whatever the default start method (a service step inherits "forkserver" from the
+    process that started it): the workers share this process's memory copy-on-write
+    (`_shared_heap`) and need no fork server of their own.
+
+    Each worker watches a lifeline, a pipe whose only write end this process keeps: at its
+    death (even by SIGKILL) the worker reads end of file and exits. Forked from the main thread
+    (the usual case), a worker also asks the kernel for SIGKILL at its parent's death
+    (PR_SET_PDEATHSIG), which works even while a task holds the GIL; not from another thread,
+    because that signal follows the forking *thread*, whose end would kill live workers.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        # ProcessPoolExecutor forks every worker at its first submit, in the calling thread:
+        # the thread that creates the pool here (run_tasks submits before it first yields)
+        main = threading.current_thread() is threading.main_thread()
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_die_with_parent,
+            initargs=(read_end, write_end, main),
+        ) as pool:
+            yield pool
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(lifeline: int, parent_end: int, pdeathsig: bool) -> None:
+    """Pool worker initializer: exit when the process that forked us is gone (see
+    `process_pool`). Every worker inherits the write end of the lifeline; only the parent's
+    copy may keep it open."""
+    os.close(parent_end)
+    if pdeathsig:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux: the lifeline remains
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(lifeline, 1):  # nothing is ever written: b"" is the parent's death
+                pass
+        os._exit(70)
+
+    # started after prctl: a parent already dead is seen at once (EOF), not missed
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
 def _retry_each(

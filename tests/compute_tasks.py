@@ -29,3 +29,9 @@ def forecast_or_die(job: Any, *, doomed: tuple[str, str], spare_pid: int) -> Any
             raise RuntimeError(f"{doomed} would kill the test process itself")
         os.kill(os.getpid(), signal.SIGKILL)
     return real_forecast_fund(job)
+
+
+def slow_double(item: int) -> int:
+    """`item * 2` after a second: the pool stays busy while a test kills its owner."""
+    time.sleep(1)
+    return item * 2

@@ -22,12 +22,14 @@ CLI = [sys.executable, "-c", "from monitor.cli import main; main()"]
 SIM = [sys.executable, "-m", "monitor.service_sim"]
 
 
-def write_config(folder: Path, store_url: str, body: str = "", *, paths: int = 200) -> Path:
+def write_config(
+    folder: Path, store_url: str, body: str = "", *, paths: int = 200, horizon: int = 24
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
     path.write_text(
         f'[store]\nurl = "{store_url}"\n[import]\nunit = "元"\n'
-        f"[forecast]\npaths = {paths}\nworkers = 1\n" + body,
+        f"[forecast]\npaths = {paths}\nhorizon = {horizon}\nworkers = 1\n" + body,
         encoding="utf-8",
     )
     return path
