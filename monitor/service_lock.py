@@ -3,7 +3,10 @@ holder dies, and a row naming the holder so a refused start can say who it is.
 
 PostgreSQL: a session advisory lock keyed by database and schema, held on a connection of its
 own; the server drops it when that connection ends (a killed process, a lost network). SQLite:
-an exclusive `flock` on a file beside the database; the kernel drops it when the process dies.
+an exclusive `flock` on a file beside the database's real path (symlinks resolved, so a second
+service reaching the same file through a link is refused too); the kernel drops it when the
+process dies. (Not a lock on the database file itself: closing any descriptor of that file
+would drop SQLite's own POSIX locks held by this process.)
 Neither can outlive its holder, so a SIGKILLed service never blocks the next start.
 """
 
@@ -47,7 +50,7 @@ class ServiceLock:
         self._lock_engine: Engine | None = None
         if self.kind == "sqlite":
             db = url.database
-            self._path = Path(f"{db}.service-lock") if db and db != ":memory:" else None
+            self._path = lock_path(db) if db and db != ":memory:" else None
         elif self.kind == "postgresql":
             # its own engine: the lock's connection must never return to a pool or be recycled
             self._lock_engine = create_engine(
@@ -72,7 +75,7 @@ class ServiceLock:
         if self.kind == "sqlite":
             if self._path is None:
                 return True
-            f = open(self._path, "ab")  # noqa: SIM115 — held open for the life of the service
+            f = _open_lock_file(self._path)
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -183,6 +186,21 @@ class ServiceLock:
             f"另一个 fundmon run 正在使用此存储：主机 {h.host}，进程 {h.pid}，"
             f"启动于 {_local(h.started_at)}，最近心跳 {_local(h.heartbeat_at)}"
         )
+
+
+def lock_path(database: str) -> Path:
+    """The lock file of an SQLite database: one per file, however the path reaches it."""
+    return Path(os.path.realpath(database) + ".service-lock")
+
+
+def _open_lock_file(path: Path) -> IO[bytes]:
+    """Held open for the life of the service; never through a symlink planted in its place."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise MonitorError(f"无法打开服务锁文件 {path}：{exc.strerror}") from exc
+    return os.fdopen(fd, "ab")
 
 
 def _local(value: dt.datetime | None) -> str:
