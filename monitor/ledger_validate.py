@@ -209,12 +209,13 @@ def _safe(text: str | None) -> str | None:
     return None if text is None else cell_text.escape(text, limit=None)
 
 
-def _months_in_range(months: pd.Series, latest: str, bad: Callable[..., None]) -> pd.Series:
+def _months_in_range(
+    months: pd.Series, distinct: Collection[str], latest: str, bad: Callable[..., None]
+) -> pd.Series:
     """Months before EARLIEST_MONTH or after `latest` are errors (and left missing)."""
-    distinct = pd.unique(months.dropna().to_numpy(dtype=object))
     span = f"{EARLIEST_MONTH} 至 {latest} 之间的月份"
-    early = [m for m in distinct if m < EARLIEST_MONTH]
-    late = [m for m in distinct if m > latest]
+    early = sorted(m for m in distinct if m < EARLIEST_MONTH)
+    late = sorted(m for m in distinct if m > latest)
     for wrong, code, message, expected in (
         (early, "month_too_early", f"月份早于 {EARLIEST_MONTH}，不会是本程序监测的基金", span),
         (
@@ -286,11 +287,12 @@ def _validate_table(
 
     def required_present(column: str) -> np.ndarray:
         missing = frame[column].isna().to_numpy()
+        present = ~missing
         if column in hostile:
             missing = missing & ~hostile[column]  # reported already, as what it is
         if column in REQUIRED and missing.any():
             bad(missing, column, "missing_value", f"{BY_NAME[column].label}为空", "非空值")
-        return frame[column].notna().to_numpy()
+        return present
 
     # region and parent codes
     for column in ("region_code", "parent_code"):
@@ -326,7 +328,15 @@ def _validate_table(
 
     # month
     present = required_present("month")
-    months = _map_distinct(frame["month"], read_month)
+    distinct: set[str] = set()  # the months named, kept as they are parsed (no 1M-row pass)
+
+    def month_of(value: object) -> str | None:
+        month = read_month(value)
+        if month is not None:
+            distinct.add(month)
+        return month
+
+    months = _map_distinct(frame["month"], month_of)
     bad(
         present & months.isna().to_numpy(),
         "month",
@@ -334,7 +344,7 @@ def _validate_table(
         "无法识别的月份",
         "如 2024-05、202405 或 2024年5月",
     )
-    out["month"] = _months_in_range(months, latest, bad)
+    out["month"] = _months_in_range(months, distinct, latest, bad)
 
     # amounts in the stated unit → exact integer fen
     scale = UNITS[unit] * 100

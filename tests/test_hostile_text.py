@@ -167,15 +167,29 @@ def test_harmless_whitespace_is_normalised_not_refused(
     frame.loc[codes == "341722", "region_name"] = "石台\u00a0县"  # no-break space
     frame.loc[codes == "341723", "region_name"] = "青阳县\u3000"  # full-width space at the end
     frame["parent_name"] = "\t池州市 "
+    frame["region_code"] = frame["region_code"].astype(object)
+    frame.iloc[0, frame.columns.get_loc("region_code")] = "３４１７０２"  # full-width digits
     path = write_canonical_csv(frame, tmp_path / "city.csv")
     result = cli("import", str(path), "--unit", "元")
     assert result.exit_code == 0, result.output
     with engine.connect() as conn:
         names = dict(read_regions(conn)[["code", "name"]].itertuples(index=False))
+        stored_codes = set(conn.execute(select(ledger.c.region_code)).scalars())
+    assert stored_codes == {"341702", "341721", "341722", "341723"}
     assert names["341721"] == "东至县"
     assert names["341722"] == "石台 县"
     assert names["341723"] == "青阳县"
     assert names["341700"] == "池州市"
+
+
+def test_digits_of_other_scripts_are_not_a_region_code(
+    tmp_path: Path, city: pd.DataFrame, cli, engine
+) -> None:
+    """`\\d` took Arabic-Indic digits as a code, which was then stored as text."""
+    path = city_csv(tmp_path / "city.csv", city, region_code=(0, "٣٤١٧٠٢"))
+    assert_refused(
+        cli("import", str(path), "--unit", "元"), where=["第 2 行", "列 region_code", "٣٤١٧٠٢"]
+    )
 
 
 def test_alt_enter_and_an_escape_in_a_workbook_are_refused_naming_sheet_and_column(
