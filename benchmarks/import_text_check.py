@@ -10,6 +10,8 @@ a fresh process, alternating:
 - with --baseline REV, also the code of that git revision (`git archive`), e.g. the commit
   before the check, so "no slower than before" is measured in the same run.
 Printed: the median seconds of the whole import and of its validate stage, and peak RSS.
+Then validation alone, on and off alternating in one process on the same tables, which
+takes process start-up and page-cache noise out of the difference.
 """
 
 from __future__ import annotations
@@ -91,6 +93,32 @@ def measure(path: str, mode: str) -> dict[str, float]:
     }
 
 
+def validate_ab(path: str, repeat: int) -> dict[str, list[float]]:
+    """Seconds of validate_tables with the check on and off, alternating, in this process."""
+    import datetime as dt
+    import gc
+
+    from monitor import cell_text, ledger_validate
+    from monitor.config import Config
+    from monitor.ledger_files import read_ledger_file
+
+    on = (ledger_validate._screen_text, ledger_validate._months_in_range, cell_text.clean)
+    _check_off()
+    off = (ledger_validate._screen_text, ledger_validate._months_in_range, cell_text.clean)
+    tables = read_ledger_file(path)
+    catalogue = Config(store_url="sqlite://").funds
+    now = dt.datetime(2025, 1, 20, 9, 0, tzinfo=dt.UTC)
+    seconds: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(repeat):
+        for name, fns in (("on", on), ("off", off)):
+            ledger_validate._screen_text, ledger_validate._months_in_range, cell_text.clean = fns
+            gc.collect()
+            t = time.perf_counter()
+            ledger_validate.validate_tables(tables, catalogue=catalogue, unit="元", now=now)
+            seconds[name].append(time.perf_counter() - t)
+    return seconds
+
+
 def _run(path: Path, mode: str, tree: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run(
@@ -127,7 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.measure:
         mode, path = args.measure
-        print(json.dumps(measure(path, mode)))
+        result = validate_ab(path, args.repeat) if mode == "ab" else measure(path, mode)
+        print(json.dumps(result))
         return
 
     from monitor.demo_data import synthetic_world
@@ -158,6 +187,17 @@ def main() -> None:
             f"{max(r['peak_mb'] for r in items):>8.0f}"
         )
     print(f"(medians of {args.repeat} runs each, alternating; load {os.getloadavg()[0]:.1f})")
+    ab = subprocess.run(
+        [sys.executable, __file__, "--measure", "ab", str(csv_path), "--repeat", "6"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    seconds = json.loads(ab.stdout.strip().splitlines()[-1])
+    print("\nvalidate_tables alone, one process, on/off alternating 6 times each:")
+    for name in ("on", "off"):
+        runs_s = " ".join(f"{s:.2f}" for s in seconds[name])
+        print(f"  check {name:<3} median {statistics.median(seconds[name]):.3f} s  ({runs_s})")
 
 
 if __name__ == "__main__":
