@@ -14,10 +14,11 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from monitor.config import Config
@@ -434,8 +435,12 @@ def run_import(
     check: bool = False,
     now: dt.datetime,
     user: str | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> ImportResult:
     """Read, validate, plan and (unless check) store, all or nothing.
+
+    `before_commit` runs last inside the transaction: whatever it raises rolls the import
+    back (the watched folder checks there that the file did not change while it was read).
 
     :raises LedgerRejected: the input has errors; nothing was stored.
     """
@@ -465,6 +470,8 @@ def run_import(
                 now=now,
                 config=config,
             )
+        if before_commit is not None:
+            before_commit()
     return ImportResult(
         import_id=import_id,
         rows=len(valid.rows),
@@ -489,17 +496,56 @@ def import_files(
     check: bool = False,
     now: dt.datetime,
     user: str | None = None,
+    before_commit: Callable[[], None] | None = None,
+    isolated: bool = False,
+    timeout: float | None = None,
 ) -> ImportResult:
-    files = [Path(p) for p in paths]
+    """Import ledger files as one import, all or nothing (see `run_import`).
 
+    `isolated`: read, validate and store in a child process limited to `[import]
+    reader_memory_mb` (and `timeout` seconds), so a file that crashes or exhausts the reader
+    is refused, naming it and how the reader died, instead of ending this process.
+
+    :raises LedgerRejected: the input has errors, or its reading crashed; nothing was stored.
+    """
+    files = [Path(p) for p in paths]
+    kwargs: dict[str, Any] = dict(
+        config=config, unit=unit, sheet=sheet, refunds=refunds, check=check, now=now, user=user,
+        before_commit=before_commit,
+    )  # fmt: skip
+    if isolated:
+        return _import_isolated(engine, files, timeout=timeout, **kwargs)
+    return _import_here(engine, files, **kwargs)
+
+
+def _import_here(
+    engine: Engine,
+    files: list[Path],
+    *,
+    config: Config,
+    unit: str | None,
+    sheet: str | None,
+    refunds: Sequence[str],
+    check: bool,
+    now: dt.datetime,
+    user: str | None,
+    before_commit: Callable[[], None] | None,
+    progress: Callable[[str], None] | None = None,
+) -> ImportResult:
     def read() -> list[RawTable]:
         tables: list[RawTable] = []
         refused: list[Finding] = []
         for path in files:  # read every file, so all their problems are reported together
+            if progress is not None:
+                progress(str(path))
             try:
-                tables += read_ledger_file(path, sheet=sheet)
+                tables += read_ledger_file(path, sheet=sheet, limits=config.imports)
             except LedgerRejected as exc:
                 refused += exc.findings
+            except MemoryError:
+                raise  # the child reports it as such
+            except Exception as exc:  # a reader failing on a hostile file: the file's fault
+                refused.append(_unreadable(path, f"{type(exc).__name__}: {exc}"))
         if refused:
             raise LedgerRejected(refused)
         return tables
@@ -510,7 +556,7 @@ def import_files(
         read,
         config=config,
         kind="file",
-        source="; ".join(str(p) for p in files),
+        source=_source(files),
         checksum=checksum_files(present),
         unit=unit,
         default_unit=config.imports.unit,
@@ -518,4 +564,58 @@ def import_files(
         check=check,
         now=now,
         user=user,
+        before_commit=before_commit,
+    )
+
+
+def _source(files: Sequence[Path]) -> str:
+    return "; ".join(str(p) for p in files)
+
+
+def _unreadable(path: Path | str, reason: str) -> Finding:
+    return Finding("error", "unreadable", f"读取失败：{reason}", file=str(path))
+
+
+def _import_isolated(
+    engine: Engine, files: list[Path], *, timeout: float | None, **kwargs: Any
+) -> ImportResult:
+    from monitor.import_child import ChildCrashed, fresh_engine, run_in_child
+
+    config: Config = kwargs["config"]
+    with engine.connect() as conn:  # imports committed after this one are the child's
+        last = conn.execute(select(func.max(imports.c.id))).scalar() or 0
+
+    def work(progress: Callable[[str], None]) -> ImportResult:
+        return _import_here(fresh_engine(engine), files, progress=progress, **kwargs)
+
+    try:
+        return run_in_child(work, memory_mb=config.imports.reader_memory_mb, timeout=timeout)
+    except ChildCrashed as crash:
+        # killed after its commit (at the deadline, say)? then the import stands
+        stored = _committed_since(engine, last, _source(files))
+        if stored is not None:
+            return stored
+        where = crash.progress or _source(files)
+        raise LedgerRejected([_unreadable(where, crash.reason)]) from None
+
+
+def _committed_since(engine: Engine, last: int, source: str) -> ImportResult | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(imports)
+            .where(imports.c.id > last, imports.c.source == source, imports.c.kind == "file")
+            .order_by(imports.c.id)
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    return ImportResult(
+        import_id=row.id,
+        rows=row.rows,
+        inserted=row.inserted,
+        replaced=row.replaced,
+        unchanged=row.unchanged,
+        changes=[],  # not kept in the store (ledger history shows them)
+        warnings=[],
+        units=set((row.unit or "").split("/")) - {""},
     )
