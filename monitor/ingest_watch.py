@@ -1,39 +1,64 @@
 """The watched folder: ledger files dropped into `[ingest] watch_dir` are imported once.
 
-Each pass takes the ledger files lying directly in the folder, oldest name first, and for each:
+Each pass takes the ledger files lying directly in the folder, oldest name first, and for each
+that has settled (size, mtime and ctime unchanged for `[ingest] settle`):
 
 - content already imported (same sha256) → recorded as "duplicate", moved to `done/`;
-- otherwise imported (all or nothing, `ledger_import.import_files`) → recorded as
-  "imported", moved to `done/`;
-- refused → recorded as "rejected", moved to `rejected/` with `<name>.errors.txt` beside it
-  listing every error as `fundmon import` prints them. The same content dropped again is
-  validated again.
+- otherwise imported (all or nothing, `ledger_import.import_files`, read in a child process
+  limited to `[import] reader_memory_mb`) → recorded as "imported", moved to `done/`;
+- refused, or its reading crashed (a signal, memory, the deadline) → recorded as "rejected",
+  moved to `rejected/` with `<name>.errors.txt` beside it listing every error as `fundmon
+  import` prints them. The same content dropped again is validated again. The next files are
+  imported in the same pass.
+
+A file still being written is never imported in part: it waits until it has settled, and if
+it changes while it is read (size, times or inode differ before the commit) the import is
+rolled back and the file waits for a later pass; nothing is stored or claimed for it.
+
+Nothing is written through a link: `done/` and `rejected/` are created 0700 when missing and
+refused when they are symlinks (monitor.safe_files), the errors file is written under a private
+temporary name and renamed into place without replacing anything, and a dropped file is moved
+only to a free name. Names are untrusted: they only ever name a file inside these folders, are
+shortened to fit, and are stored and shown with control characters escaped.
 
 Crash safety (the service may be killed at any moment): the order is import → record → move.
 Killed before the record, the file is still there and its next import stores nothing new
 (every row is "unchanged"); killed between record and move, its checksum is known and the
-next pass moves it as a duplicate. Any other failure (the store unreachable, a folder that
-cannot be written) propagates and leaves the file where it is, to be retried.
+next pass moves it as a duplicate. A failure of the store (unreachable, locked, refusing the
+write) or of the folders propagates and leaves the file where it is, to be retried.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+import stat
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 
 from monitor.config import Config
-from monitor.errors import LedgerRejected
+from monitor.errors import (
+    LedgerRejected,
+    MonitorError,
+    StoreConflict,
+    StoreOutdated,
+    StoreUnavailable,
+)
+from monitor.findings import Finding
 from monitor.ledger_files import BOOK_SUFFIXES, TEXT_SUFFIXES
-from monitor.ledger_import import checksum_files, import_files
+from monitor.ledger_import import import_files
+from monitor.safe_files import move_new, private_dir, write_new
 from monitor.schema import ingested_files
 from monitor.store import transaction
 
@@ -43,11 +68,14 @@ LEDGER_SUFFIXES = TEXT_SUFFIXES + BOOK_SUFFIXES  # what the importer reads, noth
 DONE, REJECTED = "done", "rejected"
 IMPORTED, DUPLICATE, REJECTED_OUTCOME = "imported", "duplicate", "rejected"
 ERRORS_SUFFIX = ".errors.txt"
+NAME_MAX = 255  # bytes in one path component (Linux filesystems)
+FILE_TIMEOUT = dt.timedelta(minutes=10)  # one file's reading and import, at most
+_STORE_ERRORS = (StoreUnavailable, StoreConflict, StoreOutdated)
 
 
 @dataclass(frozen=True)
 class IngestedFile:
-    name: str  # file name as dropped
+    name: str  # file name as dropped (control characters escaped)
     sha256: str
     outcome: str  # "imported" | "duplicate" | "rejected"
     import_id: int | None  # for a duplicate: the import that stored this content
@@ -61,11 +89,42 @@ class IngestedFile:
 @dataclass(frozen=True)
 class IngestReport:
     files: list[IngestedFile]
+    waiting: list[str] = field(default_factory=list)  # not settled, or changed while read
 
     @property
     def changed(self) -> bool:
         """Whether any file changed the stored ledger (so the service re-evaluates)."""
         return any(f.outcome == IMPORTED and f.changed > 0 for f in self.files)
+
+
+class FileChanged(MonitorError):
+    """The dropped file changed while it was read: its import was rolled back."""
+
+
+class _Seen(NamedTuple):
+    """What identifies one version of a file: any write, truncation, rename over it or
+    `touch` changes one of these (ctime cannot be set back by the writer)."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @property
+    def changed_at(self) -> float:
+        return max(self.mtime_ns, self.ctime_ns) / 1e9
+
+
+def _seen(path: Path) -> _Seen | None:
+    """The file's identity (not following links), or None when it is gone or not a file."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return _Seen(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def pending_files(watch_dir: Path) -> list[Path]:
@@ -95,36 +154,73 @@ def ingest_folder(
     unit: str | None,
     now: dt.datetime,
     user: str = "service",
+    settle: dt.timedelta = dt.timedelta(0),
+    wall: Callable[[], float] = time.time,
+    file_timeout: dt.timedelta = FILE_TIMEOUT,
 ) -> IngestReport:
-    """Import every pending ledger file of watch_dir once, then move it out of the way.
+    """Import every settled ledger file of watch_dir once, then move it out of the way.
 
-    Writers must not create the file in the folder and fill it there: write it elsewhere on
+    Writers should not create the file in the folder and fill it there: write it elsewhere on
     the same filesystem (or in the folder under a hidden or `.part`/`.tmp` name) and rename
-    it into place when complete — a rename is atomic, so a half-written file is never seen.
+    it into place when complete. A file written in place is taken only once its size, mtime
+    and ctime have not changed for `settle` (the service passes `[ingest] settle`, 30 s by
+    default), and an import during which it changed anyway is rolled back.
 
     `unit` is the unit assumed for files that state none (`[ingest] unit`); a file stating its
-    own unit (a workbook titled "单位：万元") keeps it. `now` must be timezone-aware.
+    own unit (a workbook titled "单位：万元") keeps it. `now` must be timezone-aware; it may be
+    simulated, so file times are compared with `wall()` (seconds since the epoch, real time).
+    `file_timeout` bounds one file's reading and import (it is then rejected): keep it below
+    the step's own deadline, or a slow file would stop every pass.
 
     :raises StoreUnavailable: the store cannot be reached; the current file stays in place.
+    :raises UnsafePath: done/ or rejected/ is a symlink or not a folder; nothing written.
     :raises OSError: done/ or rejected/ cannot be written; the current file stays in place.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if unit is not None:  # a default, not `--unit`: that would refuse files stating another unit
         config = replace(config, imports=replace(config.imports, unit=unit))
-    report = []
+    report, waiting = [], []
     for path in pending_files(watch_dir):
-        item = _ingest_one(engine, path, config=config, now=now, user=user)
-        if item is not None:  # the caller logs it (the service, with its fields)
+        seen = _seen(path)
+        if seen is None:
+            continue  # gone, or replaced by something that is not a file
+        if wall() - seen.changed_at < settle.total_seconds():
+            waiting.append(
+                _waits(path, f"{_shown(path.name)} 仍在写入或刚刚改动，等待其稳定后再导入")
+            )
+            continue
+        item = _ingest_one(
+            engine, path, seen, config=config, now=now, user=user, timeout=file_timeout
+        )
+        if item is None:
+            waiting.append(_shown(path.name))
+        else:  # the caller logs it (the service, with its fields)
             report.append(item)
-    return IngestReport(report)
+    return IngestReport(report, waiting)
+
+
+def _waits(path: Path, why: str) -> str:
+    name = _shown(path.name)
+    log.info(f"{name} {why}", extra={"event": "waiting", "job": "ingest", "file": name})
+    return name
 
 
 def _ingest_one(
-    engine: Engine, path: Path, *, config: Config, now: dt.datetime, user: str
+    engine: Engine,
+    path: Path,
+    seen: _Seen,
+    *,
+    config: Config,
+    now: dt.datetime,
+    user: str,
+    timeout: dt.timedelta,
 ) -> IngestedFile | None:
-    before = path.stat()
-    sha = checksum_files([path])
+    """The file's outcome, or None when it changed under us (then nothing was stored)."""
+    name = _shown(path.name)
+    sha = _checksum(path, seen)
+    if sha is None:
+        return _changing(path)
     with transaction(engine) as conn:
         earlier = conn.execute(
             select(ingested_files.c.import_id, ingested_files.c.filename)
@@ -134,62 +230,111 @@ def _ingest_one(
         ).first()
     if earlier is not None:
         message = (
-            f"{path.name} 与已导入的 {earlier.filename}（导入编号 #{earlier.import_id}）"
+            f"{name} 与已导入的 {earlier.filename}（导入编号 #{earlier.import_id}）"
             "内容相同，未重复导入"
         )
         return _finish(
-            engine, path, sha, now, outcome=DUPLICATE, import_id=earlier.import_id, message=message
-        )
+            path, sha, seen, now, engine, outcome=DUPLICATE, import_id=earlier.import_id,
+            message=message,
+        )  # fmt: skip
+
+    def unchanged() -> None:  # in the import's transaction, just before its commit
+        if _seen(path) != seen:
+            raise FileChanged(f"{name} 在读取过程中被修改")
 
     rejected: LedgerRejected | None = None
     try:
-        result = import_files(engine, [path], config=config, now=now, user=user)
+        result = import_files(
+            engine, [path], config=config, now=now, user=user, before_commit=unchanged,
+            isolated=True, timeout=timeout.total_seconds(),
+        )  # fmt: skip
+    except FileChanged:
+        return _changing(path)
     except LedgerRejected as exc:
         rejected = exc
-    after = path.stat()
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        # Written to while we read it (the writer did not rename into place): leave it
-        # unrecorded; the next pass takes the final content, whose rows correct whatever
-        # partial rows were stored now.
-        log.warning(
-            f"{path.name} 在读取过程中被修改，留待下次处理",
-            extra={"event": "changing", "job": "ingest", "file": path.name},
-        )
-        return None
+    except (*_STORE_ERRORS, OSError) as exc:
+        raise exc
+    except DataError as exc:  # a value the store cannot hold (a NUL in text on PostgreSQL)
+        rejected = _failed(path, exc)
+    except (DBAPIError, SQLAlchemyError):
+        raise  # the store refused the write for its own reasons: try again later
+    except Exception as exc:  # reading or validating the file failed: the file's fault
+        rejected = _failed(path, exc)
     if rejected is not None:
+        if _seen(path) != seen:  # refused what may be a half-written file: never claim that
+            return _changing(path)
         n = len(rejected.findings) + rejected.truncated
-        message = f"{path.name} 被拒绝：{n} 个错误，未写入任何数据（详见 {REJECTED}/ 下的错误清单）"
+        message = f"{name} 被拒绝：{n} 个错误，未写入任何数据（详见 {REJECTED}/ 下的错误清单）"
         return _finish(
-            engine, path, sha, now, outcome=REJECTED_OUTCOME, message=message, rejected=rejected
-        )
+            path, sha, seen, now, engine, outcome=REJECTED_OUTCOME, message=message,
+            rejected=rejected,
+        )  # fmt: skip
     changed = result.inserted + result.replaced
     if changed:
         what = f"新增 {result.inserted}，更正 {result.replaced}，未变 {result.unchanged}"
     else:
         what = "数据均已在库中，无变化"
     message = (
-        f"已导入 {path.name}（导入编号 #{result.import_id}）：{result.rows} 行；{what}；"
+        f"已导入 {name}（导入编号 #{result.import_id}）：{result.rows} 行；{what}；"
         f"警告 {len(result.warnings)} 条"
     )
     return _finish(
-        engine,
-        path,
-        sha,
-        now,
-        outcome=IMPORTED,
-        import_id=result.import_id,
-        rows=result.rows,
-        changed=changed,
-        warnings=len(result.warnings),
-        message=message,
+        path, sha, seen, now, engine, outcome=IMPORTED, import_id=result.import_id,
+        rows=result.rows, changed=changed, warnings=len(result.warnings), message=message,
+    )  # fmt: skip
+
+
+def _failed(path: Path, exc: BaseException) -> LedgerRejected:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+    return LedgerRejected(
+        [Finding("error", "unreadable", f"导入失败：{text}", file=_shown(path.name))]
     )
 
 
+def _changing(path: Path) -> None:
+    # Written to while we read it (the writer did not rename into place): nothing was stored;
+    # a later pass takes the final content once it has settled.
+    log.warning(
+        f"{_shown(path.name)} 在读取过程中被修改，未写入任何数据，留待下次处理",
+        extra={"event": "changing", "job": "ingest", "file": _shown(path.name)},
+    )
+    return None
+
+
+def _checksum(path: Path, seen: _Seen) -> str | None:
+    """sha256 of the file's bytes, read whole through a descriptor that is the file we saw
+    (not a link or a FIFO put in its place), or None if it changed meanwhile."""
+    import hashlib
+
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if _fd_seen(fh.fileno()) != seen:
+            return None
+        digest = hashlib.sha256()
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+        if _fd_seen(fh.fileno()) != seen:
+            return None
+    return digest.hexdigest()
+
+
+def _fd_seen(fd: int) -> _Seen | None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return _Seen(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 def _finish(
-    engine: Engine,
     path: Path,
     sha: str,
+    seen: _Seen,
     now: dt.datetime,
+    engine: Engine,
     *,
     outcome: str,
     message: str,
@@ -200,19 +345,18 @@ def _finish(
     rejected: LedgerRejected | None = None,
 ) -> IngestedFile:
     """Record the outcome, then move the file (see the module docstring for why this order)."""
-    folder = path.parent / (REJECTED if rejected else DONE)
-    folder.mkdir(exist_ok=True)
-    # checked before recording, so a folder we cannot write fails with the file untouched
+    # made 0700 if missing, refused if a symlink: checked before recording, like the access
+    # below, so a folder we cannot use fails with the file untouched
+    folder = private_dir(path.parent / (REJECTED if rejected else DONE))
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, "无法写入文件夹", str(folder))
-    extra = (ERRORS_SUFFIX,) if rejected else ()
-    target = _free_name(folder, path.name, now, extra)
+    name = _shown(path.name)
     with transaction(engine) as conn:
         conn.execute(
             ingested_files.insert().values(
                 sha256=sha,
-                filename=path.name,
-                size=path.stat().st_size,
+                filename=name,
+                size=seen.size,
                 outcome=outcome,
                 import_id=import_id,
                 rows=rows,
@@ -221,14 +365,10 @@ def _finish(
                 processed_at=now.astimezone(dt.UTC),  # stored in UTC, like every time here
             )
         )
-    if rejected is not None:
-        _write_atomically(
-            target.with_name(target.name + ERRORS_SUFFIX),
-            render_rejection(rejected, name=path.name, sha256=sha, now=now),
-        )
-    os.rename(path, target)  # same filesystem (a subfolder): atomic
+    errors = render_rejection(rejected, name=name, sha256=sha, now=now) if rejected else None
+    target = _place(path, folder, now, errors)
     return IngestedFile(
-        name=path.name,
+        name=name,
         sha256=sha,
         outcome=outcome,
         import_id=import_id,
@@ -238,6 +378,30 @@ def _finish(
         message=message,
         moved_to=target,
     )
+
+
+def _place(path: Path, folder: Path, now: dt.datetime, errors: str | None) -> Path:
+    """Move the file to a free name in `folder` (with its errors file beside it), never
+    replacing anything: a name taken meanwhile, even by a link planted there, makes us take
+    the next one."""
+    extra = (ERRORS_SUFFIX,) if errors is not None else ()
+    for _ in range(20):
+        target = _free_name(folder, path.name, now, extra)
+        errors_path = target.with_name(target.name + ERRORS_SUFFIX)
+        try:
+            if errors is not None:
+                write_new(errors_path, errors)
+        except FileExistsError:
+            continue
+        try:
+            move_new(path, target)  # same filesystem (a subfolder): atomic
+        except FileExistsError:
+            if errors is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(errors_path)  # ours, written a moment ago
+            continue
+        return target
+    raise FileExistsError(errno.EEXIST, "无可用的文件名", str(folder / path.name))
 
 
 def render_rejection(exc: LedgerRejected, *, name: str, sha256: str, now: dt.datetime) -> str:
@@ -253,23 +417,44 @@ def render_rejection(exc: LedgerRejected, *, name: str, sha256: str, now: dt.dat
 def _free_name(folder: Path, name: str, now: dt.datetime, extra: Sequence[str]) -> Path:
     """`folder/name`, or with a time stamp (and a counter) when taken: never overwrite.
 
-    `extra` suffixes must be free too (the errors file written beside a rejected file).
+    `extra` suffixes must be free too (the errors file written beside a rejected file). The
+    stem is shortened so that every name made from it fits in one path component.
     """
     path = Path(name)
+    suffix = path.suffix
+    room = NAME_MAX - len(os.fsencode(suffix)) - max((len(s) for s in extra), default=0)
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    numbered = (f"{path.stem}.{stamp}-{i}{path.suffix}" for i in range(2, 10_000))
-    for candidate in (name, f"{path.stem}.{stamp}{path.suffix}", *numbered):
+    stem = _fit(path.stem, room - len(f".{stamp}-9999"))
+    plain = _fit(path.stem, room) + suffix
+    numbered = (f"{stem}.{stamp}-{i}{suffix}" for i in range(2, 10_000))
+    for candidate in (plain, f"{stem}.{stamp}{suffix}", *numbered):
         target = folder / candidate
         if not any(os.path.lexists(f"{target}{s}") for s in ("", *extra)):
             return target
     raise FileExistsError(errno.EEXIST, "无可用的文件名", str(folder / name))
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write beside, then rename: a reader never sees half an errors file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _fit(stem: str, room: int) -> str:
+    """`stem` cut to `room` bytes (as the filesystem counts them)."""
+    raw = os.fsencode(stem)
+    return stem if len(raw) <= room else os.fsdecode(raw[: max(room, 1)])
+
+
+def _shown(name: str) -> str:
+    """A file name as text that is safe to store and show: undecodable bytes and control
+    characters (newlines, escapes, bidi overrides) escaped as \\xNN / \\uNNNN."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or unicodedata.category(ch) == "Zs":  # 全角空格 stays
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return "".join(out)
 
 
 def last_ingests(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
