@@ -4,15 +4,18 @@ The HTML is laid out with tables and inline CSS only (no <style> that Outlook dr
 scripts, no SVG, no images): the trend is drawn as horizontal bars made of table cells,
 which Outlook-class clients show as they show any table. Region names come from ledgers and
 are data: the `.html` template is autoescaped, the `.txt` one is not (Jinja2 picks by
-extension). Everything a message says is computed here into plain view objects, so the
-templates only lay it out, and a missing field fails (StrictUndefined) instead of
-rendering blank.
+extension), and every header value and one-line label passes through `one_line` (a region
+name with Excel's Alt+Enter in it must not end a header or forge another). Everything a
+message says is computed here into plain view objects, so the templates only lay it out, and
+a missing field fails (StrictUndefined) instead of rendering blank; a mail that fails anyway
+goes out as `plain_message`, the short edition without templates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -27,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from monitor.alert_settings import AlertSettings, envelope_address
 from monitor.alerts import Event, Mail
+from monitor.cell_text import FORBIDDEN
 from monitor.funds import FundCatalogue
 from monitor.money import format_amount
 from monitor.months import month_label
@@ -143,6 +147,17 @@ def word(key: str, lang: str) -> str:
     return WORDS[lang][key]
 
 
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(value: object) -> str:
+    """`value` as one line of plain text, safe for a mail header: every character the importer
+    refuses in a cell (monitor.cell_text.FORBIDDEN: C0 including CR/LF/TAB/ESC, DEL, C1, bidi
+    and other invisible format characters, line separators, lone surrogates) becomes a space,
+    and runs of spaces one space."""
+    return _SPACES.sub(" ", FORBIDDEN.sub(" ", str(value))).strip()
+
+
 # ---------------------------------------------------------------- numbers in words
 def _finite(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
@@ -209,7 +224,7 @@ def _notice_labels(event: Event, ids: Sequence[str], lang: str) -> list[str]:
 def headline(event: Event, funds: FundCatalogue, lang: str, now: dt.datetime | None = None) -> str:
     """The one line for a subject or a list: who, what, and the headline number."""
     s = event.snapshot
-    who = f"{s.region_name} {fund_name(funds, s.fund, lang)}"
+    who = one_line(f"{s.region_name} {fund_name(funds, s.fund, lang)}")
     payable = _finite(s.payable_months)
     number = ""
     if payable is not None:
@@ -271,7 +286,7 @@ def subject(
     mail: Mail, funds: FundCatalogue, settings: AlertSettings, now: dt.datetime | None = None
 ) -> str:
     lang = settings.language
-    prefix = f"{settings.subject_prefix} " if settings.subject_prefix else ""
+    prefix = f"{one_line(settings.subject_prefix)} " if settings.subject_prefix else ""
     if not mail.digest:
         return prefix + headline(mail.events[0], funds, lang, now)
     counts = {b: 0 for b in _BUCKETS}
@@ -581,9 +596,9 @@ def event_view(
         level_label=badge,
         colour=bg,
         text_colour=fg,
-        region=f"{s.region_name}（{s.region_code}）"
+        region=f"{one_line(s.region_name)}（{s.region_code}）"
         if lang == "zh"
-        else f"{s.region_name} ({s.region_code})",
+        else f"{one_line(s.region_name)} ({s.region_code})",
         fund=fund_name(funds, s.fund, lang),
         month=month_label(s.month, lang),
         headline=headline(event, funds, lang, now),
@@ -702,9 +717,9 @@ def build_message(
     view = mail_view(mail, funds=funds, settings=settings, thresholds=thresholds, now=now)
     text, html = render_parts(view)
     msg = EmailMessage(policy=SMTP)
-    msg["Subject"] = view.subject
-    msg["From"] = sender
-    msg["To"] = mail.recipient
+    msg["Subject"] = one_line(view.subject)
+    msg["From"] = one_line(sender)
+    msg["To"] = one_line(mail.recipient)
     msg["Date"] = format_datetime(now.astimezone(DISPLAY_TZ))
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alerts
@@ -715,4 +730,63 @@ def build_message(
         msg["Importance"] = "high"
     msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg
+
+
+def _plain_line(event: Event, funds: FundCatalogue, lang: str) -> str:
+    s = event.snapshot
+    payable = _finite(s.payable_months)
+    figure = "—" if payable is None else f"{payable:.1f}"
+    if lang == "zh":
+        return (
+            f"- {one_line(s.region_name)}（{s.region_code}）{fund_name(funds, s.fund, lang)}："
+            f"{kind_word(event.kind, lang)}，{level_word(event.level, lang)}，"
+            f"数据月份 {s.month}，可支付月数 {figure}（预警编号 #{event.id}）"
+        )
+    return (
+        f"- {one_line(s.region_name)} ({s.region_code}) {fund_name(funds, s.fund, lang)}: "
+        f"{kind_word(event.kind, lang)}, {level_word(event.level, lang)}, "
+        f"data month {s.month}, payable months {figure} (alert #{event.id})"
+    )
+
+
+def plain_message(
+    mail: Mail,
+    *,
+    funds: FundCatalogue,
+    settings: AlertSettings,
+    sender: str,
+    message_id: str,
+    now: dt.datetime,
+    reason: str,
+) -> EmailMessage:
+    """The short plain-text edition of a mail whose full rendering failed: no templates, only
+    the facts a recipient must not miss (who, which level), so a red fund is still alerted."""
+    lang = settings.language
+    prefix = f"{one_line(settings.subject_prefix)} " if settings.subject_prefix else ""
+    top = max(mail.events, key=lambda e: e.level.rank)
+    if lang == "zh":
+        highest = level_word(top.level, lang)
+        title = f"{prefix}【基金风险预警·简版】{len(mail.events)} 项，最高 {highest}"
+        tail = f"完整邮件未能生成（{one_line(reason)}），详情请用 `fundmon alerts list` 查看。\n"
+    else:
+        title = (
+            f"{prefix}[Fund risk alerts, short edition] {len(mail.events)} items, "
+            f"highest {level_word(top.level, lang)}"
+        )
+        tail = (
+            f"The full message could not be made ({one_line(reason)}); see `fundmon alerts list`.\n"
+        )
+    body = "\n".join(_plain_line(e, funds, lang) for e in mail.events)
+    msg = EmailMessage(policy=SMTP)
+    msg["Subject"] = one_line(title)
+    msg["From"] = one_line(sender)
+    msg["To"] = one_line(mail.recipient)
+    msg["Date"] = format_datetime(now.astimezone(DISPLAY_TZ))
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    ids = [str(e.id) for e in mail.events if e.id is not None]
+    if ids:
+        msg["X-Fundmon-Alerts"] = ",".join(ids)
+    msg.set_content(f"{body}\n\n{tail}", subtype="plain", charset="utf-8", cte="base64")
     return msg

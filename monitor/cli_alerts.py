@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import click
 from tabulate import tabulate
 
-from monitor.cli import Context, local_time, now, reports_errors
+from monitor.cli import Context, echo, local_time, now, reports_errors
+from monitor.text_safety import safe_rows
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
@@ -79,6 +80,8 @@ def _mail_column(row: Any) -> str:
         what, _, ident = row.suppressed_by.partition(" ")
         return f"未发（{'已确认' if what == 'ack' else '静默'} {ident}）"
     if row.recipients:
+        if (row.event or {}).get("render_error"):
+            return f"{len(row.recipients)} 人（简版：完整邮件未能生成）"
         return f"{len(row.recipients)} 人"
     return "无收件人"
 
@@ -101,6 +104,7 @@ def alerts() -> None:
 @reports_errors
 def alerts_list(obj: Context, active: bool, limit: int) -> None:
     """最近的预警事件（新预警、升级、提醒、降级、解除、提示），或当前生效的预警。"""
+    from monitor.alert_mail import one_line
     from monitor.outbox import active_funds, alerts_by_id, list_alerts, load_silences
 
     with obj.engine().connect() as conn:
@@ -112,13 +116,13 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
             rows = list_alerts(conn, limit=limit)
     if not active:
         if not rows:
-            click.echo("还没有预警事件（`fundmon evaluate` 评估后产生）")
+            echo("还没有预警事件（`fundmon evaluate` 评估后产生）")
             return
         table = [
             [
                 r.id,
                 local_time(r.created_at),
-                f"{r.region_name}（{r.region_code}）",
+                f"{one_line(r.region_name)}（{r.region_code}）",
                 _fund_short(obj, r.fund),
                 r.month,
                 KIND_ZH.get(r.kind, r.kind),
@@ -144,7 +148,7 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
             "邮件",
             "确认",
         ]
-        click.echo(tabulate(table, headers=headers, disable_numparse=True))
+        echo(tabulate(safe_rows(table), headers=headers, disable_numparse=True), block=True)
         return
     current = now()
     table = []
@@ -158,7 +162,7 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
         covering = [f"#{x.id}" for x in silences if x.covers(s.key, current)]
         table.append(
             [
-                f"{row.region_name if row else ''}（{s.region_code}）",
+                f"{one_line(row.region_name) if row else ''}（{s.region_code}）",
                 _fund_short(obj, s.fund),
                 LEVEL_ZH[s.level.value],
                 s.month or "",
@@ -170,9 +174,9 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
             ]
         )
     if table:
-        click.echo(
+        echo(
             tabulate(
-                table,
+                safe_rows(table),
                 headers=[
                     "统筹区",
                     "险种",
@@ -185,16 +189,17 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
                     "静默",
                 ],
                 disable_numparse=True,
-            )
+            ),
+            block=True,
         )
     else:
-        click.echo("当前没有处于预警级别的基金")
+        echo("当前没有处于预警级别的基金")
     if silences:
-        click.echo("")
-        click.echo("生效中的静默：")
-        click.echo(
+        echo("")
+        echo("生效中的静默：")
+        echo(
             tabulate(
-                [
+                safe_rows(
                     [
                         f"#{x.id}",
                         x.region_glob,
@@ -205,10 +210,11 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
                         local_time(x.at) if x.at else "",
                     ]
                     for x in silences
-                ],
+                ),
                 headers=["编号", "统筹区", "险种", "至", "原因", "设置人", "设置时间"],
                 disable_numparse=True,
-            )
+            ),
+            block=True,
         )
 
 
@@ -230,7 +236,7 @@ def alerts_ack(obj: Context, alert_id: int, note: str, until_text: str | None) -
         done = ack_alert(
             conn, alert_id, by=_user(), note=note, now=current, settings=settings, until=until
         )
-    click.echo(
+    echo(
         f"已确认 #{done.alert_id}：{done.region_name}（{done.region_code}）"
         f"{_fund_short(obj, done.fund)} {LEVEL_ZH[done.level.value]}，"
         f"至 {local_time(done.until)} 不再发送提醒（升至更高级别时仍会通知）"
@@ -264,7 +270,7 @@ def alerts_silence(obj: Context, region_glob: str, fund: str, until_text: str, r
             by=_user(),
             now=current,
         )
-    click.echo(
+    echo(
         f"已静默 #{silence_id}：{region_glob} {_fund_short(obj, key)}，至 {local_time(until)}；"
         f"目前覆盖 {covered} 个基金（`fundmon alerts unsilence {silence_id}` 取消）"
     )
@@ -280,7 +286,7 @@ def alerts_unsilence(obj: Context, silence_id: int) -> None:
 
     with obj.engine().begin() as conn:
         gone = remove_silence(conn, silence_id, by=_user(), now=now())
-    click.echo(f"已取消静默 #{silence_id}：{gone.region_glob} {_fund_short(obj, gone.fund)}")
+    echo(f"已取消静默 #{silence_id}：{gone.region_glob} {_fund_short(obj, gone.fund)}")
 
 
 # ---------------------------------------------------------------- outbox
@@ -299,21 +305,23 @@ def outbox_send(obj: Context) -> None:
     mailer = mailer_for(obj.config)
     report = send_outbox(obj.engine(), obj.config, clock=now, mailer=mailer)
     for outbox_id, where in report.sent[:50]:
-        click.echo(f"已发送 #{outbox_id} → {where}")
+        echo(f"已发送 #{outbox_id} → {where}")
     if len(report.sent) > 50:
-        click.echo(f"……另有 {len(report.sent) - 50} 封已发送")
+        echo(f"……另有 {len(report.sent) - 50} 封已发送")
     for outbox_id, reason in report.deferred:
-        click.echo(f"暂缓 #{outbox_id}：{reason}（稍后自动重试）", err=True)
+        echo(f"暂缓 #{outbox_id}：{reason}（稍后自动重试）", err=True)
     for outbox_id, reason in report.failed:
-        click.echo(f"失败 #{outbox_id}：{reason}", err=True)
+        echo(f"失败 #{outbox_id}：{reason}", err=True)
     parts = [f"已发送 {len(report.sent)} 封"]
     if report.deferred:
         parts.append(f"暂缓 {len(report.deferred)} 封（将按退避时间自动重试）")
     if report.failed:
         parts.append(f"失败 {len(report.failed)} 封（`fundmon outbox list --failed` 查看）")
     if report.released:
-        parts.append(f"{report.released} 封未尝试（下次发送）")
-    click.echo(f"发件箱（{mailer.where}）：" + "，".join(parts))
+        parts.append(f"{report.released} 封未尝试（已退回待发送，下次发送）")
+    echo(f"发件箱（{mailer.where}）：" + "，".join(parts))
+    if report.stopped:
+        echo(f"错误：{report.stopped}", err=True)
     if not report.ok:
         sys.exit(1)
 
@@ -351,16 +359,17 @@ def outbox_list(obj: Context, failed_only: bool, limit: int) -> None:
                     error,
                 ]
             )
-        click.echo(
+        echo(
             tabulate(
-                table,
+                safe_rows(table),
                 headers=["编号", "状态", "收件人", "主题", "尝试", "时间", "最近错误"],
                 disable_numparse=True,
-            )
+            ),
+            block=True,
         )
     else:
-        click.echo("没有发送失败的邮件" if failed_only else "发件箱是空的")
-    click.echo(
+        echo("没有发送失败的邮件" if failed_only else "发件箱是空的")
+    echo(
         f"合计：待发送 {counts['pending']}（到期 {counts['due']}），发送中 {counts['sending']}，"
         f"已发送 {counts['sent']}，失败 {counts['failed']}"
     )
@@ -379,4 +388,4 @@ def outbox_retry(obj: Context, ids: tuple[int, ...], retry_all: bool) -> None:
         raise click.UsageError("请给出邮件编号，或使用 --all（二者选一）")
     with obj.engine().begin() as conn:
         n = retry(conn, None if retry_all else list(ids), now=now())
-    click.echo(f"已重新排入 {n} 封，`fundmon outbox send` 发送")
+    echo(f"已重新排入 {n} 封，`fundmon outbox send` 发送")

@@ -3,32 +3,59 @@
 `queue_alerts` runs inside the evaluation's transaction: it reads the lifecycle state,
 lets the pure core (`monitor.alerts.decide`) decide, records the events, renders one
 message per recipient and writes it to the outbox — all committed with the evaluation or
-not at all. `deliver_pending` sends what is due, in its own short transactions:
+not at all. A mail that fails to render does not abort the evaluation: the funds of it that
+render alone still go out in full, the others in a short plain-text edition, and each such
+alert carries a note (`event.render_error`, `QueueReport.render_failures`, `alerts list`).
+
+`deliver_pending` sends what is due, in its own short transactions:
 
 1. **claim**: one statement moves up to `batch` due rows to `sending` with this worker's
    name and a lease (`claimed_until`). On PostgreSQL the rows are picked with
    `FOR UPDATE SKIP LOCKED`; on SQLite the single UPDATE holds the database's write lock.
    Either way two senders never claim the same row.
 2. **send** each row's stored bytes (so a resend is byte-identical, Message-ID included);
+   each connection and each message has an overall deadline (`monitor.mailer`);
 3. **record** the outcome at once, one commit per message: `sent`; or `pending` again with
    the next attempt after a doubling backoff (4xx, connection trouble); or `failed` (a 5xx
    for this recipient, or `max_attempts` reached) — kept, listed, and retried on request.
 
-A row whose sender died while it was `sending` becomes due again when its lease runs out.
-So a message the server accepted is never sent again by a later run, except when the
-process dies between the server's acceptance and step 3's commit: then it is sent once more
-after the lease, with the same Message-ID (receivers and archives can drop the duplicate).
+**The journal (SQLite).** Beside a SQLite store, `<store>.outbox-journal/` (0700) holds
+outcomes the store has not taken yet, one 0600 file each. `sent` is written there *before*
+its commit, as soon as the server accepts. If the commit then fails (another writer held the
+lock past the busy timeout), the run stops without a traceback: the untried rows are given
+back through the journal too, and one more attempt is made to write it all into the store.
+Every run replays the journal into the store before it claims anything, and claims nothing
+while it cannot. So an accepted message is never sent again and untried rows are due again
+at the next run, not after the lease.
+
+**What can still be sent twice** (with the same Message-ID, so receivers and archives can
+drop the copy):
+
+- SQLite: the process dies (kill -9, power loss) in the milliseconds between the server's
+  acceptance and the journal entry reaching the disk, or the journal cannot be written (disk
+  full, its folder unwritable) and the commit fails too; then the row is sent again after
+  its lease.
+- PostgreSQL (no journal: no folder is shared by every sender): the commit of `sent` is
+  retried for OUTCOME_PATIENCE seconds; if the database stays away longer, or the process
+  dies between acceptance and commit, the row is sent again after its lease.
+- Either: the server took the content but its reply to DATA never came within the deadline
+  (SMTP cannot tell; the message is deferred, and the reason says it may have arrived).
+
+Rows a sender had claimed but not tried when it was killed wait for their lease to run out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
 import email.policy
 import email.utils
+import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,9 +65,9 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, any_, func, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from monitor.alert_mail import build_message, headline
+from monitor.alert_mail import build_message, fund_name, headline, one_line, plain_message
 from monitor.alert_settings import (
     DEMO_ROUTES,
     AlertSettings,
@@ -54,6 +81,7 @@ from monitor.alerts import (
     Figures,
     FundKey,
     FundState,
+    Mail,
     Plan,
     Silence,
     Snapshot,
@@ -64,6 +92,7 @@ from monitor.alerts import (
 from monitor.config import Config
 from monitor.errors import NotFound
 from monitor.mailer import DeliveryError, FileMailer, Mailer, SmtpMailer
+from monitor.safe_files import private_dir, write_new
 from monitor.schema import alert_silences, alert_state, alerts, outbox
 from monitor.thresholds import Level, ThresholdProfile
 
@@ -180,6 +209,8 @@ class QueueReport:
     unrouted: int  # events no route sent anywhere (recorded for the bulletin only)
     routes: int
     outbox_ids: tuple[int, ...] = ()
+    # alerts whose full mail could not be rendered (sent in the short edition): one note each
+    render_failures: tuple[str, ...] = ()
 
     def line(self) -> str:
         """One line for `fundmon evaluate`."""
@@ -192,6 +223,13 @@ class QueueReport:
             extra.append(
                 f"{self.unrouted} 项无匹配的收件人"
                 + ("（config.toml 未配置 [[alerts.routes]]）" if not self.routes else "")
+            )
+        if self.render_failures:
+            extra.append(
+                f"{len(self.render_failures)} 项预警的邮件未能正常生成，已改发纯文本简版"
+                f"（{'；'.join(self.render_failures[:5])}"
+                + ("……" if len(self.render_failures) > 5 else "")
+                + "）"
             )
         tail = f"；{'；'.join(extra)}" if extra else ""
         send = "，`fundmon outbox send` 发送" if self.mails else ""
@@ -209,6 +247,16 @@ def _thresholds(profile: ThresholdProfile | None) -> dict[Level, float] | None:
 
     found = current_thresholds(profile)
     return found or None
+
+
+def _headline(event: Event, funds: Any, lang: str, now: dt.datetime) -> str:
+    """The event's headline; a fund whose data breaks it still gets its alert recorded."""
+    try:
+        return headline(event, funds, lang, now)
+    except Exception:  # its mail then fails too, and is noted there
+        log.exception("alert headline for %s %s failed", *event.key)
+        s = event.snapshot
+        return one_line(f"【{event.level.value}】{s.region_code} {s.fund} {event.kind}")
 
 
 def record_plan(
@@ -243,7 +291,7 @@ def record_plan(
                 kind=event.kind,
                 level=event.level.value,
                 previous_level=event.previous_level.value,
-                headline=headline(event, funds, lang, now),
+                headline=_headline(event, funds, lang, now),
                 event=_event_json(event),
                 recipients=list(event.recipients) if event.mailed else [],
                 suppressed_by=event.suppressed_by,
@@ -274,32 +322,39 @@ def record_plan(
     sender = sender_of(config)
     envelope_from = envelope_address(sender) or "fundmon@localhost"
     domain = envelope_from.rpartition("@")[2]
+
+    def make(mail: Mail, reason: str | None) -> Rendered:
+        message_id = _message_id(domain, mail.events[0].id)
+        if reason is None:
+            msg = build_message(
+                mail, funds=funds, settings=settings, sender=sender, message_id=message_id,
+                now=now, thresholds=thresholds,
+            )  # fmt: skip
+        else:
+            msg = plain_message(
+                mail, funds=funds, settings=settings, sender=sender, message_id=message_id,
+                now=now, reason=reason,
+            )  # fmt: skip
+        return Rendered(message_id, str(msg["Subject"]), msg.as_bytes())
+
+    failures: dict[int, str] = {}  # alert id → why its mail could not be rendered
     outbox_ids = []
     for mail in plan.mails:
         mail = replace(mail, events=tuple(stored[id(e)] for e in mail.events))
-        ids = [e.id for e in mail.events]
-        message_id = _message_id(domain, ids[0])
-        msg = build_message(
-            mail,
-            funds=funds,
-            settings=settings,
-            sender=sender,
-            message_id=message_id,
-            now=now,
-            thresholds=thresholds,
-        )
-        outbox_ids.append(
-            enqueue(
-                conn,
-                message_id=message_id,
-                recipient=mail.recipient,
-                sender=envelope_from,
-                subject=str(msg["Subject"]),
-                content=msg.as_bytes(),
-                alert_ids=ids,
-                now=now,
+        for part, msg in _render_mail(mail, make, failures):
+            outbox_ids.append(
+                enqueue(
+                    conn,
+                    message_id=msg.message_id,
+                    recipient=mail.recipient,
+                    sender=envelope_from,
+                    subject=msg.subject,
+                    content=msg.content,
+                    alert_ids=[e.id for e in part.events if e.id is not None],
+                    now=now,
+                )
             )
-        )
+    notes = _note_render_failures(conn, failures, stored.values(), funds, lang)
     unrouted = sum(1 for e in plan.events if not e.recipients and not e.suppressed_by)
     return QueueReport(
         events=len(plan.events),
@@ -308,7 +363,86 @@ def record_plan(
         unrouted=unrouted,
         routes=len(settings.routes),
         outbox_ids=tuple(outbox_ids),
+        render_failures=notes,
     )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    message_id: str
+    subject: str
+    content: bytes
+
+
+def _reason(exc: BaseException) -> str:
+    return one_line(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def _render_mail(
+    mail: Mail,
+    make: Callable[[Mail, str | None], Rendered],
+    failures: dict[int, str],
+) -> list[tuple[Mail, Rendered]]:
+    """`mail` rendered. If that fails, the events that render alone still go out in full and
+    the others in the short plain edition (`plain_message`); `failures` gets alert id → why.
+    One fund's bad data never costs the other funds their alert, nor this one its alert."""
+    try:
+        return [(mail, make(mail, None))]
+    except Exception as exc:  # rendering is pure: any failure is this mail's
+        whole = _reason(exc)
+        log.exception("alert mail to %r could not be rendered", one_line(mail.recipient))
+    bad: dict[int, str] = {}
+    if mail.digest:
+        for event in mail.events:
+            try:
+                make(replace(mail, events=(event,)), None)
+            except Exception as exc:
+                bad[id(event)] = _reason(exc)
+    out: list[tuple[Mail, Rendered]] = []
+    failed = tuple(e for e in mail.events if id(e) in bad) or mail.events
+    if len(failed) < len(mail.events):
+        rest = replace(mail, events=tuple(e for e in mail.events if id(e) not in bad))
+        try:
+            out.append((rest, make(rest, None)))
+        except Exception:  # only together do they fail: all go short
+            failed = mail.events
+    for event in failed:
+        failures.setdefault(event.id or 0, bad.get(id(event), whole))
+    short = replace(mail, events=failed)
+    why = "; ".join(dict.fromkeys(failures[e.id or 0] for e in failed))
+    try:
+        out.append((short, make(short, why)))
+    except Exception as exc:
+        log.exception("the short edition to %r failed too", one_line(mail.recipient))
+        for event in failed:
+            failures[event.id or 0] += f"；简版也未能生成（{_reason(exc)}）"
+    return out
+
+
+def _note_render_failures(
+    conn: Connection,
+    failures: Mapping[int, str],
+    events: Iterable[Event],
+    funds: Any,
+    lang: str,
+) -> tuple[str, ...]:
+    """Record each failure on its alert (`event.render_error`, shown by `alerts list`) and
+    log it; returns one note per alert for the queue's report."""
+    by_id = {e.id: e for e in events}
+    notes = []
+    for alert_id, reason in sorted(failures.items()):
+        event = by_id.get(alert_id)
+        if event is None:
+            continue
+        conn.execute(
+            alerts.update()
+            .where(alerts.c.id == alert_id)
+            .values(event={**_event_json(event), "render_error": reason})
+        )
+        region, fund = event.key
+        log.error("alert %s (%s %s): mail rendering failed: %s", alert_id, region, fund, reason)
+        notes.append(f"#{alert_id} {region} {fund_name(funds, fund, lang)}：{reason}")
+    return tuple(notes)
 
 
 def queue_alerts(
@@ -594,10 +728,13 @@ class DeliveryReport:
     deferred: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
     failed: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
     released: int = 0  # claimed but not tried (the run stopped): due again at once
+    stopped: str | None = None  # why the run ended before every due message was tried
+    journaled: list[int] = field(default_factory=list)  # outcomes in the journal only, yet
+    unrecorded: list[int] = field(default_factory=list)  # accepted, recorded nowhere
 
     @property
     def ok(self) -> bool:
-        return not self.deferred and not self.failed
+        return not self.deferred and not self.failed and self.stopped is None
 
 
 def worker_name() -> str:
@@ -669,15 +806,47 @@ def claim(
 def _finish(engine: Engine, row_id: int, worker: str, **values: Any) -> bool:
     """Record an outcome, only if the row is still ours (our lease did not run out)."""
     with engine.begin() as conn:
-        result = conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id, outbox.c.claimed_by == worker, outbox.c.status == SENDING)
-            .values(claimed_by=None, claimed_until=None, **values)
-        )
-    if result.rowcount != 1:
+        done = _finish_in(conn, row_id, worker, values)
+    if not done:
         log.warning("outbox %s: lease lost before its outcome was recorded", row_id)
-        return False
-    return True
+    return done
+
+
+def _finish_in(conn: Connection, row_id: int, worker: str, values: Mapping[str, Any]) -> bool:
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.claimed_by == worker, outbox.c.status == SENDING)
+        .values(claimed_by=None, claimed_until=None, **values)
+    )
+    return bool(result.rowcount == 1)
+
+
+def _mark_sent(conn: Connection, row_id: int, message_id: str, at: dt.datetime, where: str) -> None:
+    """`sent`, whoever holds the row now: the server accepted it, and that stays true even if
+    our lease ran out meanwhile (no later run may send it again)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.message_id == message_id, outbox.c.status != SENT)
+        .values(
+            status=SENT,
+            sent_at=_store_time(at),
+            delivered_to=where,
+            last_error=None,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+
+
+def _release_in(conn: Connection, ids: Sequence[int], worker: str) -> None:
+    """Give back claimed rows that were not tried (their attempt is not counted)."""
+    conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(list(ids)), outbox.c.claimed_by == worker, outbox.c.status == SENDING
+        )
+        .values(status=PENDING, claimed_by=None, claimed_until=None, attempts=outbox.c.attempts - 1)
+    )
 
 
 def _file_name(row: Any) -> str:
@@ -686,9 +855,340 @@ def _file_name(row: Any) -> str:
 
 
 def lease_for(mailer: Mailer, batch: int) -> dt.timedelta:
-    """Long enough for a batch at the worst SMTP timeouts; a dead sender's rows wait this."""
-    timeout = getattr(getattr(mailer, "settings", None), "timeout", 10.0)
-    return dt.timedelta(seconds=max(300.0, batch * 4 * float(timeout)))
+    """Long enough for a batch when every message takes its mailer's whole deadline; a dead
+    sender's rows wait this."""
+    worst = getattr(mailer, "worst_case_seconds", None)
+    if worst is None:
+        timeout = getattr(getattr(mailer, "settings", None), "timeout", 10.0)
+        per_message = 4 * float(timeout)
+    else:
+        per_message = float(worst())
+    return dt.timedelta(seconds=max(300.0, batch * per_message))
+
+
+# ---------------------------------------------------------------- the outcome journal
+OUTCOME_PATIENCE = 60.0  # seconds a PostgreSQL store may take to come back for an outcome
+
+
+class StoreFailed(Exception):
+    """The store refused an outcome after its retries (locked, unreachable)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.reason = one_line(getattr(exc, "orig", None) or exc)
+        super().__init__(self.reason)
+
+
+def journal_dir(engine: Engine) -> Path | None:
+    """The outcome journal of a SQLite store: a private folder beside its real file (the same
+    for every path and symlink that leads to it). None for a server database."""
+    db = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not db or db == ":memory:":
+        return None
+    if db.startswith("file:"):
+        return None
+    return Path(os.path.realpath(db) + ".outbox-journal")
+
+
+class Journal:
+    """Outcomes the store has not taken yet, one small JSON file each, in a private folder
+    beside a SQLite store (0700 folder, 0600 files, written through monitor.safe_files).
+
+    `sent` is written *before* its commit (write-ahead: what a server accepted is on disk
+    first); a retry or failure outcome, and rows given back untried, only when their commit
+    fails. Every run replays the journal into the store before it claims anything, in one
+    transaction, then deletes the entries; replaying twice changes nothing.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = private_dir(folder) if folder is not None else None
+
+    def __bool__(self) -> bool:
+        return self.folder is not None
+
+    def write(self, entry: Mapping[str, Any]) -> Path | None:
+        if self.folder is None:
+            return None
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        try:
+            return write_new(self.folder / name, json.dumps(entry, ensure_ascii=False))
+        except OSError as exc:
+            log.error("outbox journal %s: entry not written: %s", self.folder, exc)
+            return None
+
+    @staticmethod
+    def discard(path: Path | None) -> None:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def entries(self) -> list[tuple[Path, dict[str, Any]]]:
+        if self.folder is None:
+            return []
+        found = []
+        try:
+            names = sorted(self.folder.glob("[!.]*.json"))
+        except OSError as exc:  # another user's folder: only its owner can replay it
+            log.error("outbox journal %s unreadable: %s", self.folder, exc)
+            return []
+        for path in names:
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(entry, dict) or entry.get("kind") not in _REPLAY:
+                    raise ValueError(f"not an outbox outcome: {entry!r:.80}")
+            except FileNotFoundError:
+                continue  # replayed meanwhile by another sender
+            except (OSError, ValueError) as exc:
+                log.error("outbox journal %s unreadable, set aside: %s", path, exc)
+                with contextlib.suppress(OSError):
+                    os.replace(path, path.with_suffix(".bad"))
+                continue
+            found.append((path, entry))
+        return found
+
+    def replay(self, engine: Engine) -> int:
+        """Write every entry into the store, then delete them; returns how many.
+
+        :raises sqlalchemy.exc.DBAPIError: the store is still unavailable (entries kept).
+        """
+        found = self.entries()
+        if found:
+            with engine.begin() as conn:
+                for _, entry in found:
+                    _REPLAY[entry["kind"]](conn, entry)
+            for path, _ in found:
+                self.discard(path)
+            log.info("outbox journal: %d outcome(s) written into the store", len(found))
+        return len(found)
+
+
+def _replay_sent(conn: Connection, entry: Mapping[str, Any]) -> None:
+    at = dt.datetime.fromisoformat(entry["at"])
+    _mark_sent(conn, int(entry["id"]), str(entry["message_id"]), at, str(entry["where"]))
+
+
+def _replay_outcome(conn: Connection, entry: Mapping[str, Any]) -> None:
+    values = dict(entry["values"])
+    if values.get("next_attempt_at"):
+        values["next_attempt_at"] = _store_time(
+            dt.datetime.fromisoformat(values["next_attempt_at"])
+        )
+    allowed = {k: values[k] for k in ("status", "next_attempt_at", "last_error") if k in values}
+    _finish_in(conn, int(entry["id"]), str(entry["worker"]), allowed)
+
+
+def _replay_release(conn: Connection, entry: Mapping[str, Any]) -> None:
+    _release_in(conn, [int(i) for i in entry["ids"]], str(entry["worker"]))
+
+
+_REPLAY: dict[str, Callable[[Connection, Mapping[str, Any]], None]] = {
+    "sent": _replay_sent,
+    "outcome": _replay_outcome,
+    "release": _replay_release,
+}
+
+
+def _patiently(engine: Engine, action: Callable[[], Any]) -> Any:
+    """`action()`, retried while PostgreSQL is unreachable, up to OUTCOME_PATIENCE seconds.
+    SQLite is tried once: its busy timeout already waited for the lock."""
+    delay, waited = 0.5, 0.0
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            if engine.dialect.name == "sqlite" or waited >= OUTCOME_PATIENCE:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(2 * delay, 10.0)
+
+
+# ---------------------------------------------------------------- a delivery run
+class _Run:
+    """One `deliver_pending`: its worker name, lease, journal and report."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: Mailer,
+        settings: AlertSettings,
+        clock: Callable[[], dt.datetime],
+        worker: str,
+        lease: dt.timedelta,
+        journal: Journal,
+    ) -> None:
+        self.engine, self.mailer, self.settings, self.clock = engine, mailer, settings, clock
+        self.worker, self.lease, self.journal = worker, lease, journal
+        self.margin = min(lease / 10, dt.timedelta(seconds=60))
+        self.report = DeliveryReport()
+        self.connection_failures = 0
+        self.claimed_at = clock()
+        self.stranded: list[int] = []  # claimed, outcome or release in neither store nor journal
+
+    def replay(self) -> bool:
+        """Outcomes left in the journal go into the store first; False (claim nothing) while
+        the store cannot take them: a row they concern could be claimed and sent again."""
+        try:
+            self.journal.replay(self.engine)
+        except DBAPIError as exc:
+            self.report.stopped = (
+                f"存储繁忙（{StoreFailed(exc).reason}），发件日志 {self.journal.folder} 中"
+                "尚有未写入存储的发送结果；为免重复发送，本次未发送任何邮件"
+            )
+            return False
+        return True
+
+    def batch(self, rows: Sequence[Any], claimed_at: dt.datetime) -> bool:
+        """Send a claimed batch; False when the run must stop."""
+        self.claimed_at = claimed_at
+        deadline = claimed_at + self.lease - self.margin
+        for i, row in enumerate(rows):
+            if self.clock() >= deadline:
+                self.give_back(rows[i:])
+                return False
+            try:
+                go_on = self.send(row)
+            except StoreFailed as exc:
+                self.give_back(rows[i + 1 :], store_ok=False)
+                self.settle(exc)
+                return False
+            if not go_on:
+                self.give_back(rows[i + 1 :])
+                return False
+        return True
+
+    def send(self, row: Any) -> bool:
+        """Send one row and record the outcome; False after two connection failures in a row.
+
+        :raises StoreFailed: the store did not take the outcome (it is journaled if it can be).
+        """
+        try:
+            where = self.mailer.send(
+                sender=row.sender, rcpt=row.rcpt, content=row.content, name=_file_name(row)
+            )
+        except DeliveryError as exc:
+            self.failed_attempt(row, exc)
+            if exc.scope == "connection":
+                self.connection_failures += 1
+                return self.connection_failures < 2
+            return True
+        self.connection_failures = 0
+        self.record_sent(row, where)
+        return True
+
+    def record_sent(self, row: Any, where: str) -> None:
+        at = self.clock()
+        ahead = self.journal.write(
+            {"kind": "sent", "id": row.id, "message_id": row.message_id,
+             "worker": self.worker, "at": at.isoformat(), "where": where}
+        )  # fmt: skip
+        self.report.sent.append((row.id, where))
+
+        def commit() -> None:
+            with self.engine.begin() as conn:
+                _mark_sent(conn, row.id, row.message_id, at, where)
+
+        try:
+            _patiently(self.engine, commit)
+        except DBAPIError as exc:
+            (self.report.journaled if ahead else self.report.unrecorded).append(row.id)
+            log.error("outbox %s accepted by %s; store refused 'sent': %s", row.id, where, exc)
+            raise StoreFailed(exc) from exc
+        self.journal.discard(ahead)
+
+    def failed_attempt(self, row: Any, exc: DeliveryError) -> None:
+        reason = str(exc)
+        retry_at: dt.datetime | None = None
+        if exc.permanent or row.attempts >= self.settings.max_attempts:
+            if not exc.permanent:
+                reason = f"{reason}（已尝试 {row.attempts} 次）"
+            status = FAILED
+            self.report.failed.append((row.id, reason))
+            log.error("outbox %s to %s failed: %s", row.id, row.rcpt, reason)
+        else:
+            status = PENDING
+            retry_at = self.clock() + self.settings.backoff(row.attempts)
+            self.report.deferred.append((row.id, reason))
+            log.warning("outbox %s to %s deferred until %s: %s", row.id, row.rcpt, retry_at, reason)
+        values: dict[str, Any] = {"status": status, "last_error": reason}
+        if retry_at is not None:
+            values["next_attempt_at"] = _store_time(retry_at)
+        try:
+            _patiently(self.engine, lambda: _finish(self.engine, row.id, self.worker, **values))
+        except DBAPIError as failure:
+            if retry_at is not None:
+                values["next_attempt_at"] = retry_at.isoformat()
+            entry = {"kind": "outcome", "id": row.id, "worker": self.worker, "values": values}
+            (self.report.journaled if self.journal.write(entry) else self.stranded).append(row.id)
+            raise StoreFailed(failure) from failure
+
+    def give_back(self, rows: Sequence[Any], *, store_ok: bool = True) -> None:
+        """Rows claimed but not tried are due again at once: through the store, or (the store
+        failing) through the journal's next replay."""
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+        if store_ok:
+            try:
+                with self.engine.begin() as conn:
+                    _release_in(conn, ids, self.worker)
+                self.report.released += len(ids)
+                return
+            except DBAPIError as exc:
+                log.warning("outbox: untried rows not given back: %s", exc)
+                self.report.stopped = self.report.stopped or _busy(exc)
+        if self.journal.write({"kind": "release", "ids": ids, "worker": self.worker}):
+            self.report.released += len(ids)
+        else:
+            log.error("outbox %s: claimed, not tried, wait for their lease to run out", ids)
+            self.stranded.extend(ids)
+
+    def settle(self, exc: StoreFailed) -> None:
+        """After the store failed: one more try to write the journal into it (it may be free
+        again), then say where every outcome stands."""
+        try:
+            self.journal.replay(self.engine)  # with the rows given back just now
+            self.report.journaled.clear()
+        except DBAPIError:
+            pass
+        self.report.stopped = f"存储繁忙或不可用（{exc.reason}），本次发送提前结束"
+
+    def conclude(self) -> DeliveryReport:
+        """The report, its `stopped` saying where each outcome the store lacks stands."""
+        report = self.report
+        until = _local_text(self.claimed_at + self.lease)
+        notes = []
+        if report.journaled:
+            notes.append(
+                f"{_ids(report.journaled)} 的发送结果已记入发件日志 {self.journal.folder}，"
+                "下次发送前写入存储，不会重发"
+            )
+        if report.unrecorded:
+            notes.append(
+                f"{_ids(report.unrecorded)} 已被服务器接受但未能记入存储，"
+                f"约 {until} 租约到期后会以相同 Message-ID 再发一次"
+            )
+        if self.stranded:
+            notes.append(f"{_ids(self.stranded)} 约 {until} 租约到期后再发送")
+        if notes:
+            report.stopped = "；".join([report.stopped or "存储繁忙或不可用", *notes])
+        return report
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return "、".join(f"#{i}" for i in ids)
+
+
+def _busy(exc: BaseException) -> str:
+    return f"存储繁忙或不可用（{StoreFailed(exc).reason}），本次发送提前结束"
+
+
+def _local_text(value: dt.datetime) -> str:
+    from monitor.alert_mail import DISPLAY_TZ
+
+    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+_DEFAULT_JOURNAL: Any = object()
 
 
 def deliver_pending(
@@ -701,102 +1201,40 @@ def deliver_pending(
     worker: str | None = None,
     lease: dt.timedelta | None = None,
     only: Sequence[int] | None = None,
+    journal: Path | None = _DEFAULT_JOURNAL,
 ) -> DeliveryReport:
     """Send every message due now; returns what happened to each (see the module doc).
 
-    Stops early, leaving the rest due, when the server cannot be reached twice in a row.
+    Stops early, leaving the rest due, when the server cannot be reached twice in a row, or
+    when the store does not take an outcome (`report.stopped` says why and where it is).
+    `journal`: the outcome journal's folder (default: `journal_dir(engine)`).
+
+    :raises UnsafePath: the journal's folder is a symlink or not a folder (nothing claimed).
     """
-    worker = worker or worker_name()
-    lease = lease or lease_for(mailer, batch)
-    margin = min(lease / 10, dt.timedelta(seconds=60))
-    report = DeliveryReport()
-    connection_failures = 0
+    run = _Run(
+        engine,
+        mailer,
+        settings,
+        clock,
+        worker or worker_name(),
+        lease or lease_for(mailer, batch),
+        Journal(journal_dir(engine) if journal is _DEFAULT_JOURNAL else journal),
+    )
     try:
-        while True:
+        while run.replay():
             now = clock()
-            rows = claim(engine, worker=worker, now=now, limit=batch, lease=lease, only=only)
-            if not rows:
-                break
-            deadline = now + lease - margin
-            stop = False
-            for i, row in enumerate(rows):
-                if stop or clock() >= deadline:
-                    _release(engine, rows[i:], worker)
-                    report.released += len(rows) - i
-                    stop = True
-                    break
-                try:
-                    where = mailer.send(
-                        sender=row.sender, rcpt=row.rcpt, content=row.content, name=_file_name(row)
-                    )
-                except DeliveryError as exc:
-                    _failed_attempt(engine, row, worker, exc, settings, clock(), report)
-                    if exc.scope == "connection":
-                        connection_failures += 1
-                        stop = connection_failures >= 2
-                    continue
-                connection_failures = 0
-                _finish(
-                    engine,
-                    row.id,
-                    worker,
-                    status=SENT,
-                    sent_at=_store_time(clock()),
-                    delivered_to=where,
-                    last_error=None,
+            try:
+                rows = claim(
+                    engine, worker=run.worker, now=now, limit=batch, lease=run.lease, only=only
                 )
-                report.sent.append((row.id, where))
-            if stop:
+            except DBAPIError as exc:
+                run.report.stopped = _busy(exc)
+                break
+            if not rows or not run.batch(rows, now):
                 break
     finally:
         mailer.close()
-    return report
-
-
-def _failed_attempt(
-    engine: Engine,
-    row: Any,
-    worker: str,
-    exc: DeliveryError,
-    settings: AlertSettings,
-    now: dt.datetime,
-    report: DeliveryReport,
-) -> None:
-    reason = str(exc)
-    if exc.permanent or row.attempts >= settings.max_attempts:
-        if not exc.permanent:
-            reason = f"{reason}（已尝试 {row.attempts} 次）"
-        _finish(engine, row.id, worker, status=FAILED, last_error=reason)
-        report.failed.append((row.id, reason))
-        log.error("outbox %s to %s failed: %s", row.id, row.rcpt, reason)
-        return
-    retry_at = now + settings.backoff(row.attempts)
-    _finish(
-        engine,
-        row.id,
-        worker,
-        status=PENDING,
-        next_attempt_at=_store_time(retry_at),
-        last_error=reason,
-    )
-    report.deferred.append((row.id, reason))
-    log.warning("outbox %s to %s deferred until %s: %s", row.id, row.rcpt, retry_at, reason)
-
-
-def _release(engine: Engine, rows: Sequence[Any], worker: str) -> None:
-    """Give back claimed rows that were not tried (their attempt is not counted)."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id.in_([r.id for r in rows]),
-                outbox.c.claimed_by == worker,
-                outbox.c.status == SENDING,
-            )
-            .values(
-                status=PENDING, claimed_by=None, claimed_until=None, attempts=outbox.c.attempts - 1
-            )
-        )
+    return run.conclude()
 
 
 def mailer_for(config: Config, *, reuse: bool = True) -> Mailer:
