@@ -205,8 +205,29 @@ def _unit(value: str | None, key: str, path: Path | None) -> str | None:
     return unit
 
 
-# Sections parsed here, and sections each feature module parses itself from `Config.section`
-# (alerts and smtp: monitor.alert_settings; bulletin: monitor.bulletin; later the service).
+def _no_password(url: str, key: str, path: Path | None, instead: str) -> None:
+    """A database URL in the file carries no password (the file is readable by more people
+    and tools than the service's environment); like `[smtp] password`, it is refused."""
+    where = str(path) if path else None
+    try:
+        parsed = make_url(url)
+    except Exception:  # its message repeats the URL, password and all
+        raise ConfigError(
+            "不是 SQLAlchemy 数据库 URL（如 postgresql+psycopg://user@host/db）",
+            path=where,
+            key=key,
+        ) from None
+    if parsed.password or any(k.lower() == "password" for k in parsed.query):
+        shown = parsed.set(query={}).render_as_string(hide_password=True)
+        raise ConfigError(
+            f"不要把密码写在配置文件里（{shown}）：{instead}",
+            path=where,
+            key=key,
+        )
+
+
+# Sections parsed here, and sections each feature module parses itself from `Config.section`;
+# monitor.config_check.check_config runs all of those parsers (a new section goes there too).
 KNOWN_SECTIONS = {
     "store",
     "import",
@@ -233,6 +254,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
 
     store = _section(data, "store", path)
     url = _typed(store, "url", str, DEFAULT_STORE_URL, "store", path)
+    _no_password(url, "store.url", path, "把含密码的 URL 放进环境变量 FUNDMON_DB，或用 --db 给出")
 
     imp = _section(data, "import", path)
     d = ImportSettings()
@@ -262,8 +284,16 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
         )
 
     src = _section(data, "source", path)
+    source_url = _typed(src, "url", str, None, "source", path) or None
+    if source_url:
+        _no_password(
+            source_url,
+            "source.url",
+            path,
+            "把含密码的 URL 放进一个环境变量，并用 url_env 写出变量名",
+        )
     source = SourceSettings(
-        url=_typed(src, "url", str, None, "source", path) or None,
+        url=source_url,
         url_env=_typed(src, "url_env", str, None, "source", path) or None,
         query=_typed(src, "query", str, None, "source", path) or None,
         unit=_unit(_typed(src, "unit", str, None, "source", path), "source.unit", path),

@@ -34,6 +34,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine, update
 
 from monitor.config import Config, load_config
+from monitor.config_check import check_config
 from monitor.errors import MonitorError
 from monitor.schema import job_runs
 from monitor.service_lock import LockLost, ServiceLock
@@ -72,9 +73,14 @@ class Settings:
 
     @classmethod
     def load(cls, config_path: str | None, db: str | None) -> Settings:
-        """:raises MonitorError: an invalid config.toml or threshold profile."""
+        """The whole file checked as the steps will read it (every section, the profile, the
+        variables they take from the environment), at start and on SIGHUP alike.
+
+        :raises MonitorError: an invalid config.toml or threshold profile.
+        """
         config = load_config(config_path, db=db)
-        return cls(config, config.load_profile(), schedule_settings(config))
+        profile = check_config(config, environment=True)
+        return cls(config, profile, schedule_settings(config))
 
 
 @dataclass

@@ -58,8 +58,19 @@ def test_repository_config_documents_the_defaults() -> None:
         ('[import]\nunit = "美元"\n', "import.unit"),
         ('[import]\nspike_factor = "five"\n', "import.spike_factor"),
         ("[alerts_typo]\n", "未知的配置节"),
+        ('[store]\nurl = "postgresql+psycopg://u:pw@h/db"\n', "store.url"),
+        ('[store]\nurl = "postgresql+psycopg://u@h/db?password=pw"\n', "store.url"),
+        ('[source]\nurl = "mysql+pymysql://u:pw@h/db"\n', "source.url"),
     ],
-    ids=["syntax", "unit", "type", "unknown-section"],
+    ids=[
+        "syntax",
+        "unit",
+        "type",
+        "unknown-section",
+        "store password",
+        "store password in query",
+        "source password",
+    ],
 )
 def test_bad_config_names_the_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
     conf = tmp_path / "bad.toml"
@@ -67,3 +78,4 @@ def test_bad_config_names_the_file_and_key(tmp_path: Path, text: str, needle: st
     with pytest.raises(ConfigError) as err:
         load_config(conf)
     assert str(conf) in str(err.value) and needle in str(err.value)
+    assert ":pw@" not in str(err.value) and "=pw" not in str(err.value)
