@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
@@ -16,10 +17,11 @@ import pandas as pd
 from tabulate import tabulate
 
 from monitor.config import Config, load_config
-from monitor.errors import LedgerRejected, MonitorError, NotFound
+from monitor.errors import LedgerRejected, MonitorError, NotFound, ThresholdProfileError
 from monitor.findings import Finding
 from monitor.ledger_columns import BY_NAME
 from monitor.money import format_amount, parse_unit, yuan_grouped
+from monitor.text_safety import safe_lines, safe_rows, safe_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_LISTED = 50  # findings and changes printed; all are stored
@@ -68,6 +70,38 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_SGR = re.compile(r"(\x1b\[[0-9;]*m)")
+
+
+def echo(
+    message: object = "",
+    *,
+    err: bool = False,
+    nl: bool = True,
+    block: bool = False,
+    styled: bool = False,
+) -> None:
+    """The one way the CLI prints, so that text from outside (file, region and sheet names,
+    cell values, messages quoting them) cannot forge a line or drive the terminal.
+
+    By default `message` is one line: every control character in it, a newline included, is
+    shown escaped (text_safety.safe_text). `block=True` is for text the program laid out over
+    several lines — a table, JSON, CSV — whose values it escaped itself: its line breaks are
+    kept, anything else is escaped. `styled` keeps the colour codes (SGR) of click.style in a
+    block; click drops them when the output is not a terminal.
+    """
+    text = str(message)
+    if not block:
+        text = safe_text(text)
+    elif styled:
+        text = "".join(
+            part if _SGR.fullmatch(part) else safe_lines(part) for part in _SGR.split(text)
+        )
+    else:
+        text = safe_lines(text)
+    click.echo(text, err=err, nl=nl)
+
+
 def reports_errors(fn: F) -> F:
     """Turn the core's errors into messages on stderr and exit code 1."""
 
@@ -77,19 +111,25 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except LedgerRejected as exc:
             for finding in exc.findings:
-                click.echo(f"错误：{finding.render()}", err=True)
+                echo(f"错误：{finding.render()}", err=True)
             if exc.truncated:
-                click.echo(f"……另有 {exc.truncated} 个错误未列出", err=True)
-            click.echo(str(exc), err=True)
+                echo(f"……另有 {exc.truncated} 个错误未列出", err=True)
+            echo(str(exc), err=True)
+            sys.exit(1)
+        except ThresholdProfileError as exc:  # a head line, then one line per problem
+            head = str(exc).split("\n", 1)[0]
+            echo(f"错误：{head}", err=True)
+            for problem in exc.problems:
+                echo("  " + problem.describe(exc.source), err=True)
             sys.exit(1)
         except MonitorError as exc:
-            click.echo(f"错误：{exc}", err=True)
+            echo(f"错误：{exc}", err=True)
             sys.exit(1)
         except BrokenPipeError:  # `fundmon … | head`: the reader left, nothing to report
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except OSError as exc:  # a folder that cannot be written, a disk that is full
-            click.echo(f"错误：{exc.strerror or exc}（{exc.filename or ''}）", err=True)
+            echo(f"错误：{exc.strerror or exc}（{exc.filename or ''}）", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -106,13 +146,15 @@ def unit_option(value: str | None) -> str | None:
 
 def _print_findings(findings: Sequence[Finding], label: str = "警告") -> None:
     for finding in findings[:MAX_LISTED]:
-        click.echo(f"{label}：{finding.render()}")
+        echo(f"{label}：{finding.render()}")
     if len(findings) > MAX_LISTED:
-        click.echo(f"……另有 {len(findings) - MAX_LISTED} 条{label}未列出（均已随导入记录保存）")
+        echo(f"……另有 {len(findings) - MAX_LISTED} 条{label}未列出（均已随导入记录保存）")
 
 
-def _table(rows: list[list[Any]], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers, disable_numparse=True, stralign="right")
+def _table(rows: list[list[Any]], headers: list[str], **options: Any) -> str:
+    """A table for `echo(…, block=True)`: every text cell escaped, so rows stay rows."""
+    options = {"disable_numparse": True, "stralign": "right", **options}
+    return tabulate(safe_rows(rows), headers=headers, **options)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -192,14 +234,12 @@ def _print_import(result: Any, check: bool, funds: Any) -> None:
 
     lines = describe_changes(result.changes, result.region_names, funds)
     for line in lines[:MAX_LISTED]:
-        click.echo(f"更正：{line}")
+        echo(f"更正：{line}")
     if len(lines) > MAX_LISTED:
-        click.echo(
-            f"……另有 {len(lines) - MAX_LISTED} 个月的更正未列出（`fundmon ledger history` 可查）"
-        )
+        echo(f"……另有 {len(lines) - MAX_LISTED} 个月的更正未列出（`fundmon ledger history` 可查）")
     _print_findings(result.warnings)
     verb = "校验通过（--check，未写入）" if check else f"已导入（导入编号 #{result.import_id}）"
-    click.echo(
+    echo(
         f"{verb}：{result.rows} 行；新增 {result.inserted}，更正 {result.replaced}，"
         f"未变 {result.unchanged}；警告 {len(result.warnings)} 条；"
         f"单位 {'/'.join(sorted(result.units))}"
@@ -257,7 +297,7 @@ def ledger_show(
         data = data[data["month"] <= end]
     name = dict(zip(regions["code"], regions["name"], strict=True)).get(region, region)
     derived = bool(data["derived"].any())
-    click.echo(
+    echo(
         f"{name}（{region}）{obj.config.funds[key].short}"
         f"{'（下级汇总）' if derived else ''}，金额单位：{unit}"
     )
@@ -275,9 +315,9 @@ def ledger_show(
             balance=data["balance"] / 100,
         ).itertuples()
     ]
-    click.echo(_table(rows, ["月份", "本期收入", "本期支出", "期末累计结余", "可支付月数"]))
+    echo(_table(rows, ["月份", "本期收入", "本期支出", "期末累计结余", "可支付月数"]), block=True)
     if data["short_history"].any():
-        click.echo("* 不足 12 个月的支出，按已有月份的平均值计算")
+        echo("* 不足 12 个月的支出，按已有月份的平均值计算")
     relevant = [f for f in findings if f.region_code == region or region in f.message]
     _print_findings(relevant)
 
@@ -303,9 +343,7 @@ def ledger_regions(obj: Context) -> None:
             or "—"
         )
         rows.append([r.code, r.name, level_zh.get(r.level, r.level), r.parent_code or "", funds])
-    click.echo(
-        tabulate(rows, headers=["编码", "名称", "层级", "上级", "台账"], disable_numparse=True)
-    )
+    echo(_table(rows, ["编码", "名称", "层级", "上级", "台账"], stralign="left"), block=True)
 
 
 @ledger.command("export")
@@ -336,7 +374,7 @@ def ledger_export(
             raise click.BadParameter(f"未知险种 {fund!r}", param_hint="--fund")
     with obj.engine().connect() as conn:
         n = export_ledger(conn, Path(out), fmt=fmt, region=region, fund=key, start=start, end=end)
-    click.echo(f"已导出 {n} 行到 {out}（金额单位：元；重新导入时请加 --unit 元）")
+    echo(f"已导出 {n} 行到 {out}（金额单位：元；重新导入时请加 --unit 元）")
 
 
 @ledger.command("history")
@@ -364,13 +402,11 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
     for r in hist.itertuples():
         when = local_time(r.started_at)
         current = "（当前）" if r.Index == len(hist) - 1 else ""
-        click.echo(
-            f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}"
-        )
+        echo(f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}")
         values = {c: None if pd.isna(getattr(r, c)) else int(getattr(r, c)) for c in VALUE_COLUMNS}
         if prev is None:
             for c in ("income", "expenditure", "balance"):
-                click.echo(f"    {BY_NAME[c].label}：{yuan_grouped(values[c])} 元")
+                echo(f"    {BY_NAME[c].label}：{yuan_grouped(values[c])} 元")
         else:
             changes = [
                 Change(region, key, m, c, prev[c], values[c])
@@ -378,7 +414,8 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
                 if prev[c] != values[c]
             ]
             for line in describe_changes(changes, {}, obj.config.funds):
-                click.echo("    " + line.split("：", 1)[1].replace("；", "\n    "))
+                for part in line.split("：", 1)[1].split("；"):  # one change per line
+                    echo("    " + part)
         prev = values
 
 
@@ -485,18 +522,27 @@ def _forecast_file(
     failures = failures + result.failures
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result.forecasts.to_csv(out, index=False, float_format="%.6g")
+    _write_frame(result.forecasts, out, "%.6g")
     if accuracy_path:
-        result.accuracy.to_csv(accuracy_path, index=False, float_format="%.4g")
+        _write_frame(result.accuracy, Path(accuracy_path), "%.4g")
     for failure in failures:
-        click.echo(f"错误：{input_path}：{failure}", err=True)
+        echo(f"错误：{input_path}：{failure}", err=True)
     done = len(series) - len(result.failures)
-    click.echo(
+    echo(
         f"已预测 {done} 个序列（{horizon} 个月）→ {output}"
         + (f"；{len(failures)} 个序列未能预测" if failures else "")
     )
     if failures:
         sys.exit(1)
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, float_format: str) -> None:
+    """Series ids come from the user's file: written so no spreadsheet runs one as a formula."""
+    from monitor.text_safety import write_csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        rows = frame.itertuples(index=False, name=None)
+        write_csv(f, list(frame.columns), rows, float_format=float_format)
 
 
 def _forecast_fund(
@@ -516,18 +562,19 @@ def _forecast_fund(
     )
     title = f"{names.get(region, region)}（{region}）{obj.config.funds[fund].short}"
     if fmt == "json":
-        click.echo(
+        echo(
             json.dumps(
                 outlook_json(
                     outlook, income, expenditure, history, region=region, fund=fund, notes=notes
                 ),
                 ensure_ascii=False,
                 indent=2,
-            )
+            ),
+            block=True,
         )
         return
     for line in outlook_lines(outlook, income, expenditure, history, title=title, notes=notes):
-        click.echo(line)
+        echo(line, block=True)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -604,7 +651,7 @@ def evaluate(
         with obj.engine().connect() as conn:
             replayed = ev.replay(conn, config=obj.config, profile=profile, start=start_m, end=end_m)
         for line in replay_lines(replayed, profile, obj.config.funds, start=start_m, end=end_m):
-            click.echo(line)
+            echo(line, block=True)
         return
     with obj.engine().begin() as conn:
         results = ev.evaluate(
@@ -620,25 +667,28 @@ def evaluate(
 
         queued = queue_alerts(conn, results, config=obj.config, profile=profile, now=now())
         if fmt == "table":  # json and csv stay machine-readable: nothing else on either stream
-            click.echo(queued.line(), err=True)
+            echo(queued.line(), err=True)
     if not results and changed_only:
         if fmt == "table":
-            click.echo("自上次评估以来没有数据变化的基金，无需重新评估。")
+            echo("自上次评估以来没有数据变化的基金，无需重新评估。")
         elif fmt == "json":
-            click.echo("[]")
+            echo("[]")
         return
     if not results:
         raise NotFound("存储中没有台账数据：请先 `fundmon import`")
+    color = sys.stdout.isatty()
     if fmt == "json":
-        click.echo(results_json(results, lang))
+        echo(results_json(results, lang), block=True)
     elif fmt == "csv":
-        click.echo(results_csv(results, lang), nl=False)
+        echo(results_csv(results, lang), nl=False, block=True)
     elif len(results) > 200:  # a province or the country: counts and the most severe
         from monitor.evaluate_report import results_summary
 
-        click.echo(results_summary(results, obj.config.funds, lang=lang, color=sys.stdout.isatty()))
+        summary = results_summary(results, obj.config.funds, lang=lang, color=color)
+        echo(summary, block=True, styled=color)
     else:
-        click.echo(results_table(results, obj.config.funds, lang=lang, color=sys.stdout.isatty()))
+        table = results_table(results, obj.config.funds, lang=lang, color=color)
+        echo(table, block=True, styled=color)
 
 
 @main.group()
@@ -656,7 +706,7 @@ def thresholds_check(obj: Context, file: str) -> None:
 
     profile = load_profile(file, funds=list(obj.config.funds.funds))
     levels = sorted({r.level.value if r.level else "notice" for r in profile.rules})
-    click.echo(f"{file}：通过检查，{len(profile.rules)} 条规则（{', '.join(levels)}）")
+    echo(f"{file}：通过检查，{len(profile.rules)} 条规则（{', '.join(levels)}）")
 
 
 @thresholds.command("explain")
@@ -694,10 +744,10 @@ def thresholds_explain(
     for _, _, values, _ in ev.run_forecasts(jobs, workers=1, progress=False):
         forecast = values
     name = inputs.names.get(region, region)
-    click.echo(f"{name}（{region}）{obj.config.funds[key].short} {month}")
+    echo(f"{name}（{region}）{obj.config.funds[key].short} {month}")
     values = indicator_values(at.iloc[0], forecast)
     for line in explain_lines(explain(profile, region, key, values), lang):
-        click.echo(line)
+        echo(line, block=True)
 
 
 # ---------------------------------------------------------------- db
@@ -718,7 +768,7 @@ def db_upgrade(obj: Context) -> None:
         before, after = upgrade(engine)
     finally:
         engine.dispose()
-    click.echo(f"{safe_url(obj.config.store_url)}：{before or '空'} → {after}")
+    echo(f"{safe_url(obj.config.store_url)}：{before or '空'} → {after}")
 
 
 @db.command("current")
@@ -734,7 +784,7 @@ def db_current(obj: Context) -> None:
             current = current_revision(conn)
     finally:
         engine.dispose()
-    click.echo(f"{safe_url(obj.config.store_url)}：当前 {current or '空'}，需要 {head_revision()}")
+    echo(f"{safe_url(obj.config.store_url)}：当前 {current or '空'}，需要 {head_revision()}")
 
 
 # ---------------------------------------------------------------- demo
@@ -760,6 +810,11 @@ def demo(obj: Context, out: str, world: str) -> None:
     """主流程演示：生成演示城市台账 → 导入 → 打印各统筹区最新月份的收支、结余与可支付月数。"""
     from monitor.demo import run_demo, run_world_demo
 
+    color = sys.stdout.isatty()
+
+    def say(text: str = "") -> None:  # the demo's own tables, of its own synthetic data
+        echo(text, block=True, styled=color)
+
     if world != "city":
         run_world_demo(
             Path(out),
@@ -767,8 +822,8 @@ def demo(obj: Context, out: str, world: str) -> None:
             db=obj.db,
             config=obj.config,
             now=now(),
-            echo=click.echo,
-            color=sys.stdout.isatty(),
+            echo=say,
+            color=color,
         )
         return
     run_demo(
@@ -776,8 +831,8 @@ def demo(obj: Context, out: str, world: str) -> None:
         db=obj.db,
         config=obj.config,
         now=now(),
-        echo=click.echo,
-        color=sys.stdout.isatty(),
+        echo=say,
+        color=color,
     )
 
 

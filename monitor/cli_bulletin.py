@@ -685,7 +685,7 @@ def bulletin(
         )
     if send and not settings.to and not any(s.to for s in settings.scopes.values()):
         raise MonitorError("没有收件人：请在 config.toml 的 [bulletin] to 中配置")
-    from monitor.cli import now
+    from monitor.cli import echo, now
 
     t = now()
     written = produce_bulletin(
@@ -700,18 +700,18 @@ def bulletin(
     )
     ctx = written.context
     counts = "，".join(f"{c.label} {c.count}" for c in ctx.counts)
-    click.echo(f"{ctx.title}：{ctx.total_funds} 个基金（{counts}）")
-    click.echo(f"月报：{written.html}")
+    echo(f"{ctx.title}：{ctx.total_funds} 个基金（{counts}）")
+    echo(f"月报：{written.html}")
     to = "、".join(written.recipients) or "未配置收件人"
-    click.echo(f"邮件版：{written.eml}（收件人：{to}）")
+    echo(f"邮件版：{written.eml}（收件人：{to}）")
     if written.pdf:
-        click.echo(f"PDF：{written.pdf}")
-    click.echo(f"归档索引：{written.index}")
+        echo(f"PDF：{written.pdf}")
+    echo(f"归档索引：{written.index}")
     for note in ctx.notes:
-        click.echo(f"注意：{note}", err=True)
+        echo(f"注意：{note}", err=True)
     if send:
         queued = send_bulletin(obj.engine(), written, config=obj.config, now=t)
-        click.echo(
+        echo(
             f"已放入发件箱：{len(queued)} 封（{len(written.recipients)} 位收件人；"
             "已放入过的不再重复）；用 `fundmon outbox send` 发送"
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from monitor.cli import Context, local_time, now, reports_errors
+from monitor.cli import Context, echo, local_time, now, reports_errors
 
 
 @click.command("run")
@@ -59,10 +59,10 @@ def status(obj: Context, fmt: str) -> None:
     with obj.engine().connect() as conn:
         st = service_status(conn, obj.config, now=now())
     if fmt == "json":
-        click.echo(json.dumps(st, ensure_ascii=False, indent=2, default=_json_default))
+        echo(json.dumps(st, ensure_ascii=False, indent=2, default=_json_default), block=True)
     else:
         for line in status_lines(st, local_time):
-            click.echo(line)
+            echo(line)
     if not st["service"]["up"]:
         sys.exit(3)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -14,6 +13,7 @@ from tabulate import tabulate
 
 from monitor.evaluate import FundResult, ReplayFund, lead_times
 from monitor.funds import FundCatalogue
+from monitor.text_safety import safe_text, write_csv
 from monitor.thresholds import Level, ThresholdProfile
 
 LEVEL_STYLE = {
@@ -53,6 +53,7 @@ def _summary(result: FundResult, lang: str) -> str:
 def results_table(
     results: Sequence[FundResult], funds: FundCatalogue, *, lang: str = "zh", color: bool = False
 ) -> str:
+    """A table whose text cells are escaped (safe_text): a name with a newline stays in its row."""
     rows = []
     order = {"red": 0, "orange": 1, "yellow": 2, "green": 3}
     for r in sorted(results, key=lambda r: (order[r.decision.level.value], r.region_code, r.fund)):
@@ -61,13 +62,13 @@ def results_table(
             fund = r.fund
         rows.append(
             [
-                f"{r.region_name}（{r.region_code}）",
-                fund,
-                r.month,
-                level_text(r.decision.level.value, lang, color),
+                safe_text(f"{r.region_name}（{r.region_code}）"),
+                safe_text(fund),
+                safe_text(r.month),
+                level_text(r.decision.level.value, lang, color),  # our colour codes, kept
                 _num(r.indicators.get("payable_months")),
                 _num(_p_depletion(r), "{:.0%}"),
-                _summary(r, lang),
+                safe_text(_summary(r, lang)),
             ]
         )
     headers = (
@@ -112,27 +113,25 @@ CSV_INDICATORS = (
 
 
 def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "region_code",
-            "region_name",
-            "fund",
-            "month",
-            "level",
-            *CSV_INDICATORS,
-            "forecast_payable_12",
-            "p_depletion_12",
-            "reasons",
-            "notices",
-        ]
-    )
+    """One row per fund for Excel; names and reasons cannot run as formulas (safe_cell)."""
+    header = [
+        "region_code",
+        "region_name",
+        "fund",
+        "month",
+        "level",
+        *CSV_INDICATORS,
+        "forecast_payable_12",
+        "p_depletion_12",
+        "reasons",
+        "notices",
+    ]
+    rows = []
     for r in results:
         fc = r.forecast or {}
         months = fc.get("months") or []
         payable12 = months[11]["payable_mean"] if len(months) >= 12 else None
-        writer.writerow(
+        rows.append(
             [
                 r.region_code,
                 r.region_name,
@@ -146,6 +145,8 @@ def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
                 "；".join(n.label(lang) for n in r.decision.notices),
             ]
         )
+    out = io.StringIO()
+    write_csv(out, header, rows)
     return out.getvalue()
 
 
@@ -169,8 +170,8 @@ def replay_lines(
             lead = row["lead_months"]
             rows.append(
                 [
-                    f"{fund.region_name}（{fund.region_code}）",
-                    name,
+                    safe_text(f"{fund.region_name}（{fund.region_code}）"),
+                    safe_text(name),
                     LEVEL_ZH[row["level"].value],
                     f"< {row['threshold']:g}",
                     row["first_raised"] or "未预警",
@@ -221,7 +222,7 @@ def explain_lines(rows: Sequence[Any], lang: str = "zh") -> list[str]:
             if isinstance(r.level, Level)
             else ("提示" if lang == "zh" else "notice")
         )
-        table.append([r.rule_id, level, fires, r.text(lang)])
+        table.append([safe_text(r.rule_id), level, fires, safe_text(r.text(lang))])
     headers = (
         ["规则", "级别", "当前", "说明"]
         if lang == "zh"
@@ -246,7 +247,7 @@ def results_summary(
         row = counts.setdefault(r.fund, dict.fromkeys(levels, 0))
         row[r.decision.level.value] += 1
     table = [
-        [funds[f].short if f in funds and lang == "zh" else f]
+        [safe_text(funds[f].short if f in funds and lang == "zh" else f)]
         + [str(c[lv]) for lv in levels]
         + [str(sum(c.values()))]
         for f, c in sorted(counts.items())

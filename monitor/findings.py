@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from monitor.text_safety import safe_text
+
 Severity = Literal["error", "warning"]
 
 
@@ -42,13 +44,15 @@ class Finding:
         return "，".join(parts)
 
     def render(self) -> str:
+        """One line for a terminal, a log or an `.errors.txt`: the file name, sheet and value
+        came from outside, so control characters in any part are shown escaped."""
         text = self.message
         if self.value is not None:
             text += f"（值：{self.value!r}）"
         if self.expected:
             text += f"；应为：{self.expected}"
         where = self.location()
-        return f"{where}：{text}" if where else text
+        return safe_text(f"{where}：{text}" if where else text)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

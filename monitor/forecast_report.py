@@ -11,6 +11,7 @@ from tabulate import tabulate
 from monitor.forecast_sim import FundOutlook
 from monitor.forecast_types import SeriesForecast
 from monitor.money import format_amount
+from monitor.text_safety import safe_text
 
 
 def _pct(p: float) -> str:
@@ -40,6 +41,7 @@ def outlook_lines(
     last = history.iloc[-1]
     window = history["expenditure"].tail(12)
     payable = last["balance"] / window.mean() if window.mean() > 0 else float("nan")
+    title = safe_text(title)  # names a region from the store
     lines = [
         f"{title}：截至 {last['month']}，期末累计结余 {format_amount(last['balance'])}，"
         f"可支付月数 {payable:.1f}",
@@ -116,8 +118,8 @@ def outlook_lines(
         *(f"支出：{n}" for n in expenditure.notes),
         *outlook.notes,
     ]
-    for note in labelled:
-        lines.append(f"说明：{note}")
+    for note in labelled:  # notes may quote a series id from the user's file
+        lines.append(safe_text(f"说明：{note}"))
     return lines
 
 
