@@ -1,11 +1,15 @@
 """Import of ~1 million ledger rows from CSV and XLSX, beside the plain pandas read (the floor).
 
     python benchmarks/import_ledger.py [--provinces 31 --cities 11 --counties 8] [--no-xlsx]
+                                       [--no-floors] [--repeat N]
 
 Each measurement runs in a fresh subprocess, so its peak RSS is its own. Printed side by side:
 seconds and peak memory of `pandas.read_csv` / `read_excel` of the same file, and of
 `fundmon import` (parse + validate + plan + store into a new SQLite file), with the ratio,
-and the import's stages.
+and the import's stages; then what the defences against hostile files cost, in the same run:
+the import without the sheet measure (`monitor.sheet_limits`, patched out), and the whole
+`import_files` in this process beside `import_files(isolated=True)` (a forked child with a
+memory limit, as the watched folder reads). `--repeat` alternates those variants N times.
 """
 
 from __future__ import annotations
@@ -33,13 +37,17 @@ def measure_pandas(path: str, engine: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - t, "peak_mb": _peak_mb(), "rows": len(frame)}
 
 
-def measure_import(path: str, unit: str, url: str | None = None) -> dict[str, float]:
+def measure_import(
+    path: str, unit: str, url: str | None = None, *, limits: bool = True
+) -> dict[str, float]:
     import datetime as dt
 
+    import monitor.ledger_files
     from monitor.config import Config
     from monitor.ledger_files import read_ledger_file
     from monitor.ledger_import import apply_import, plan_import
     from monitor.ledger_validate import validate_tables
+    from monitor.sheet_limits import check_sheets
     from monitor.store import open_store, transaction
 
     url = url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
@@ -47,6 +55,11 @@ def measure_import(path: str, unit: str, url: str | None = None) -> dict[str, fl
     engine = open_store(url, auto_upgrade=True)
     stages: dict[str, float] = {}
     t0 = t = time.perf_counter()
+    if limits and not path.endswith(".csv"):  # the sheet measure, timed on its own
+        check_sheets(Path(path), config.imports)
+        stages["limits"] = time.perf_counter() - t
+        t = time.perf_counter()
+    monitor.ledger_files.check_sheets = lambda *a, **k: {}  # type: ignore[assignment]
     tables = read_ledger_file(path)
     stages["read"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -78,6 +91,26 @@ def measure_import(path: str, unit: str, url: str | None = None) -> dict[str, fl
     }
 
 
+def measure_files(path: str, unit: str, *, isolated: bool) -> dict[str, float]:
+    """`import_files` as `fundmon import` and the watched folder call it, whole."""
+    import datetime as dt
+
+    from monitor.config import Config, ImportSettings
+    from monitor.ledger_import import import_files
+    from monitor.store import open_store
+
+    url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
+    config = Config(store_url=url, imports=ImportSettings(unit=unit))
+    engine = open_store(url, auto_upgrade=True)
+    t = time.perf_counter()
+    result = import_files(
+        engine, [path], config=config, now=dt.datetime.now(dt.UTC), isolated=isolated
+    )
+    seconds = time.perf_counter() - t
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": max(_peak_mb(), children), "rows": result.rows}
+
+
 def _run(kind: str, path: Path, unit: str = "元") -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, str(path), unit],
@@ -95,6 +128,8 @@ def main() -> None:
     parser.add_argument("--cities", type=int, default=11)
     parser.add_argument("--counties", type=int, default=8)
     parser.add_argument("--no-xlsx", action="store_true", help="skip the (slow to write) workbook")
+    parser.add_argument("--no-floors", action="store_true", help="skip the pandas reads")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each defence variant")
     parser.add_argument(
         "--pg", metavar="URL", help="also import into this PostgreSQL (a new schema)"
     )
@@ -111,8 +146,10 @@ def main() -> None:
                 result = measure_import(path, unit, url)
             finally:
                 _pg_schema(os.environ["BENCH_PG"], drop=schema)
+        elif kind.startswith("files:"):
+            result = measure_files(path, unit, isolated=kind == "files:isolated")
         else:
-            result = measure_import(path, unit)
+            result = measure_import(path, unit, limits=kind != "import:nolimits")
         print(json.dumps(result))
         return
 
@@ -146,16 +183,17 @@ def main() -> None:
     print()
     print(f"{'file':<5} {'what':<34} {'rows':>10} {'seconds':>8} {'peak MB':>8} {'× floor':>8}")
     for label, path in files:
-        floors = (
-            [("pandas.read_csv", _run("pandas", path))]
-            if label == "CSV"
-            else [
+        if args.no_floors:
+            floors = []
+        elif label == "CSV":
+            floors = [("pandas.read_csv", _run("pandas", path))]
+        else:
+            floors = [
                 ("pandas.read_excel (openpyxl)", _run("pandas:openpyxl", path)),
                 ("pandas.read_excel (calamine)", _run("pandas:calamine", path)),
             ]
-        )
         ours = _run("import", path)
-        floor = floors[0][1]  # the plain default read is the floor the goal refers to
+        floor = floors[0][1] if floors else ours  # the plain default read, when measured
         for what, result in floors:
             print(
                 f"{label:<5} {what:<34} {result['rows']:>10,} {result['seconds']:>8.2f} "
@@ -180,6 +218,34 @@ def main() -> None:
                 f"{k[6:]} {v:.2f} s" for k, v in pg.items() if k.startswith("stage_")
             )
             print(f"{'':<5}   stages: {stages}")
+    _defences(files, args.repeat)
+
+
+def _defences(files: list[tuple[str, Path]], repeat: int) -> None:
+    """The defences' cost, variants alternated so load on the machine hits them alike."""
+    variants = [
+        ("import, sheets measured first", "import"),
+        ("import, measure patched out", "import:nolimits"),
+        ("import_files in this process", "files:here"),
+        ("import_files in a child (isolated)", "files:isolated"),
+    ]
+    print()
+    print(f"{'file':<5} {'what':<36} {'seconds (each run)':<30} {'median':>7} {'peak MB':>8}")
+    for label, path in files:
+        runs: dict[str, list[dict[str, float]]] = {kind: [] for _, kind in variants}
+        for _ in range(repeat):
+            for _, kind in variants:
+                runs[kind].append(_run(kind, path))
+        for what, kind in variants:
+            seconds = sorted(r["seconds"] for r in runs[kind])
+            each = " ".join(f"{r['seconds']:.2f}" for r in runs[kind])
+            peak = max(r["peak_mb"] for r in runs[kind])
+            print(
+                f"{label:<5} {what:<36} {each:<30} {seconds[len(seconds) // 2]:>7.2f} {peak:>8.0f}"
+            )
+            if kind == "import" and "stage_limits" in runs[kind][0]:
+                limits = " ".join(f"{r['stage_limits']:.2f}" for r in runs[kind])
+                print(f"{'':<5}   of which the sheet measure: {limits} s")
 
 
 def _pg_schema(url: str, *, create: bool = False, drop: str | None = None) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import multiprocessing
 import os
 import pickle
@@ -131,6 +132,7 @@ def _child_main(
     parent: int,
 ) -> None:
     _die_with(parent)
+    faulthandler.disable()  # a crash here is expected and reported by the parent, once
     if memory_mb:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -19,8 +19,10 @@ beyond `[import] max_sheet_rows`, `max_sheet_columns` or `max_sheet_cells` (rows
   row and column; the sheet's DIMENSIONS record counts too, since calamine reserves memory for
   the box it claims.
 
-Anything whose format is not one of those (an `.xlsb` renamed `.xlsx`, a zip holding neither)
-is refused, since calamine would otherwise read it unmeasured.
+The used range is measured from A1 (calamine starts at the first cell): a sheet whose data
+sits far from A1 counts as larger than calamine would make it, never smaller. An `.xlsb`
+renamed `.xlsx` is refused (calamine would read it unmeasured); content that is neither zip nor
+OLE2 is left to calamine, which cannot read it at all.
 """
 
 from __future__ import annotations
