@@ -145,7 +145,7 @@ def test_nul_byte_is_a_finding_on_sqlite_and_postgresql(
     assert count(engine, ledger) == 0 and count(engine, imports) == 0
 
 
-def test_nul_in_a_header_or_a_parent_name_never_reaches_the_store(
+def test_nul_and_escape_in_an_unknown_header_are_stored_escaped_in_its_warning(
     tmp_path: Path, city: pd.DataFrame, cli, engine
 ) -> None:
     """An unknown header is a stored warning: it is kept, escaped, and PostgreSQL accepts it."""
