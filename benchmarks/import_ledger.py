@@ -64,7 +64,8 @@ def measure_import(
     stages["read"] = time.perf_counter() - t
     t = time.perf_counter()
     with transaction(engine) as conn:
-        valid = validate_tables(tables, catalogue=config.funds, unit=unit)
+        now = dt.datetime.now(dt.UTC)
+        valid = validate_tables(tables, catalogue=config.funds, unit=unit, now=now)
         stages["validate"] = time.perf_counter() - t
         t = time.perf_counter()
         plan = plan_import(conn, valid, config)

@@ -31,6 +31,7 @@ import functools
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -134,16 +135,18 @@ def check_sheets(
     """
     where = label or str(path)
     kind = sniff(path)
-    if kind == "xlsx":
-        extents = _xlsx_extents(path, limits, sheets)
-    elif kind == "ods":
-        extents = _ods_extents(path, sheets)
-    elif kind == "xls":
-        extents = _xls_extents(path, sheets)
-    elif kind is None:
+    if kind is None:
         return {}
-    else:
+    if kind not in ("xlsx", "ods", "xls"):
         raise LedgerRejected([_error(where, None, "unsupported_file", kind)])
+    measure = {"xlsx": _xlsx_extents, "ods": _ods_extents, "xls": _xls_extents}[kind]
+    try:
+        extents = measure(path, limits, sheets)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error, ValueError) as e:
+        # a part that cannot be inflated or parsed: calamine might still read something of it
+        raise LedgerRejected(
+            [_error(where, None, "unreadable", f"无法读取工作簿（{type(e).__name__}: {e}）")]
+        ) from e
     findings = []
     for name, extent in extents.items():
         if isinstance(extent, str):
@@ -227,67 +230,74 @@ def _unescape(value: bytes) -> str:
 def _xlsx_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     """(sheet name, zip member) in workbook order, resolved the way calamine resolves them."""
     rels: dict[bytes, str] = {}
-    for m in _REL.finditer(zf.read("xl/_rels/workbook.xml.rels")):
-        a = _attrs(m.group(1))
-        if b"Id" in a:
-            rels[a[b"Id"]] = a.get(b"Target", b"").decode("utf-8", "replace")
+    for data in _read_all(zf, "xl/_rels/workbook.xml.rels"):
+        for m in _REL.finditer(data):
+            a = _attrs(m.group(1))
+            if b"Id" in a:
+                rels.setdefault(a[b"Id"], a.get(b"Target", b"").decode("utf-8", "replace"))
     parts = []
-    for m in _SHEET.finditer(zf.read("xl/workbook.xml")):
-        a = _attrs(m.group(1))
-        rid = a.get(b"r:id", a.get(b"relationships:id"))
-        target = rels.get(rid, "") if rid is not None else ""
-        if target.startswith("/xl/"):
-            member = target[1:]
-        elif target.startswith("xl/"):
-            member = target
-        else:
-            member = f"xl/{target}"
-        parts.append((_unescape(a.get(b"name", b"")), member))
+    for data in _read_all(zf, "xl/workbook.xml"):
+        for m in _SHEET.finditer(data):
+            a = _attrs(m.group(1))
+            rid = a.get(b"r:id", a.get(b"relationships:id"))
+            target = rels.get(rid, "") if rid is not None else ""
+            if target.startswith("/xl/"):
+                member = target[1:]
+            elif target.startswith("xl/"):
+                member = target
+            else:
+                member = f"xl/{target}"
+            parts.append((_unescape(a.get(b"name", b"")), member))
     return parts
 
 
-def _member(zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
-    """The zip entry calamine would open for `name` (exact, else ignoring case and slashes)."""
-    try:
-        return zf.getinfo(name)
-    except KeyError:
-        pass
+def _members(zf: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
+    """Every zip entry calamine might open for `name`: the name ignoring case and the slash
+    direction, each of them if a hostile zip holds it twice (which one a reader takes is its
+    own business, so all are measured)."""
     wanted = str(PurePosixPath(name.replace("\\", "/"))).lower()
-    for info in zf.infolist():
-        if info.filename.replace("\\", "/").lower() == wanted:
-            return info
-    return None
+    return [i for i in zf.infolist() if i.filename.replace("\\", "/").lower() == wanted]
+
+
+def _read_all(zf: zipfile.ZipFile, name: str) -> list[bytes]:
+    return [zf.read(info) for info in _members(zf, name)]
 
 
 def _xlsx_extents(path: Path, limits: Limits, sheets: Sequence[str] | None) -> Measured:
     out: Measured = {}
     with zipfile.ZipFile(path) as zf:
-        try:
-            parts = _xlsx_parts(zf)
-        except KeyError:
-            return out  # calamine refuses a workbook without these parts before reading cells
-        for name, member in parts:
+        for name, member in _xlsx_parts(zf):
             if sheets is not None and name not in sheets:
                 continue
-            info = _member(zf, member)
-            if info is None:
-                out[name] = None  # calamine fails to open it: nothing materialised
-                continue
-            with zf.open(info) as fh:
-                scan = _xlsx_scan(fh, (1, 1), exact=False)
-            if scan is not None and _beyond(Extent(1, scan[1][0], 1, scan[1][1]), limits):
-                with zf.open(info) as fh:  # maybe beyond: the exact maxima, to refuse or not
-                    scan = _xlsx_scan(fh, scan[0], exact=True)
-            if scan is not None:
-                (rows, columns) = scan[1]
-                out[name] = Extent(1, rows, 1, columns)
-                continue
-            with zf.open(info) as fh:
-                try:
-                    out[name] = _xlsx_exact(_chunks(fh))
-                except _Unmeasurable as e:
-                    out[name] = str(e)
+            for info in _members(zf, member):  # none: calamine cannot open it, reads nothing
+                out[name] = _larger(out.get(name), _xlsx_measure(zf, info, limits))
     return out
+
+
+def _larger(a: Extent | str | None, b: Extent | str | None) -> Extent | str | None:
+    """Of two measures of one sheet name (a name given twice, a part zipped twice), the one
+    to judge by: a refusal, else the larger range."""
+    if a is None or isinstance(b, str):
+        return b
+    if b is None or isinstance(a, str):
+        return a
+    return Extent(1, max(a.last_row, b.last_row), 1, max(a.last_column, b.last_column))
+
+
+def _xlsx_measure(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> Extent | str:
+    with zf.open(info) as fh:
+        scan = _xlsx_scan(fh, (1, 1), exact=False)
+    if scan is not None and _beyond(Extent(1, scan[1][0], 1, scan[1][1]), limits):
+        with zf.open(info) as fh:  # maybe beyond: the exact maxima, to refuse or not
+            scan = _xlsx_scan(fh, scan[0], exact=True)
+    if scan is not None:
+        rows, columns = scan[1]
+        return Extent(1, rows, 1, columns)
+    with zf.open(info) as fh:
+        try:
+            return _xlsx_exact(_chunks(fh)) or Extent(1, 1, 1, 1)
+        except _Unmeasurable as e:
+            return str(e)
 
 
 def _chunks(fh: IO[bytes]) -> Iterator[bytes]:
@@ -476,19 +486,18 @@ def _bad_ref(value: bytes) -> _Unmeasurable:
 _REPEAT_CAP = 1 << 31
 
 
-def _ods_extents(path: Path, sheets: Sequence[str] | None) -> Measured:
+def _ods_extents(path: Path, _limits: Limits, sheets: Sequence[str] | None) -> Measured:
     """Rows and cells of each table, with `number-rows-repeated`/`number-columns-repeated`.
     A cell counts when it has a value type or any content; empty ones only move along."""
     out: Measured = {}
     with zipfile.ZipFile(path) as zf:
-        info = _member(zf, "content.xml")
-        if info is None:
-            return out
-        with zf.open(info) as fh:
-            state = _OdsState()
-            for m in _tokens(_chunks(fh)):
-                state.feed(m)
-            out = state.tables
+        for info in _members(zf, "content.xml"):
+            with zf.open(info) as fh:
+                state = _OdsState()
+                for m in _tokens(_chunks(fh)):
+                    state.feed(m)
+            for name, extent in state.tables.items():
+                out[name] = _larger(out.get(name), extent)
     if sheets is not None:
         out = {k: v for k, v in out.items() if k in sheets}
     return out
@@ -562,7 +571,7 @@ class _OdsState:
 
     def _end_table(self) -> None:
         if self.name is not None:
-            self.tables[self.name] = self.grow.extent
+            self.tables[self.name] = _larger(self.tables.get(self.name), self.grow.extent)
         self.name = None
 
 
@@ -576,14 +585,12 @@ def _repeat(value: bytes | None) -> int:
 
 
 # ---------------------------------------------------------------- xls (BIFF8 in OLE2)
-def _xls_extents(path: Path, sheets: Sequence[str] | None) -> Measured:
-    data = _ole_stream(path.read_bytes(), ("workbook", "book"))
-    if data is None:
-        return {}
+def _xls_extents(path: Path, _limits: Limits, sheets: Sequence[str] | None) -> Measured:
     out: Measured = {}
-    for name, offset in _boundsheets(data):
-        if sheets is None or name in sheets:
-            out[name] = _biff_extent(data, offset)
+    for data in _ole_streams(path.read_bytes(), ("workbook", "book")):
+        for name, offset in _boundsheets(data):
+            if sheets is None or name in sheets:
+                out[name] = _larger(out.get(name), _biff_extent(data, offset))
     return out
 
 
@@ -655,13 +662,13 @@ def _biff_extent(data: bytes, offset: int) -> Extent | None:
     return grow.extent
 
 
-def _ole_stream(data: bytes, names: Sequence[str]) -> bytes | None:
-    """A stream of an OLE2 compound file by name (case-insensitive), or None."""
+def _ole_streams(data: bytes, names: Sequence[str]) -> list[bytes]:
+    """The streams of an OLE2 compound file with one of these names (case-insensitive)."""
     if len(data) < 512:
-        return None
+        return []
     sector_shift, mini_shift = struct.unpack_from("<HH", data, 30)
     if not 7 <= sector_shift <= 16 or mini_shift > sector_shift:
-        return None
+        return []
     size, mini_size = 1 << sector_shift, 1 << mini_shift
     (n_fat, first_dir, _, mini_cutoff, first_minifat, n_minifat, first_difat, n_difat) = (
         struct.unpack_from("<IIIIIIII", data, 44)
@@ -693,7 +700,7 @@ def _ole_stream(data: bytes, names: Sequence[str]) -> bytes | None:
     directory = chain(first_dir, sector, fat)
     entries = [directory[i : i + 128] for i in range(0, len(directory) - 127, 128)]
     if not entries:
-        return None
+        return []
     root = entries[0]
     ministream = chain(struct.unpack_from("<I", root, 116)[0], sector, fat)
     minifat: list[int] = []
@@ -701,6 +708,7 @@ def _ole_stream(data: bytes, names: Sequence[str]) -> bytes | None:
         raw = chain(first_minifat, sector, fat)
         minifat = list(struct.unpack(f"<{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
     wanted = {n.lower() for n in names}
+    found = []
     for entry in entries[1:]:
         name_len = struct.unpack_from("<H", entry, 64)[0]
         name = entry[: max(0, name_len - 2)].decode("utf-16-le", "replace").lower()
@@ -711,5 +719,5 @@ def _ole_stream(data: bytes, names: Sequence[str]) -> bytes | None:
             body = chain(start, lambda i: ministream[i * mini_size : (i + 1) * mini_size], minifat)
         else:
             body = chain(start, sector, fat)
-        return body[:length]
-    return None
+        found.append(body[:length])
+    return found
