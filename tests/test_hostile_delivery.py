@@ -332,7 +332,7 @@ def test_a_sender_killed_while_the_store_is_locked_does_not_resend_what_was_acce
     folder = journal_dir(engine)
     assert folder is not None
     with start_server(tmp_path) as server:
-        server.control(delay=1.0)
+        server.control(delay=2.0)  # #1 is answered after the lock is taken
         sender = fundmon(url, smtp_config(tmp_path, server.port), "outbox", "send")
         wait_for(lambda: "sending" in read_statuses(db).values(), what="the claim")
         locker = subprocess.Popen(
