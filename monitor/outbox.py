@@ -21,20 +21,22 @@ alert carries a note (`event.render_error`, `QueueReport.render_failures`, `aler
 
 **The journal (SQLite).** Beside a SQLite store, `<store>.outbox-journal/` (0700) holds
 outcomes the store has not taken yet, one 0600 file each. `sent` is written there *before*
-its commit, as soon as the server accepts. If the commit then fails (another writer held the
-lock past the busy timeout), the run stops without a traceback: the untried rows are given
-back through the journal too, and one more attempt is made to write it all into the store.
-Every run replays the journal into the store before it claims anything, and claims nothing
-while it cannot. So an accepted message is never sent again and untried rows are due again
-at the next run, not after the lease.
+its commit, as soon as the server accepts, and removed once the commit is done. If the
+commit fails (another writer held the lock past the busy timeout), the run stops without a
+traceback: the untried rows are given back through the journal too, and one more attempt is
+made to write it all into the store. Every run replays the journal into the store before it
+claims anything, and claims nothing while it cannot. So an accepted message is not sent
+again, and untried rows are due again at the next run, not after the lease.
 
 **What can still be sent twice** (with the same Message-ID, so receivers and archives can
 drop the copy):
 
-- SQLite: the process dies (kill -9, power loss) in the milliseconds between the server's
-  acceptance and the journal entry reaching the disk, or the journal cannot be written (disk
-  full, its folder unwritable) and the commit fails too; then the row is sent again after
-  its lease.
+- SQLite: the process is killed in the instant (well under a millisecond) between the
+  server's acceptance and the journal entry's rename; the machine loses power between
+  acceptance and the commit (the write-ahead entry is not fsynced: that would double the
+  cost of a message; it is fsynced once its commit has failed); or the journal cannot be
+  written (disk full, a folder another user owns) and the commit fails too. Then the row is
+  sent again after its lease.
 - PostgreSQL (no journal: no folder is shared by every sender): the commit of `sent` is
   retried for OUTCOME_PATIENCE seconds; if the database stays away longer, or the process
   dies between acceptance and commit, the row is sent again after its lease.
