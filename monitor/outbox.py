@@ -920,13 +920,23 @@ class Journal:
             return None
         target = self.folder / f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
         data = json.dumps(entry, ensure_ascii=False).encode("utf-8")
+        write = write_new if durable else _quick_entry
         try:
-            if durable:
-                return write_new(target, data)
-            return _quick_entry(target, data)
+            try:
+                return write(target, data)
+            except FileNotFoundError:  # another run just removed the empty folder
+                private_dir(self.folder)
+                return write(target, data)
         except OSError as exc:
             log.error("outbox journal %s: entry not written: %s", self.folder, exc)
             return None
+
+    def tidy(self) -> None:
+        """Remove the folder if it is empty (rmdir never takes an entry with it), so a store
+        whose outcomes are all recorded has nothing beside it."""
+        if self.folder is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.folder)
 
     @staticmethod
     def make_durable(path: Path | None) -> None:
@@ -1275,6 +1285,7 @@ def deliver_pending(
                 break
     finally:
         mailer.close()
+        run.journal.tidy()
     return run.conclude()
 
 
