@@ -377,10 +377,12 @@ timeout = 10
     monkeypatch.setenv("FUNDMON_CONFIG", str(conf))
     monkeypatch.setenv("FUNDMON_TEST_SMTP_PASSWORD", "pw")
     monkeypatch.setenv("FUNDMON_USER", "张三")
-    write_canonical_csv(demo_city().ledger, tmp_path / "demo.csv")
-    assert cli("import", "--unit", "元", str(tmp_path / "demo.csv")).exit_code == 0
-    yield server
-    server.stop()
+    try:  # a failed import must not leave the server process behind
+        write_canonical_csv(demo_city().ledger, tmp_path / "demo.csv")
+        assert cli("import", "--unit", "元", str(tmp_path / "demo.csv")).exit_code == 0
+        yield server
+    finally:
+        server.stop()
 
 
 def test_evaluate_queues_and_outbox_send_delivers_the_demo_citys_alerts(
