@@ -37,7 +37,11 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path, db=self.db)
+            from monitor.config_check import check_sections
+
+            config = load_config(self.config_path, db=self.db)
+            check_sections(config)  # every section now, not when a step first reads it
+            self._config = config
         return self._config
 
     def engine(self) -> Any:
@@ -169,6 +173,9 @@ def _table(rows: list[list[Any]], headers: list[str], **options: Any) -> str:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, db: str | None) -> None:
     """医保基金运行风险监测预警（fund-risk-monitor）。"""
+    # Whatever this process creates (the store, its journal, exports, bulletins, mail) is the
+    # user's alone unless a writer says otherwise (monitor.safe_files: an archive group).
+    os.umask(0o077)
     ctx.obj = Context(config_path, db)
     ctx.call_on_close(ctx.obj.close)
 

@@ -36,6 +36,17 @@ def check_config(config: Config, *, environment: bool = False) -> ThresholdProfi
     :raises ConfigError: naming the file and the key at fault.
     :raises ThresholdProfileError: the configured threshold profile is invalid.
     """
+    check_sections(config, environment=environment)
+    return config.load_profile()
+
+
+def check_sections(config: Config, *, environment: bool = False) -> None:
+    """`check_config` without the threshold profile: what every command checks as it loads the
+    configuration (`thresholds check` and `evaluate --profile` must work beside a broken
+    configured profile; the commands that use it load it and report it themselves).
+
+    :raises ConfigError: naming the file and the key at fault.
+    """
     from monitor.alert_settings import alert_settings, smtp_settings
     from monitor.bulletin import settings_from_config
     from monitor.compute import compute_settings
@@ -52,7 +63,6 @@ def check_config(config: Config, *, environment: bool = False) -> ThresholdProfi
     compute_settings(config)
     if environment and smtp is not None:
         _named(config, smtp.password)  # password_env names a variable that is not set
-    return config.load_profile()
 
 
 def check_source(config: Config, *, environment: bool) -> None:

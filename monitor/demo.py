@@ -12,6 +12,7 @@ every fund and roll-up (about 9,300) with the scale machinery of `monitor.evalua
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from monitor.indicators import payable_months
 from monitor.ledger_import import import_files
 from monitor.money import format_amount
 from monitor.rollup import rollup
+from monitor.safe_files import private_dir
 from monitor.store import open_store, read_ledger, read_regions, safe_url
 
 # name → (provinces, cities per province, counties per city): the national world is about
@@ -43,7 +45,10 @@ def _store_at(out: Path, db: str | None) -> str:
         return db
     store = (out / "fundmon.db").resolve()
     for leftover in out.glob("fundmon.db*"):  # the demo's own store: start afresh each run
-        leftover.unlink()
+        if leftover.is_dir() and not leftover.is_symlink():  # the outbox journal's folder
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
     return f"sqlite:///{store}"
 
 
@@ -81,11 +86,11 @@ def run_world_demo(
     from monitor.evaluate_report import results_summary
 
     provinces, cities, counties = WORLDS[world_name]
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     url = _store_at(out, db)
     t = time.perf_counter()
     world = synthetic_world(provinces, cities, counties, start=WORLD_START, end=WORLD_END)
-    (out / "ledgers").mkdir(exist_ok=True)
+    private_dir(out / "ledgers")
     ledger_file = write_canonical_csv(world.ledger, out / "ledgers" / f"{world_name}.csv")
     echo(
         f"合成台账：{ledger_file}（{provinces} 个省、{provinces * cities} 个市、"
@@ -140,10 +145,10 @@ def run_demo(
     echo: Callable[[str], None],
     color: bool = False,
 ) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     url = _store_at(out, db)
     world = demo_city()
-    (out / "ledgers").mkdir(exist_ok=True)
+    private_dir(out / "ledgers")
     ledger_file = write_canonical_csv(world.ledger, out / "ledgers" / "demo_city.csv")
     echo(f"演示台账：{ledger_file}（{len(world.ledger)} 行，金额单位：元）")
 

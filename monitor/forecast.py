@@ -18,13 +18,13 @@ import io
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from monitor.compute import process_pool
 from monitor.errors import ForecastError, LedgerRejected, NotFound
 from monitor.findings import Finding
 from monitor.forecast_engine import forecast_series
@@ -197,7 +197,7 @@ def forecast_many(
                 bar.update()
                 yield result
             return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:  # its workers die with this process
             chunk = max(1, min(32, len(tasks) // (workers * 8)))
             for result in pool.map(_forecast_one, tasks, chunksize=chunk):
                 bar.update()

@@ -100,6 +100,8 @@ def ingest(
         if evaluated["evaluated"]
         else "，无新数据需评估"
     )
+    if evaluated["render_failures"]:
+        summary += f"；{len(evaluated['render_failures'])} 项预警邮件改发简版"
     if deliver_report is not None:
         summary += f"；{deliver_report.summary}"
     if problems:
@@ -116,7 +118,7 @@ def evaluate_changes(
     from monitor.outbox import queue_alerts
 
     if not _imports_pending(engine):
-        return {"evaluated": 0, "mails": 0, "alert_events": 0}
+        return {"evaluated": 0, "mails": 0, "alert_events": 0, "render_failures": []}
     with engine.begin() as conn:
         results = evaluate(
             conn,
@@ -141,10 +143,13 @@ def evaluate_changes(
                     "month": r.month,
                 },
             )
+    for note in queued.render_failures:  # still alerted, in the short plain edition
+        log.error(f"预警邮件改发简版：{note}", extra={"event": "render_failed", "job": "ingest"})
     return {
         "evaluated": len(results),
         "mails": queued.mails,
         "alert_events": queued.events,
+        "render_failures": list(queued.render_failures),
     }
 
 
@@ -176,10 +181,19 @@ def deliver(
         summary += f"，暂缓 {len(report.deferred)} 封（稍后重试）"
     if report.failed:
         summary += f"，失败 {len(report.failed)} 封"
+    if report.stopped:  # the store did not take an outcome: said once, where it stands
+        log.error(report.stopped, extra={"event": "store_busy", "job": "deliver"})
+        summary += f"；{report.stopped}"
     return StepResult(
-        "ok" if not report.failed else "failed",
+        "failed" if report.failed or report.stopped else "ok",
         summary,
-        {"sent": len(report.sent), "deferred": len(report.deferred), "failed": len(report.failed)},
+        {
+            "sent": len(report.sent),
+            "deferred": len(report.deferred),
+            "failed": len(report.failed),
+            "released": report.released,
+            "stopped": report.stopped,
+        },
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,8 @@ FUNDMON = shutil.which("fundmon") or str(Path(sys.executable).with_name("fundmon
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNDMON_")}
-    return subprocess.run(
-        [FUNDMON, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    return subprocess.run(  # the usual umask, under which files used to be made 0644
+        [FUNDMON, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, umask=0o022
     )
 
 
@@ -54,6 +55,17 @@ def test_demo_runs_from_an_empty_folder_and_prints_every_region(tmp_path: Path) 
 
     again = run("demo", cwd=tmp_path)  # a second run starts afresh and prints the same table
     assert again.returncode == 0 and again.stdout == out
+
+    # everything written from the store (the store itself, its WAL, ledgers, mail, bulletin)
+    # is the user's alone
+    written = [tmp_path / "fundmon-demo", *(tmp_path / "fundmon-demo").rglob("*")]
+    shared = {
+        str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.lstat().st_mode))
+        for p in written
+        if stat.S_IMODE(p.lstat().st_mode) & 0o077
+    }
+    assert shared == {}
+    assert any(p.suffix == ".eml" for p in written) and any(p.suffix == ".html" for p in written)
 
     db = f"sqlite:///{tmp_path / 'fundmon-demo' / 'fundmon.db'}"
     show = run(
