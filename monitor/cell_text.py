@@ -16,8 +16,9 @@ newline, a tab, spaces, a no-break or full-width space); a no-break space inside
 (U+00A0, U+2007, U+202F) becomes an ordinary space. A full-width space U+3000 inside a name
 is kept: it is a visible character Chinese forms use to space out short names.
 
-A refused value is shown with each such character written as <U+000A>, never raw, so an
-error message, a log line or a terminal cannot be forged or garbled by it.
+A refused value is shown with each such character escaped the way every output shows them
+(`monitor.text_safety.safe_text`: `\\n`, `\\u202e`), never raw, so an error message, a log line
+or a terminal cannot be forged or garbled by it; the message names the characters in words.
 """
 
 from __future__ import annotations
@@ -25,19 +26,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Unicode categories Cc, Cf, Cs, Zl, Zp as of Python 3.11's unicodedata (Unicode 14);
-# tests/test_hostile_text.py checks this class against unicodedata code point by code point.
-_RANGES = (
-    (0x0000, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD), (0x0600, 0x0605),
-    (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
-    (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x2028, 0x202E),
-    (0x2060, 0x2064), (0x2066, 0x206F), (0xD800, 0xDFFF), (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438),
-    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
-)  # fmt: skip
-FORBIDDEN = re.compile(
-    "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in _RANGES) + "]"
-)
+from monitor.text_safety import FORBIDDEN, safe_text
+
 _NO_BREAK_SPACES = re.compile("[\u00a0\u2007\u202f]")
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _NAMES = {
@@ -70,7 +60,7 @@ def is_hostile(text: str) -> bool:
 
 
 def escape(text: str, limit: int | None = MAX_SHOWN) -> str:
-    """`text` with every refused character written as <U+XXXX>, so a message never carries
+    """`text` with every refused character escaped (`safe_text`), so a message never carries
     it raw; cut to `limit` characters from a little before the first one (None: whole)."""
     first = FORBIDDEN.search(text)
     start = 0
@@ -78,11 +68,7 @@ def escape(text: str, limit: int | None = MAX_SHOWN) -> str:
         start = max(first.start() - limit // 4, 0) if first else 0
         more = "…" if start + limit < len(text) else ""
         text = ("…" if start else "") + text[start : start + limit] + more
-    return FORBIDDEN.sub(_code_point, text) if first else text
-
-
-def _code_point(match: re.Match[str]) -> str:
-    return f"<U+{ord(match.group()):04X}>"
+    return safe_text(text) if first else text
 
 
 def describe(text: str) -> str:

@@ -48,7 +48,7 @@ class Finding:
         came from outside, so control characters in any part are shown escaped."""
         text = self.message
         if self.value is not None:
-            text += f"（值：{self.value!r}）"
+            text += f"（值：'{self.value}'）"  # escaped below, once, like every output
         if self.expected:
             text += f"；应为：{self.expected}"
         where = self.location()

@@ -20,7 +20,22 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import IO, Any
 
-from monitor.cell_text import FORBIDDEN
+# The characters no text from outside may carry raw: control, format (bidi, zero-width),
+# surrogate and line/paragraph-separator characters. The importer refuses them in a cell
+# (monitor.cell_text); every output escapes them (`safe_text`).
+# Unicode categories Cc, Cf, Cs, Zl, Zp as of Python 3.11's unicodedata (Unicode 14);
+# tests/test_hostile_text.py checks this class against unicodedata code point by code point.
+_RANGES = (
+    (0x0000, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD), (0x0600, 0x0605),
+    (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+    (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x2028, 0x202E),
+    (0x2060, 0x2064), (0x2066, 0x206F), (0xD800, 0xDFFF), (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+)  # fmt: skip
+FORBIDDEN = re.compile(
+    "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in _RANGES) + "]"
+)
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -28,7 +43,7 @@ _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 def safe_text(value: object) -> str:
     """`value` as text that cannot break a line, drive a terminal or read other than it is.
 
-    The characters the importer refuses in a cell (monitor.cell_text.FORBIDDEN: C0 and C1
+    The characters the importer refuses in a cell (`FORBIDDEN`: C0 and C1
     controls, DEL, bidi and other invisible format characters, line/paragraph separators,
     lone surrogates) are written as escapes: `\\n`, `\\r`, `\\t`, otherwise `\\u001b`,
     `\\u202e` … (UTF-16 pairs above U+FFFF). Everything else, backslashes and Chinese
