@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -238,12 +239,10 @@ def _defences(files: list[tuple[str, Path]], repeat: int) -> None:
             for _, kind in variants:
                 runs[kind].append(_run(kind, path))
         for what, kind in variants:
-            seconds = sorted(r["seconds"] for r in runs[kind])
+            median = statistics.median(r["seconds"] for r in runs[kind])
             each = " ".join(f"{r['seconds']:.2f}" for r in runs[kind])
             peak = max(r["peak_mb"] for r in runs[kind])
-            print(
-                f"{label:<5} {what:<36} {each:<30} {seconds[len(seconds) // 2]:>7.2f} {peak:>8.0f}"
-            )
+            print(f"{label:<5} {what:<36} {each:<30} {median:>7.2f} {peak:>8.0f}")
             if kind == "import" and "stage_limits" in runs[kind][0]:
                 limits = " ".join(f"{r['stage_limits']:.2f}" for r in runs[kind])
                 print(f"{'':<5}   of which the sheet measure: {limits} s")

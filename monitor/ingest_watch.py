@@ -186,9 +186,7 @@ def ingest_folder(
         if seen is None:
             continue  # gone, or replaced by something that is not a file
         if wall() - seen.changed_at < settle.total_seconds():
-            waiting.append(
-                _waits(path, f"{_shown(path.name)} 仍在写入或刚刚改动，等待其稳定后再导入")
-            )
+            waiting.append(_waits(path, "仍在写入或刚刚改动，等它稳定后再导入"))
             continue
         item = _ingest_one(
             engine, path, seen, config=config, now=now, user=user, timeout=file_timeout
@@ -252,8 +250,8 @@ def _ingest_one(
         return _changing(path)
     except LedgerRejected as exc:
         rejected = exc
-    except (*_STORE_ERRORS, OSError) as exc:
-        raise exc
+    except (*_STORE_ERRORS, OSError):
+        raise  # the store, or this machine (no fork, no disk): the file stays for a later pass
     except DataError as exc:  # a value the store cannot hold (a NUL in text on PostgreSQL)
         rejected = _failed(path, exc)
     except (DBAPIError, SQLAlchemyError):
@@ -366,7 +364,14 @@ def _finish(
             )
         )
     errors = render_rejection(rejected, name=name, sha256=sha, now=now) if rejected else None
-    target = _place(path, folder, now, errors)
+    if _seen(path) == seen:
+        target = _place(path, folder, now, errors)
+    else:  # written to again since: what was recorded stands; the new content waits here
+        target = path
+        log.warning(
+            f"{name} 在处理后又被修改：上面的结果属于修改前的内容，新内容留在原处待下次处理",
+            extra={"event": "changing", "job": "ingest", "file": name},
+        )
     return IngestedFile(
         name=name,
         sha256=sha,

@@ -31,8 +31,11 @@ def ledger_cells() -> str:
     return "".join(rows)
 
 
-def xlsx(path: Path, sheets: dict[str, str], *, dimension: str | None = "A1:G2") -> Path:
-    """A workbook whose sheets hold the given `<sheetData>` content."""
+def xlsx(
+    path: Path, sheets: dict[str, str], *, dimension: str | None = "A1:G2", after: str = ""
+) -> Path:
+    """A workbook whose sheets hold the given `<sheetData>` content (and `after` it, such as
+    `<mergeCells>`)."""
     main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -80,7 +83,7 @@ def xlsx(path: Path, sheets: dict[str, str], *, dimension: str | None = "A1:G2")
             zf.writestr(
                 f"xl/worksheets/sheet{i}.xml",
                 f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}">{dim}'
-                f"<sheetData>{data}</sheetData></worksheet>",
+                f"<sheetData>{data}</sheetData>{after}</worksheet>",
             )
     return path
 
