@@ -37,7 +37,6 @@ import logging
 import os
 import stat
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +60,7 @@ from monitor.ledger_import import import_files
 from monitor.safe_files import move_new, private_dir, write_new
 from monitor.schema import ingested_files
 from monitor.store import transaction
+from monitor.text_safety import safe_text
 
 log = logging.getLogger("monitor.ingest")
 
@@ -446,20 +446,9 @@ def _fit(stem: str, room: int) -> str:
 
 
 def _shown(name: str) -> str:
-    """A file name as text that is safe to store and show: undecodable bytes and control
-    characters (newlines, escapes, bidi overrides) escaped as \\xNN / \\uNNNN."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable() or unicodedata.category(ch) == "Zs":  # 全角空格 stays
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
-    return "".join(out)
+    """A file name as text that is safe to store and show: bytes that are not UTF-8 as
+    `\\xff`, control and bidi characters escaped the way logs show them (`\\n`, `\\u202e`)."""
+    return safe_text(os.fsencode(name).decode("utf-8", "backslashreplace"))
 
 
 def last_ingests(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:

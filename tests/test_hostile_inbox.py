@@ -489,7 +489,8 @@ def test_hostile_names_are_taken_without_crashing_and_never_leave_the_folder(
         assert item.moved_to.parent == watch / "done" and item.moved_to.is_file()
         assert item.name.isprintable() or "\u3000" in item.name
         assert "\n" not in item.message and "\x1b" not in item.message
-    assert report.files[0].name.startswith("a\\x0aevent=imported")
+    assert report.files[0].name.startswith("a\\nevent=imported")
+    assert report.files[1].name == "b\\u001b[31mred\\u001b[0m\\u202etxt.csv"
     assert report.files[3].name == "d-\\xff\\xfe-not-utf8.csv"
     assert report.files[4].name == "e 全角\u3000空格.csv"
     assert os.listdir(watch) == ["done"]
