@@ -232,6 +232,7 @@ def import_cmd(
             refunds=refunds,
             check=check,
             now=now(),
+            isolated=True,  # a file that crashes its reader is refused by name, not fatal
         )
     _print_import(result, check, obj.config.funds)
 

@@ -102,5 +102,10 @@ def ingest_settings(config: Config) -> IngestSettings:
         watch_dir=(config.base_dir / folder).resolve() if folder else None,
         unit=unit or None,
         sql=r.get(t, "sql", bool, False, where),
-        settle=r.duration(t, "settle", dt.timedelta(seconds=30), where),
+        # 0 is a choice here: an office whose writers always rename files into place
+        settle=(
+            dt.timedelta(0)
+            if t.get("settle") in (0, "0", "0s")
+            else r.duration(t, "settle", dt.timedelta(seconds=30), where)
+        ),
     )

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 
 from monitor.config import Config
 from monitor.errors import LedgerRejected
-from monitor.service_settings import ingest_settings
+from monitor.service_settings import ingest_settings, schedule_settings
 from monitor.thresholds import ThresholdProfile
 
 log = logging.getLogger("monitor.service")
@@ -50,11 +50,19 @@ def ingest(
     details: dict[str, Any] = {"files": [], "sql": None}
     problems = []
     if settings.watch_dir is not None:
-        from monitor.ingest_watch import ingest_folder
+        from monitor.ingest_watch import FILE_TIMEOUT, ingest_folder
 
         report = ingest_folder(
-            engine, config=config, watch_dir=settings.watch_dir, unit=settings.unit, now=now
+            engine,
+            config=config,
+            watch_dir=settings.watch_dir,
+            unit=settings.unit,
+            now=now,
+            settle=settings.settle,
+            # one slow file is rejected before it can run the whole step out of time
+            file_timeout=min(FILE_TIMEOUT, schedule_settings(config).job_timeout / 2),
         )
+        details["waiting"] = report.waiting  # not settled yet: taken by a later pass
         for f in report.files:
             level = logging.WARNING if f.outcome == "rejected" else logging.INFO
             log.log(level, f.message, extra={"event": f.outcome, "job": "ingest", "file": f.name})

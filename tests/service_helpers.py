@@ -40,6 +40,7 @@ def office_body(smtp_port: int, *, ingest: str, deliver: str) -> str:
     return f"""
 [ingest]
 watch_dir = "inbox"
+settle = "0s"  # files arrive by rename, and a real-time wait would be weeks of simulated time
 [schedule]
 ingest = "{ingest}"
 deliver = "{deliver}"

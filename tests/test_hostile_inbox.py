@@ -96,7 +96,7 @@ def office(tmp_path: Path, store_url: str, extra: str = "") -> Path:
     """A config whose watched folder is ./inbox; steps other than ingest have nothing to do."""
     (tmp_path / "config.toml").write_text(
         f'[store]\nurl = "{store_url}"\n[import]\nunit = "元"\n{extra}\n'
-        '[forecast]\npaths = 100\nworkers = 1\n[ingest]\nwatch_dir = "inbox"\n',
+        '[forecast]\npaths = 100\nworkers = 1\n[ingest]\nwatch_dir = "inbox"\nsettle = "0s"\n',
         encoding="utf-8",
     )
     return tmp_path

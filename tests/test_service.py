@@ -152,7 +152,7 @@ def test_a_second_service_is_refused_naming_the_holder_even_after_a_kill(
 def test_sigterm_during_a_step_exits_0_within_15_s_and_loses_nothing(
     tmp_path: Path, engine: Engine, store_url: str
 ) -> None:
-    write_config(tmp_path, store_url, '[ingest]\nwatch_dir = "inbox"\n')
+    write_config(tmp_path, store_url, '[ingest]\nwatch_dir = "inbox"\nsettle = "0s"\n')
     (tmp_path / "inbox").mkdir()
     write_canonical_csv(demo_city().ledger, tmp_path / "inbox" / "city.csv")
     service = Proc([*CLI, "run"], tmp_path)
@@ -247,8 +247,8 @@ def test_the_database_going_away_and_returning_is_survived(tmp_path: Path, pg_ur
     write_config(
         tmp_path,
         via_proxy,
-        '[ingest]\nwatch_dir = "inbox"\n[schedule]\ningest = "0 9 * * *"\ndeliver = ""\n'
-        'bulletin = ""\n',
+        '[ingest]\nwatch_dir = "inbox"\nsettle = "0s"\n'
+        '[schedule]\ningest = "0 9 * * *"\ndeliver = ""\nbulletin = ""\n',
     )
     ledger = demo_city().ledger
     inbox = tmp_path / "inbox"
@@ -282,7 +282,7 @@ def test_the_database_going_away_and_returning_is_survived(tmp_path: Path, pg_ur
 
 
 def test_run_once_runs_each_step_and_exits(tmp_path: Path, engine: Engine, store_url: str) -> None:
-    write_config(tmp_path, store_url, '[ingest]\nwatch_dir = "inbox"\n')
+    write_config(tmp_path, store_url, '[ingest]\nwatch_dir = "inbox"\nsettle = "0s"\n')
     ledger = demo_city().ledger
     (tmp_path / "inbox").mkdir()
     write_canonical_csv(ledger[ledger["month"] <= "2024-06"], tmp_path / "inbox" / "a.csv")
