@@ -30,10 +30,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from monitor.alert_settings import AlertSettings, envelope_address
 from monitor.alerts import Event, Mail
-from monitor.cell_text import FORBIDDEN
 from monitor.funds import FundCatalogue
 from monitor.money import format_amount
 from monitor.months import month_label
+from monitor.text_safety import FORBIDDEN
 from monitor.thresholds import Level
 
 TEMPLATES = Path(__file__).parent / "templates"

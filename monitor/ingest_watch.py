@@ -57,7 +57,7 @@ from monitor.errors import (
 from monitor.findings import Finding
 from monitor.ledger_files import BOOK_SUFFIXES, TEXT_SUFFIXES
 from monitor.ledger_import import import_files
-from monitor.safe_files import move_new, private_dir, write_new
+from monitor.safe_files import FILE_MODE, move_new, private_dir, write_new
 from monitor.schema import ingested_files
 from monitor.store import transaction
 from monitor.text_safety import safe_text
@@ -405,6 +405,8 @@ def _place(path: Path, folder: Path, now: dt.datetime, errors: str | None) -> Pa
                 with contextlib.suppress(OSError):
                     os.unlink(errors_path)  # ours, written a moment ago
             continue
+        with contextlib.suppress(OSError):  # a file dropped by another user stays theirs
+            os.chmod(target, FILE_MODE, follow_symlinks=False)  # the ledger is the service's now
         return target
     raise FileExistsError(errno.EEXIST, "无可用的文件名", str(folder / path.name))
 

@@ -164,6 +164,8 @@ def test_done_and_rejected_are_made_private(
         assert stat.S_IMODE((watch / sub).stat().st_mode) == 0o700
     errors = watch / "rejected" / "bad.csv.errors.txt"
     assert stat.S_IMODE(errors.stat().st_mode) == 0o600
+    for taken in ("done/2024-01.csv", "rejected/bad.csv"):  # dropped 0644, kept 0600
+        assert stat.S_IMODE((watch / taken).stat().st_mode) == 0o600
 
 
 # ---------------------------------------------------------------- 2: poisoned files
