@@ -15,9 +15,9 @@ beyond `[import] max_sheet_rows`, `max_sheet_columns` or `max_sheet_cells` (rows
 - **ods**: content.xml's rows and cells are followed with their repeat counts; cells without a
   value or text (LibreOffice pads sheets with huge repeated empty rows and cells) do not widen
   the used range.
-- **xls**: the BIFF records of the workbook stream (read from its OLE2 container) give each cell's
-  row and column; the sheet's DIMENSIONS record counts too, since calamine reserves memory for
-  the box it claims.
+- **xls**: the BIFF records of the workbook stream (its OLE2 container opened with olefile)
+  give each cell's row and column; the sheet's DIMENSIONS record counts too, since calamine
+  reserves memory for the box it claims.
 
 The used range is measured from A1 (calamine starts at the first cell): a sheet whose data
 sits far from A1 counts as larger than calamine would make it, never smaller. An `.xlsb`
@@ -32,10 +32,12 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
+
+import olefile
 
 from monitor.errors import LedgerRejected
 from monitor.findings import Finding
@@ -587,7 +589,7 @@ def _repeat(value: bytes | None) -> int:
 # ---------------------------------------------------------------- xls (BIFF8 in OLE2)
 def _xls_extents(path: Path, _limits: Limits, sheets: Sequence[str] | None) -> Measured:
     out: Measured = {}
-    for data in _ole_streams(path.read_bytes(), ("workbook", "book")):
+    for data in _ole_streams(path, ("workbook", "book")):
         for name, offset in _boundsheets(data):
             if sheets is None or name in sheets:
                 out[name] = _larger(out.get(name), _biff_extent(data, offset))
@@ -662,62 +664,17 @@ def _biff_extent(data: bytes, offset: int) -> Extent | None:
     return grow.extent
 
 
-def _ole_streams(data: bytes, names: Sequence[str]) -> list[bytes]:
-    """The streams of an OLE2 compound file with one of these names (case-insensitive)."""
-    if len(data) < 512:
+def _ole_streams(path: Path, names: Sequence[str]) -> list[bytes]:
+    """The streams of an OLE2 compound file with one of these names (case-insensitive; every
+    one, should a hostile file hold two). A container olefile cannot parse is left to calamine
+    in its child process: it cannot read it either."""
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            wanted = {n.lower() for n in names}
+            return [
+                ole.openstream(entry).read()
+                for entry in ole.listdir(streams=True, storages=False)
+                if len(entry) == 1 and entry[0].lower() in wanted
+            ]
+    except (OSError, ValueError, IndexError, struct.error):  # olefile's ways of saying "broken"
         return []
-    sector_shift, mini_shift = struct.unpack_from("<HH", data, 30)
-    if not 7 <= sector_shift <= 16 or mini_shift > sector_shift:
-        return []
-    size, mini_size = 1 << sector_shift, 1 << mini_shift
-    (n_fat, first_dir, _, mini_cutoff, first_minifat, n_minifat, first_difat, n_difat) = (
-        struct.unpack_from("<IIIIIIII", data, 44)
-    )
-    n_sectors = max(0, (len(data) - 512) // size + 1)
-
-    def sector(i: int) -> bytes:
-        return data[512 + i * size : 512 + (i + 1) * size]
-
-    difat = list(struct.unpack_from("<109I", data, 76))
-    seen = 0
-    while first_difat < n_sectors and seen < n_difat and seen <= n_sectors:
-        block = sector(first_difat)
-        ids = struct.unpack(f"<{size // 4}I", block)
-        difat += ids[:-1]
-        first_difat, seen = ids[-1], seen + 1
-    fat: list[int] = []
-    for s in difat[:n_fat]:
-        if s < n_sectors:
-            fat += struct.unpack(f"<{size // 4}I", sector(s))
-
-    def chain(start: int, sector_of: Callable[[int], bytes], table: list[int]) -> bytes:
-        parts, i, seen = [], start, 0
-        while i < len(table) and seen <= len(table):
-            parts.append(sector_of(i))
-            i, seen = table[i], seen + 1
-        return b"".join(parts)
-
-    directory = chain(first_dir, sector, fat)
-    entries = [directory[i : i + 128] for i in range(0, len(directory) - 127, 128)]
-    if not entries:
-        return []
-    root = entries[0]
-    ministream = chain(struct.unpack_from("<I", root, 116)[0], sector, fat)
-    minifat: list[int] = []
-    if n_minifat:
-        raw = chain(first_minifat, sector, fat)
-        minifat = list(struct.unpack(f"<{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
-    wanted = {n.lower() for n in names}
-    found = []
-    for entry in entries[1:]:
-        name_len = struct.unpack_from("<H", entry, 64)[0]
-        name = entry[: max(0, name_len - 2)].decode("utf-16-le", "replace").lower()
-        if entry[66] != 2 or name not in wanted:  # 2: a stream
-            continue
-        start, length = struct.unpack_from("<IQ", entry, 116)
-        if length < mini_cutoff:
-            body = chain(start, lambda i: ministream[i * mini_size : (i + 1) * mini_size], minifat)
-        else:
-            body = chain(start, sector, fat)
-        found.append(body[:length])
-    return found
