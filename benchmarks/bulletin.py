@@ -24,15 +24,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from monitor.bulletin import build_bulletin_email, build_context, render_html  # noqa: E402
-from monitor.cli_bulletin import produce_bulletin, read_inputs  # noqa: E402
-from monitor.config import Config, ForecastSettings  # noqa: E402
-from monitor.demo_data import demo_city, synthetic_world  # noqa: E402
-from monitor.demo_files import write_canonical_csv  # noqa: E402
-from monitor.evaluate import evaluate  # noqa: E402
-from monitor.ledger_import import import_files  # noqa: E402
-from monitor.store import open_store  # noqa: E402
-from monitor.templating import bulletin_environment  # noqa: E402
+from monitor.config.settings import Config, ForecastSettings  # noqa: E402
+from monitor.demo.data import demo_city, synthetic_world  # noqa: E402
+from monitor.demo.files import write_canonical_csv  # noqa: E402
+from monitor.ledger.importer import import_files  # noqa: E402
+from monitor.pipeline.bulletin import produce_bulletin, read_inputs  # noqa: E402
+from monitor.pipeline.evaluate import evaluate  # noqa: E402
+from monitor.render.bulletin import build_bulletin_email, build_context, render_html  # noqa: E402
+from monitor.render.templating import bulletin_environment  # noqa: E402
+from monitor.store.db import open_store  # noqa: E402
 
 NOW = dt.datetime(2025, 1, 5, 1, 0, tzinfo=dt.UTC)
 
@@ -75,7 +75,7 @@ def build_store(name: str, world, out: Path, config: Config, fresh: bool) -> Pat
 def _add_provinces(engine, regions) -> None:  # type: ignore[no-untyped-def]
     """A county ledger names its city, not the province: put the province above its cities,
     as a province office's region list would (the import derives only parents that exist)."""
-    from monitor.schema import regions as table
+    from monitor.store.schema import regions as table
 
     provinces = regions[regions["level"] == "province"]
     with engine.begin() as conn:
@@ -107,7 +107,7 @@ def bench(name: str, db: Path, config: Config, out: Path) -> None:
             total = time.perf_counter() - t0
             best = total if best is None else min(best, total)
         # the stages, measured separately once
-        from monitor.bulletin import settings_from_config
+        from monitor.config.bulletin import settings_from_config
 
         settings = settings_from_config(config)
         t = time.perf_counter()

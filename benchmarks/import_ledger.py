@@ -7,7 +7,7 @@ Each measurement runs in a fresh subprocess, so its peak RSS is its own. Printed
 seconds and peak memory of `pandas.read_csv` / `read_excel` of the same file, and of
 `fundmon import` (parse + validate + plan + store into a new SQLite file), with the ratio,
 and the import's stages; then what the defences against hostile files cost, in the same run:
-the import without the sheet measure (`monitor.sheet_limits`, patched out), and the whole
+the import without the sheet measure (`monitor.ledger.sheet_limits`, patched out), and the whole
 `import_files` in this process beside `import_files(isolated=True)` (a forked child with a
 memory limit, as the watched folder reads). `--repeat` alternates those variants N times.
 """
@@ -43,13 +43,13 @@ def measure_import(
 ) -> dict[str, float]:
     import datetime as dt
 
-    import monitor.ledger_files
-    from monitor.config import Config
-    from monitor.ledger_files import read_ledger_file
-    from monitor.ledger_import import apply_import, plan_import
-    from monitor.ledger_validate import validate_tables
-    from monitor.sheet_limits import check_sheets
-    from monitor.store import open_store, transaction
+    import monitor.ledger.files
+    from monitor.config.settings import Config
+    from monitor.ledger.files import read_ledger_file
+    from monitor.ledger.importer import apply_import, plan_import
+    from monitor.ledger.sheet_limits import check_sheets
+    from monitor.ledger.validate import validate_tables
+    from monitor.store.db import open_store, transaction
 
     url = url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     config = Config(store_url=url)
@@ -60,7 +60,7 @@ def measure_import(
         check_sheets(Path(path), config.imports)
         stages["limits"] = time.perf_counter() - t
         t = time.perf_counter()
-    monitor.ledger_files.check_sheets = lambda *a, **k: {}  # type: ignore[assignment]
+    monitor.ledger.files.check_sheets = lambda *a, **k: {}  # type: ignore[assignment]
     tables = read_ledger_file(path)
     stages["read"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -97,9 +97,9 @@ def measure_files(path: str, unit: str, *, isolated: bool) -> dict[str, float]:
     """`import_files` as `fundmon import` and the watched folder call it, whole."""
     import datetime as dt
 
-    from monitor.config import Config, ImportSettings
-    from monitor.ledger_import import import_files
-    from monitor.store import open_store
+    from monitor.config.settings import Config, ImportSettings
+    from monitor.ledger.importer import import_files
+    from monitor.store.db import open_store
 
     url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     config = Config(store_url=url, imports=ImportSettings(unit=unit))
@@ -155,9 +155,9 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from monitor.demo_data import synthetic_world
-    from monitor.demo_files import write_canonical_csv
-    from monitor.ledger_columns import BASIC
+    from monitor.core.columns import BASIC
+    from monitor.demo.data import synthetic_world
+    from monitor.demo.files import write_canonical_csv
 
     workdir = Path(os.environ.get("BENCH_DIR", tempfile.mkdtemp(prefix="fundmon-bench-")))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,8 @@ def _check_off() -> None:
     """Replace the screening by the pre-check pass: blank cells → missing, nothing else."""
     import pandas as pd
 
-    from monitor import cell_text, ledger_validate
+    from monitor.ledger import cell_text
+    from monitor.ledger import validate as ledger_validate
 
     def blank_only(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, object]]:
         frame = frame.copy()
@@ -57,11 +58,11 @@ def measure(path: str, mode: str) -> dict[str, float]:
 
     if mode == "off":
         _check_off()
-    from monitor.config import Config
-    from monitor.ledger_files import read_ledger_file
-    from monitor.ledger_import import apply_import, plan_import
-    from monitor.ledger_validate import validate_tables
-    from monitor.store import open_store, transaction
+    from monitor.config.settings import Config
+    from monitor.ledger.files import read_ledger_file
+    from monitor.ledger.importer import apply_import, plan_import
+    from monitor.ledger.validate import validate_tables
+    from monitor.store.db import open_store, transaction
 
     now = dt.datetime(2025, 1, 20, 9, 0, tzinfo=dt.UTC)
     url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
@@ -98,9 +99,10 @@ def validate_ab(path: str, repeat: int) -> dict[str, list[float]]:
     import datetime as dt
     import gc
 
-    from monitor import cell_text, ledger_validate
-    from monitor.config import Config
-    from monitor.ledger_files import read_ledger_file
+    from monitor.config.settings import Config
+    from monitor.ledger import cell_text
+    from monitor.ledger import validate as ledger_validate
+    from monitor.ledger.files import read_ledger_file
 
     on = (ledger_validate._screen_text, ledger_validate._months_in_range, cell_text.clean)
     _check_off()
@@ -159,9 +161,9 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from monitor.demo_data import synthetic_world
-    from monitor.demo_files import write_canonical_csv
-    from monitor.ledger_columns import BASIC
+    from monitor.core.columns import BASIC
+    from monitor.demo.data import synthetic_world
+    from monitor.demo.files import write_canonical_csv
 
     workdir = Path(tempfile.mkdtemp(prefix="fundmon-textcheck-"))
     world = synthetic_world(

@@ -27,23 +27,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from smtp_server import SmtpServer
 from sqlalchemy import text
 
-from monitor.alert_settings import AlertSettings, Route, SmtpSettings
-from monitor.mailer import SmtpMailer
-from monitor.outbox import deliver_pending
-from monitor.schema import outbox
-from monitor.store import open_store
+from monitor.config.alerts import AlertSettings, SmtpSettings
+from monitor.core.alerts import Route
+from monitor.notify.mailer import SmtpMailer
+from monitor.notify.outbox import deliver_pending
+from monitor.store.db import open_store
+from monitor.store.schema import outbox
 
 NOW = dt.datetime(2025, 1, 6, 1, 0, tzinfo=dt.UTC)
 
 
 def real_alerts(work: Path) -> tuple[bytes, bytes]:
     """(a single red alert, a digest) as the outbox stores them, from the demo city."""
-    from monitor.config import Config, ForecastSettings
-    from monitor.demo_data import demo_city
-    from monitor.demo_files import write_canonical_csv
-    from monitor.evaluate import evaluate
-    from monitor.ledger_import import import_files
-    from monitor.outbox import queue_alerts
+    from monitor.config.settings import Config, ForecastSettings
+    from monitor.demo.data import demo_city
+    from monitor.demo.files import write_canonical_csv
+    from monitor.ledger.importer import import_files
+    from monitor.notify.outbox import queue_alerts
+    from monitor.pipeline.evaluate import evaluate
 
     url = f"sqlite:///{work / 'city.db'}"
     config = Config(

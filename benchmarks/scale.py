@@ -98,11 +98,11 @@ def say(line: str = "") -> None:
 
 # ---------------------------------------------------------------- measured in a fresh process
 def measure_evaluate(url: str, changed_only: bool, executor: str) -> dict[str, object]:
-    from monitor.compute import ComputeSettings
-    from monitor.config import Config
-    from monitor.evaluate import Timings, evaluate
-    from monitor.outbox import queue_alerts
-    from monitor.store import open_store
+    from monitor.config.compute import ComputeSettings
+    from monitor.config.settings import Config
+    from monitor.notify.outbox import queue_alerts
+    from monitor.pipeline.evaluate import Timings, evaluate
+    from monitor.store.db import open_store
 
     config = Config(store_url=url)
     profile = config.load_profile()
@@ -133,8 +133,8 @@ def measure_evaluate(url: str, changed_only: bool, executor: str) -> dict[str, o
 
 def measure_plan(url: str) -> dict[str, object]:
     """What every run pays before forecasting: read, roll up, index, hash, compare."""
-    from monitor.evaluate import _plan, _stored_index, load_inputs
-    from monitor.store import open_store
+    from monitor.pipeline.evaluate import _plan, _stored_index, load_inputs
+    from monitor.store.db import open_store
 
     engine = open_store(url)
     t = time.perf_counter()
@@ -158,8 +158,8 @@ def seed_evaluations(url: str) -> int:
     (the full national run takes longer than an incremental measurement should wait for):
     one fund is evaluated for real and its row copied to every other fund with that fund's
     own data hash, which is all `changed_only` compares. Returns the rows stored."""
-    from monitor.config import Config
-    from monitor.evaluate import (
+    from monitor.config.settings import Config
+    from monitor.pipeline.evaluate import (
         _classify_fund,
         _job,
         _mark_evaluated,
@@ -168,7 +168,7 @@ def seed_evaluations(url: str) -> int:
         load_inputs,
         pending_imports,
     )
-    from monitor.store import open_store
+    from monitor.store.db import open_store
 
     config = Config(store_url=url)
     profile = config.load_profile()
@@ -220,12 +220,12 @@ def _in_fresh_process(*args: str) -> dict[str, object]:
 
 # ---------------------------------------------------------------- world and store
 def build_store(scale: str, url: str, out: Path) -> tuple[object, float]:
-    from monitor.config import Config
-    from monitor.demo import WORLD_END, WORLD_START, WORLDS, store_regions
-    from monitor.demo_data import synthetic_world
-    from monitor.demo_files import write_canonical_csv
-    from monitor.ledger_import import import_files
-    from monitor.store import open_store
+    from monitor.config.settings import Config
+    from monitor.demo.data import synthetic_world
+    from monitor.demo.files import write_canonical_csv
+    from monitor.demo.run import WORLD_END, WORLD_START, WORLDS, store_regions
+    from monitor.ledger.importer import import_files
+    from monitor.store.db import open_store
 
     t = time.perf_counter()
     world = synthetic_world(*WORLDS[scale], start=WORLD_START, end=WORLD_END)
@@ -242,10 +242,10 @@ def new_month_for_one_county(world: object, url: str, out: Path) -> str:
     (last year's same month grown 5 %), imported as an office would."""
     import pandas as pd
 
-    from monitor.config import Config
-    from monitor.demo_files import write_canonical_csv
-    from monitor.ledger_import import import_files
-    from monitor.store import open_store
+    from monitor.config.settings import Config
+    from monitor.demo.files import write_canonical_csv
+    from monitor.ledger.importer import import_files
+    from monitor.store.db import open_store
 
     ledger = world.ledger  # type: ignore[attr-defined]
     county = str(ledger["region_code"].iloc[0])
@@ -274,9 +274,9 @@ def new_month_for_one_county(world: object, url: str, out: Path) -> str:
 
 # ---------------------------------------------------------------- subset comparisons
 def subset_jobs(url: str, n_funds: int) -> list[object]:
-    from monitor.config import Config
-    from monitor.evaluate import _job, load_inputs
-    from monitor.store import open_store
+    from monitor.config.settings import Config
+    from monitor.pipeline.evaluate import _job, load_inputs
+    from monitor.store.db import open_store
 
     config = Config(store_url=url)
     profile = config.load_profile()
@@ -315,8 +315,9 @@ def naive_ets(jobs: list[object]) -> tuple[float, int]:
 
 
 def pipeline_jobs(jobs: list[object], executor: str) -> tuple[float, dict[object, object]]:
-    from monitor.compute import ComputeSettings, run_tasks
-    from monitor.evaluate import forecast_fund
+    from monitor.config.compute import ComputeSettings
+    from monitor.pipeline.compute import run_tasks
+    from monitor.pipeline.evaluate import forecast_fund
 
     settings = ComputeSettings(executor=executor, scheduler="local" if executor == "dask" else "")
     t = time.perf_counter()

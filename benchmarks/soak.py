@@ -27,10 +27,10 @@ import pandas as pd
 from service_helpers import monthly_arrivals, office_body, write_config
 from smtp_server import SmtpServer
 
-from monitor.demo_data import demo_city
-from monitor.service import SimulatedClock, SimulatedService
-from monitor.service_sim import Feeder
-from monitor.service_steps import StepResult
+from monitor.demo.data import demo_city
+from monitor.service.daemon import SimulatedClock, SimulatedService
+from monitor.service.sim import Feeder
+from monitor.service.steps import StepResult
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

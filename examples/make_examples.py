@@ -14,8 +14,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv, write_office_workbook
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv, write_office_workbook
 
 FIRST, LAST = "2023-01", "2024-12"
 TITLE = "池州市基本医疗保险基金收支月报（演示数据）"

@@ -7,7 +7,9 @@ import signal
 import time
 from typing import Any
 
-from monitor.evaluate import forecast_fund as real_forecast_fund  # before a test replaces it
+from monitor.pipeline.evaluate import (
+    forecast_fund as real_forecast_fund,  # before a test replaces it
+)
 
 
 def double_or_die(item: int, *, die_on: frozenset[int], spare_pid: int) -> int:

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, text
 
-from monitor.cli import main
-from monitor.config import Config
-from monitor.store import open_store
+from monitor.cli.app import main
+from monitor.config.settings import Config
+from monitor.store.db import open_store
 
 PG_URL = os.environ.get("FUNDMON_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # In CI (.ci/run) every service is started, so a missing one is a failure, not a skip.

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitor.demo_files import write_canonical_csv
-from monitor.service_sim import arrival_name
+from monitor.demo.files import write_canonical_csv
+from monitor.service.sim import arrival_name
 
-CLI = [sys.executable, "-c", "from monitor.cli import main; main()"]
-SIM = [sys.executable, "-m", "monitor.service_sim"]
+CLI = [sys.executable, "-c", "from monitor.cli.app import main; main()"]
+SIM = [sys.executable, "-m", "monitor.service.sim"]
 
 
 def write_config(

@@ -12,21 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alert_mail import build_message
-from monitor.alert_settings import (
+from monitor.config.alerts import (
     AlertSettings,
     Route,
     alert_settings,
     parse_duration,
     smtp_settings,
 )
-from monitor.alerts import FundState, Silence, acknowledge, decide, silence_baselines
-from monitor.classify import Decision, Notice, Reason, State
-from monitor.config import parse_config
-from monitor.errors import ConfigError
-from monitor.evaluate import FundResult
-from monitor.funds import FundCatalogue
-from monitor.thresholds import Level
+from monitor.config.settings import parse_config
+from monitor.core.alerts import FundState, Silence, acknowledge, decide, silence_baselines
+from monitor.core.classify import Decision, Notice, Reason, State
+from monitor.core.errors import ConfigError
+from monitor.core.evaluation import FundResult
+from monitor.core.funds import FundCatalogue
+from monitor.core.thresholds import Level
+from monitor.render.alert_mail import build_message
 
 T0 = dt.datetime(2025, 1, 6, 1, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -52,7 +52,7 @@ def result(
     notices: tuple[str, ...] = (),
     name: str | None = None,
 ) -> FundResult:
-    """A FundResult as `monitor.evaluate` makes it, for one fund at one level."""
+    """A FundResult as `monitor.pipeline.evaluate` makes it, for one fund at one level."""
     lv = Level(level)
     payable = PAYABLE[level] if payable is None else payable
     reasons = ()

@@ -16,18 +16,19 @@ from click.testing import CliRunner
 from jinja2 import meta
 from sqlalchemy import Engine
 
-from monitor import bulletin as b
-from monitor.bulletin_charts import ChartSpec, HLine, Line, chart_png, chart_svg, nice_ticks
-from monitor.cli import main
-from monitor.cli_bulletin import produce_bulletin
-from monitor.config import Config, ForecastSettings, parse_config
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
-from monitor.errors import ConfigError
-from monitor.evaluate import evaluate
-from monitor.ledger_import import import_files
-from monitor.store import open_store
-from monitor.templating import bulletin_environment, create_environment
+from monitor.cli.app import main
+from monitor.config import bulletin as bs
+from monitor.config.settings import Config, ForecastSettings, parse_config
+from monitor.core.errors import ConfigError
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
+from monitor.ledger.importer import import_files
+from monitor.pipeline.bulletin import produce_bulletin
+from monitor.pipeline.evaluate import evaluate
+from monitor.render import bulletin as b
+from monitor.render.charts import ChartSpec, HLine, Line, chart_png, chart_svg, nice_ticks
+from monitor.render.templating import bulletin_environment, create_environment
+from monitor.store.db import open_store
 
 NOW = dt.datetime(2025, 1, 6, 2, 30, tzinfo=dt.UTC)
 SMALL = ForecastSettings(horizon=12, paths=300, seed=0, workers=2)
@@ -95,12 +96,12 @@ def test_bulletin_settings_take_recipients_per_scope_and_paths_beside_the_file(
         },
         path=conf,
     )
-    settings = b.settings_from_config(cfg)
+    settings = bs.settings_from_config(cfg)
     assert settings.recipients("341700") == ("leader@example.gov.cn",)
     assert settings.recipients("341721") == ("dongzhi@example.gov.cn",)
     assert settings.archive == (tmp_path / "bulletins").resolve()
     assert settings.issuer_for("341721") == "池州市医疗保障局" and settings.mail_charts == 4
-    assert b.parse_settings({}) == b.BulletinSettings()
+    assert bs.parse_settings({}) == bs.BulletinSettings()
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ def test_bulletin_settings_take_recipients_per_scope_and_paths_beside_the_file(
 )
 def test_a_bad_bulletin_section_is_refused_with_its_key(section: dict, key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        b.parse_settings(section, path="config.toml")
+        bs.parse_settings(section, path="config.toml")
     assert err.value.key == key and "config.toml" in str(err.value)
 
 
@@ -217,7 +218,7 @@ def test_charts_hold_no_words_only_numbers_and_years() -> None:
 
 
 def test_legend_colours_of_the_stylesheet_are_the_charts_colours() -> None:
-    from monitor.bulletin_charts import PALETTE
+    from monitor.render.charts import PALETTE
 
     css = create_environment().loader.get_source(create_environment(), "_styles.html")[0]
     rules = dict(re.findall(r"\.k-(\w+)[^{]*\{ color: (#[0-9a-f]{6}); \}", css))
@@ -345,7 +346,7 @@ def test_a_county_scope_covers_only_that_county(city_engine: Engine, tmp_path: P
 def test_acknowledged_and_silenced_alerts_in_force_are_shown(city_url: str, tmp_path: Path) -> None:
     import shutil
 
-    from monitor.schema import alert_silences, alerts
+    from monitor.store.schema import alert_silences, alerts
 
     path = tmp_path / "with-alerts.db"
     shutil.copy(city_url.removeprefix("sqlite:///"), path)
@@ -493,7 +494,7 @@ def test_send_queues_the_email_edition_once_per_recipient_and_delivers_it(
 
     from sqlalchemy import create_engine, select
 
-    from monitor.schema import outbox
+    from monitor.store.schema import outbox
 
     conf = tmp_path / "config.toml"
     runner = CliRunner()

@@ -30,11 +30,11 @@ import pytest
 from click.testing import CliRunner
 from test_bulletin import NOW, SMALL, evaluated_store  # the city's store (tests/ is on sys.path)
 
-from monitor.cli import main
-from monitor.cli_bulletin import produce_bulletin
-from monitor.config import Config
-from monitor.demo_data import demo_city
-from monitor.store import open_store
+from monitor.cli.app import main
+from monitor.config.settings import Config
+from monitor.demo.data import demo_city
+from monitor.pipeline.bulletin import produce_bulletin
+from monitor.store.db import open_store
 
 CHROMIUM = next(
     (

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from monitor.classify import (
+from monitor.core.classify import (
     Decision,
     State,
     classify_month,
@@ -15,8 +15,8 @@ from monitor.classify import (
     explain,
     initial_state,
 )
-from monitor.indicators import DATA_MISSING, SHORT_HISTORY
-from monitor.thresholds import Level, ThresholdProfile, default_profile, parse_profile_text
+from monitor.core.indicators import DATA_MISSING, SHORT_HISTORY
+from monitor.core.thresholds import Level, ThresholdProfile, default_profile, parse_profile_text
 
 REGION, FUND = "341700", "employee"
 BASE = """\

@@ -14,7 +14,8 @@ from functools import partial
 import pytest
 from compute_tasks import double_or_die
 
-from monitor.compute import LOST_REASON, ComputeSettings, run_tasks
+from monitor.config.compute import ComputeSettings
+from monitor.pipeline.compute import LOST_REASON, run_tasks
 
 ITEMS = list(range(40))  # chunks of 4, a window of 6 chunks: several rounds of submissions
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import DEFAULT_STORE_URL, load_config
-from monitor.errors import ConfigError
+from monitor.config.settings import DEFAULT_STORE_URL, load_config
+from monitor.core.errors import ConfigError
 
 
 def test_defaults_without_any_file(tmp_path: Path) -> None:

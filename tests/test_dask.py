@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from test_incremental import load, small_world
 
-from monitor.compute import ComputeSettings, compute_settings
-from monitor.config import Config, ForecastSettings, parse_config
-from monitor.errors import ConfigError
-from monitor.evaluate import evaluate
-from monitor.evaluate_report import results_json
-from monitor.store import open_store
+from monitor.config.compute import ComputeSettings, compute_settings
+from monitor.config.settings import Config, ForecastSettings, parse_config
+from monitor.core.errors import ConfigError
+from monitor.pipeline.evaluate import evaluate
+from monitor.render.evaluation import results_json
+from monitor.store.db import open_store
 
 NOW = dt.datetime(2024, 1, 15, 9, 0, tzinfo=dt.UTC)
 

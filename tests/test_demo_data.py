@@ -1,4 +1,4 @@
-"""Synthetic ledgers (monitor.demo_data) and the files written from them (monitor.demo_files)."""
+"""Synthetic ledgers (monitor.demo.data) and the files written from them (monitor.demo.files)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from monitor import demo_files
-from monitor.demo_data import (
+from monitor.core.columns import AMOUNTS, BY_NAME, COUNTS
+from monitor.core.money import yuan_text
+from monitor.demo import files as demo_files
+from monitor.demo.data import (
     EXPENDITURE_PARTS,
     INCOME_PARTS,
     LEDGER_COLUMNS,
@@ -24,9 +26,7 @@ from monitor.demo_data import (
     demo_city,
     synthetic_world,
 )
-from monitor.demo_files import write_canonical_csv, write_office_workbook
-from monitor.ledger_columns import AMOUNTS, BY_NAME, COUNTS
-from monitor.money import yuan_text
+from monitor.demo.files import write_canonical_csv, write_office_workbook
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 YI_FEN = 100_000_000 * 100

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
-from monitor.schema import evaluations, level_changes
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
+from monitor.store.schema import evaluations, level_changes
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_a_fund_without_this_months_data_keeps_its_level_with_a_notice(
 
 
 def test_thresholds_check_and_explain(city, cli, tmp_path: Path) -> None:
-    from monitor.thresholds import default_profile_path
+    from monitor.core.thresholds import default_profile_path
 
     good = tmp_path / "local.toml"
     good.write_text(Path(str(default_profile_path())).read_text(encoding="utf-8"), encoding="utf-8")

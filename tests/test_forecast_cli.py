@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import main
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
+from monitor.cli.app import main
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
 
 
 def seasonal(n: int, *, level: float = 1000.0, seed: int = 0) -> np.ndarray:

@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from monitor import forecast_engine
-from monitor.errors import ForecastError
-from monitor.forecast_engine import forecast_series
-from monitor.forecast_models import (
+from monitor.core.errors import ForecastError
+from monitor.core.forecast import engine as forecast_engine
+from monitor.core.forecast.engine import forecast_series
+from monitor.core.forecast.models import (
     ModelFailed,
     fit_airline,
     fit_ets,
     fit_seasonal_naive,
     fit_theta,
 )
-from monitor.forecast_types import SeriesForecast
+from monitor.core.forecast.types import SeriesForecast
 
 
 def monthly(values: np.ndarray, start: str = "2016-01") -> pd.Series:
@@ -245,7 +245,7 @@ def test_statsmodels_warnings_become_fallbacks(monkeypatch: pytest.MonkeyPatch) 
         warnings.warn("Maximum Likelihood optimization failed", ConvergenceWarning, stacklevel=1)
         return fitted
 
-    from monitor import forecast_models
+    from monitor.core.forecast import models as forecast_models
 
     def guarded(y: np.ndarray, m: int) -> object:
         with forecast_models._guarded("theta"):

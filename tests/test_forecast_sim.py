@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.forecast_sim import (
+from monitor.core.forecast.simulate import (
     FundOutlook,
     cross_correlation,
     horizon_correlation,
     simulate_fund,
     simulate_paths,
 )
-from monitor.forecast_types import SeriesForecast
-from monitor.indicators import payable_months
+from monitor.core.forecast.types import SeriesForecast
+from monitor.core.indicators import payable_months
 
 Z80 = 1.2815515655446004
 Z95 = 1.959963984540054

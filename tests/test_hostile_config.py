@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 from service_helpers import CLI, Proc
 
-from monitor.cli import main
-from monitor.config import load_config
-from monitor.config_check import check_config
+from monitor.cli.app import main
+from monitor.config.check import check_config
+from monitor.config.settings import load_config
 
 SECRET = "s3cret-Pa55"
 SCHEDULE = '[schedule]\ningest = "0 9 * * *"\ndeliver = ""\nbulletin = ""\n'

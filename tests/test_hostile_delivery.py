@@ -33,16 +33,16 @@ from sqlalchemy import Engine, event, select, text, update
 from tcp_proxy import TcpProxy
 from test_outbox import SETTINGS, T0, clock_at, queue_plain, received_ids, statuses
 
-from monitor import outbox as outbox_module
-from monitor.alert_settings import SmtpSettings
-from monitor.config import Config
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
-from monitor.mailer import DeliveryError, FileMailer, SmtpMailer
-from monitor.outbox import deliver_pending, journal_dir, queue_alerts
-from monitor.schema import alerts as alerts_table
-from monitor.schema import outbox, regions
-from monitor.store import open_store
+from monitor.config.alerts import SmtpSettings
+from monitor.config.settings import Config
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
+from monitor.notify import outbox as outbox_module
+from monitor.notify.mailer import DeliveryError, FileMailer, SmtpMailer
+from monitor.notify.outbox import deliver_pending, journal_dir, queue_alerts
+from monitor.store.db import open_store
+from monitor.store.schema import alerts as alerts_table
+from monitor.store.schema import outbox, regions
 
 ROUTES = """
 [[alerts.routes]]
@@ -135,7 +135,7 @@ def test_a_region_name_with_line_breaks_and_controls_is_alerted_with_one_line_he
 def test_one_funds_mail_failing_to_render_is_a_note_and_every_fund_is_still_alerted(
     demo_store: Engine, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from monitor import alert_mail
+    from monitor.render import alert_mail
 
     real = alert_mail.event_view
 
@@ -481,7 +481,7 @@ def test_queue_alerts_survives_a_fund_whose_headline_fails(
     """Even the stored headline of an event failing does not abort the queueing."""
     from test_alerts import result
 
-    from monitor import outbox as ob
+    from monitor.notify import outbox as ob
 
     real = ob.headline
 

@@ -29,18 +29,18 @@ from hostile_books import (
 )
 from sqlalchemy import Engine, func, select
 
-import monitor.ledger_import
-from monitor.config import Config, ImportSettings
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
-from monitor.errors import LedgerRejected
-from monitor.ingest_watch import IngestReport, ingest_folder
-from monitor.ledger_files import read_ledger_file
-from monitor.safe_files import UnsafePath
-from monitor.schema import imports, ingested_files, ledger
-from monitor.store import open_store
+import monitor.ledger.importer
+from monitor.config.settings import Config, ImportSettings
+from monitor.core.errors import LedgerRejected
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
+from monitor.ledger.files import read_ledger_file
+from monitor.ledger.watch import IngestReport, ingest_folder
+from monitor.store.db import open_store
+from monitor.store.files import UnsafePath
+from monitor.store.schema import imports, ingested_files, ledger
 
-CLI = [sys.executable, "-c", "from monitor.cli import main; main()"]
+CLI = [sys.executable, "-c", "from monitor.cli.app import main; main()"]
 NOW = dt.datetime(2025, 1, 6, 8, 30, tzinfo=dt.UTC)
 XFD = '<row r="1048576">' + cell("XFD1048576", 1) + "</row>"  # one cell, 549 GB for calamine
 
@@ -401,21 +401,23 @@ def test_a_file_changed_while_it_is_read_is_rolled_back_and_waits(
     first, rest = january.iloc[:4], january.iloc[4:]
     write_canonical_csv(first, path)
     tail = write_canonical_csv(rest, watch.parent / "rest.csv").read_text("utf-8").split("\n", 1)[1]
-    validate = monitor.ledger_import.validate_tables
+    validate = monitor.ledger.importer.validate_tables
 
     def validate_while_the_writer_goes_on(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         with path.open("a", encoding="utf-8") as fh:  # runs in the reader's child process
             fh.write(tail)
         return validate(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(monitor.ledger_import, "validate_tables", validate_while_the_writer_goes_on)
+    monkeypatch.setattr(
+        monitor.ledger.importer, "validate_tables", validate_while_the_writer_goes_on
+    )
     report = ingest(engine, config, watch)
 
     assert count(engine, ledger) == 0 and count(engine, imports) == 0
     assert outcomes(engine) == [] and path.is_file()
     assert report.files == [] and report.waiting == ["growing.csv"]
 
-    monkeypatch.setattr(monitor.ledger_import, "validate_tables", validate)
+    monkeypatch.setattr(monitor.ledger.importer, "validate_tables", validate)
     (item,) = ingest(engine, config, watch).files  # settled now: all of it, once
     assert (item.outcome, item.rows) == ("imported", len(january))
     assert count(engine, ledger) == len(january)
@@ -430,14 +432,16 @@ def test_a_refusal_of_a_file_that_changed_while_read_is_not_reported(
 ) -> None:
     path = watch / "half.csv"
     path.write_text(",".join(HEADERS) + "\n341721,东至县,居民", encoding="utf-8")  # cut short
-    validate = monitor.ledger_import.validate_tables
+    validate = monitor.ledger.importer.validate_tables
 
     def validate_while_the_writer_goes_on(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         with path.open("a", encoding="utf-8") as fh:
             fh.write("医保,2024-01,100,90,1000\n")
         return validate(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(monitor.ledger_import, "validate_tables", validate_while_the_writer_goes_on)
+    monkeypatch.setattr(
+        monitor.ledger.importer, "validate_tables", validate_while_the_writer_goes_on
+    )
     report = ingest(engine, config, watch)
 
     assert not (watch / "rejected").exists() and outcomes(engine) == []

@@ -29,7 +29,7 @@ from service_helpers import CLI, Proc, write_config
 from sqlalchemy import Engine, update
 from test_ledger_import import HEADER, series, write_csv
 
-from monitor.schema import regions
+from monitor.store.schema import regions
 
 # Names a spreadsheet would take for a formula: OWASP's examples and the full-width forms
 FORMULAS = {
@@ -148,7 +148,7 @@ def test_evaluate_csv_neutralises_names_and_keeps_numbers(tmp_path: Path, cli) -
 def test_forecast_output_and_accuracy_neutralise_series_ids(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from monitor.cli import main
+    from monitor.cli.app import main
 
     ids = ['=HYPERLINK("http://evil.example/","x")', "-1+cmd|' /C calc'!A0", "@x", "普通"]
     rows = []
@@ -211,7 +211,7 @@ def parse_log_line(line: str) -> tuple[str, dict[str, str], str]:
     ],
 )
 def test_a_log_value_is_one_field_whatever_it_holds(value: str) -> None:
-    from monitor.service_log import EventFormatter
+    from monitor.service.log import EventFormatter
 
     record = logging.makeLogRecord(
         {
@@ -235,7 +235,7 @@ def test_a_log_value_is_one_field_whatever_it_holds(value: str) -> None:
 
 
 def test_a_message_that_looks_like_fields_and_a_traceback_stay_in_the_message() -> None:
-    from monitor.service_log import EventFormatter
+    from monitor.service.log import EventFormatter
 
     try:
         raise ValueError("bad file\nERROR event=forged\x1b[2J")
@@ -355,7 +355,7 @@ def test_tables_keep_one_row_per_region_whatever_its_name_holds(
 def test_a_threshold_profile_error_is_still_listed_one_problem_a_line(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from monitor.cli import main
+    from monitor.cli.app import main
 
     profile = tmp_path / "bad\x1b[2J.toml"
     profile.write_text('name = "x"\n[[rules]]\nid = "a"\n', encoding="utf-8")

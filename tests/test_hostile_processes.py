@@ -17,9 +17,9 @@ from click.testing import CliRunner
 from process_tree import Descendant, collect_until, kill_all, survivors
 from service_helpers import CLI, Proc, write_config
 
-from monitor.cli import main
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
+from monitor.cli.app import main
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
 
 TESTS = Path(__file__).resolve().parent
 GRACE = 10  # seconds for orphans to notice; they normally go within milliseconds
@@ -72,7 +72,8 @@ THREADED_POOL = f"""
 import sys, threading
 sys.path.insert(0, {str(TESTS)!r})
 from compute_tasks import slow_double
-from monitor.compute import ComputeSettings, run_tasks
+from monitor.config.compute import ComputeSettings
+from monitor.pipeline.compute import run_tasks
 
 def run():
     for _ in run_tasks(slow_double, list(range(40)), ComputeSettings(workers=2, chunk=1)):

@@ -20,16 +20,16 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from monitor.cell_text import FORBIDDEN
-from monitor.cli import main
-from monitor.config import Config
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv, write_office_workbook
-from monitor.errors import LedgerRejected
-from monitor.ingest_watch import ingest_folder
-from monitor.ledger_import import import_files
-from monitor.schema import imports, ledger, regions
-from monitor.store import read_regions
+from monitor.cli.app import main
+from monitor.config.settings import Config
+from monitor.core.errors import LedgerRejected
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv, write_office_workbook
+from monitor.ledger.cell_text import FORBIDDEN
+from monitor.ledger.importer import import_files
+from monitor.ledger.watch import ingest_folder
+from monitor.store.db import read_regions
+from monitor.store.schema import imports, ledger, regions
 
 NOW = dt.datetime(2025, 1, 6, 8, 30, tzinfo=dt.UTC)
 # anything a terminal, a log, an e-mail header or PostgreSQL would take as more than text

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from monitor.config import Config, ForecastSettings
-from monitor.demo import store_regions
-from monitor.demo_data import synthetic_world
-from monitor.demo_files import write_canonical_csv
-from monitor.evaluate import Timings, evaluate
-from monitor.ledger_import import import_files
-from monitor.schema import evaluations
-from monitor.store import open_store
+from monitor.config.settings import Config, ForecastSettings
+from monitor.demo.data import synthetic_world
+from monitor.demo.files import write_canonical_csv
+from monitor.demo.run import store_regions
+from monitor.ledger.importer import import_files
+from monitor.pipeline.evaluate import Timings, evaluate
+from monitor.store.db import open_store
+from monitor.store.schema import evaluations
 
 NOW = dt.datetime(2024, 1, 15, 9, 0, tzinfo=dt.UTC)
 # a small country: 2 counties under one city under one province, two funds (8 funds with the
@@ -205,7 +205,7 @@ def test_a_fund_whose_forecast_fails_gets_a_note_and_the_run_goes_on(
         pytest.importorskip(
             "distributed", reason="dask[distributed] 未安装（pip install '.[dask]'）"
         )
-    from monitor.compute import ComputeSettings
+    from monitor.config.compute import ComputeSettings
 
     regions, ledger = small_world()
     lone = ledger[ledger["region_code"] == ledger["region_code"].iloc[0]].copy()
@@ -245,7 +245,7 @@ def test_a_fund_whose_worker_process_dies_gets_a_note_and_the_run_goes_on(
 
     from compute_tasks import forecast_or_die
 
-    import monitor.evaluate
+    import monitor.pipeline.evaluate
 
     regions, ledger = small_world()
     county = str(ledger["region_code"].iloc[0])
@@ -254,7 +254,7 @@ def test_a_fund_whose_worker_process_dies_gets_a_note_and_the_run_goes_on(
         load(engine, regions, ledger, tmp_path / "a.csv")
         doomed = (county, "resident")
         monkeypatch.setattr(
-            monitor.evaluate,
+            monitor.pipeline.evaluate,
             "forecast_fund",
             partial(forecast_or_die, doomed=doomed, spare_pid=os.getpid()),
         )

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from monitor.indicators import (
+from monitor.core.indicators import (
     DATA_MISSING,
     current_indicators,
     forecast_values,

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from monitor.config import Config
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv, write_office_workbook
-from monitor.errors import StoreConflict, StoreUnavailable
-from monitor.ingest_watch import IngestReport, ingest_folder, last_ingests, pending_files
-from monitor.ledger_import import checksum_files, import_files
-from monitor.schema import imports, ingested_files, ledger, ledger_revisions
-from monitor.store import create_store_engine, open_store, read_ledger
+from monitor.config.settings import Config
+from monitor.core.errors import StoreConflict, StoreUnavailable
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv, write_office_workbook
+from monitor.ledger.importer import checksum_files, import_files
+from monitor.ledger.watch import IngestReport, ingest_folder, last_ingests, pending_files
+from monitor.store.db import create_store_engine, open_store, read_ledger
+from monitor.store.schema import imports, ingested_files, ledger, ledger_revisions
 
 NOW = dt.datetime(2025, 1, 6, 8, 30, tzinfo=dt.UTC)
 MONTHS = ("2024-01", "2024-02", "2024-03")

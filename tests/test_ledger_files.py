@@ -1,4 +1,4 @@
-"""Reading ledger files as offices export them: monitor.ledger_files."""
+"""Reading ledger files as offices export them: monitor.ledger.files."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from hostile_books import ROW, cell, xlsx
 
-from monitor.errors import LedgerRejected
-from monitor.findings import Finding
-from monitor.ledger_files import RawTable, read_ledger_file
+from monitor.core.errors import LedgerRejected
+from monitor.core.findings import Finding
+from monitor.ledger.files import RawTable, read_ledger_file
 
 HEADERS = ["统筹区编码", "统筹区名称", "险种", "月份", "本期收入", "本期支出", "期末累计结余"]
 CANONICAL = ["region_code", "region_name", "fund", "month", "income", "expenditure", "balance"]

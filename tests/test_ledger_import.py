@@ -10,9 +10,9 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 
-from monitor.ledger_columns import BASIC
-from monitor.schema import import_findings, imports, ledger, ledger_revisions, regions
-from monitor.store import read_ledger
+from monitor.core.columns import BASIC
+from monitor.store.db import read_ledger
+from monitor.store.schema import import_findings, imports, ledger, ledger_revisions, regions
 
 HEADER = list(BASIC)
 
@@ -398,8 +398,8 @@ def test_concurrent_imports_of_the_same_months_do_not_both_land(
     import datetime as dt
     import threading
 
-    from monitor.errors import StoreConflict
-    from monitor.ledger_import import import_files
+    from monitor.core.errors import StoreConflict
+    from monitor.ledger.importer import import_files
 
     path = write_csv(tmp_path / "same.csv", series("341721", "东至县", "resident", 24))
     outcomes: list[object] = []

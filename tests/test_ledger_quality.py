@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from monitor.ledger_quality import quality_findings
+from monitor.ledger.quality import quality_findings
 
 
 def resident_income(years: int = 6) -> pd.DataFrame:

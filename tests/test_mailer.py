@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from smtp_server import make_certificates, start_server
 
-from monitor.alert_mail import build_message
-from monitor.alert_settings import AlertSettings, Route, SmtpSettings
-from monitor.alerts import decide
-from monitor.errors import ConfigError
-from monitor.funds import FundCatalogue
-from monitor.mailer import DeliveryError, FileMailer, SmtpMailer, delivery_error
+from monitor.config.alerts import AlertSettings, SmtpSettings
+from monitor.core.alerts import Route, decide
+from monitor.core.errors import ConfigError
+from monitor.core.funds import FundCatalogue
+from monitor.notify.mailer import DeliveryError, FileMailer, SmtpMailer, delivery_error
+from monitor.render.alert_mail import build_message
 
 NOW = dt.datetime(2025, 1, 6, 1, 0, tzinfo=dt.UTC)
 SENDER = "医保基金监测 <fundmon@example.org>"

@@ -20,12 +20,12 @@ import pytest
 from smtp_server import SmtpServer, make_certificates, start_server
 from sqlalchemy import Engine, select
 
-from monitor.alert_settings import AlertSettings, SmtpSettings, alert_settings
-from monitor.config import Config
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
-from monitor.mailer import FileMailer, SmtpMailer
-from monitor.outbox import (
+from monitor.config.alerts import AlertSettings, SmtpSettings, alert_settings
+from monitor.config.settings import Config
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
+from monitor.notify.mailer import FileMailer, SmtpMailer
+from monitor.notify.outbox import (
     ack_alert,
     add_silence,
     bulletin_alerts,
@@ -39,8 +39,8 @@ from monitor.outbox import (
     remove_silence,
     utc,
 )
-from monitor.schema import alerts as alerts_table
-from monitor.schema import outbox
+from monitor.store.schema import alerts as alerts_table
+from monitor.store.schema import outbox
 
 T0 = dt.datetime(2025, 1, 6, 1, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -111,7 +111,7 @@ def test_alerts_queued_by_an_evaluation_are_delivered_once(engine: Engine, tmp_p
     again = deliver_pending(engine, mailer, settings=SETTINGS, clock=clock_at(T0))
     assert again.sent == []
     restarted = type(engine)  # a new process opens the store afresh: still nothing to send
-    from monitor.store import open_store
+    from monitor.store.db import open_store
 
     fresh = open_store(str(engine.url.render_as_string(hide_password=False)), auto_upgrade=True)
     assert isinstance(fresh, restarted)

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 from test_bulletin import SMALL, evaluated_store
 
-from monitor.cli import main
-from monitor.cli_bulletin import produce_bulletin
-from monitor.config import Config, parse_config
-from monitor.demo_data import demo_city
-from monitor.errors import MonitorError
-from monitor.safe_files import UnsafePath
-from monitor.store import open_store
+from monitor.cli.app import main
+from monitor.config.settings import Config, parse_config
+from monitor.core.errors import MonitorError
+from monitor.demo.data import demo_city
+from monitor.pipeline.bulletin import produce_bulletin
+from monitor.store.db import open_store
+from monitor.store.files import UnsafePath
 
 NOW = dt.datetime(2025, 1, 6, 2, 30, tzinfo=dt.UTC)
 
@@ -96,7 +96,7 @@ def test_an_archive_group_lets_leaders_read_and_no_one_else(
 
 def test_an_unknown_archive_group_is_refused_when_the_config_is_read() -> None:
     with pytest.raises(Exception, match="没有用户组"):
-        from monitor.bulletin import settings_from_config
+        from monitor.config.bulletin import settings_from_config
 
         settings_from_config(parse_config({"bulletin": {"archive_group": "no-such-group-x"}}))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from monitor.indicators import payable_months
-from monitor.rollup import rollup
+from monitor.core.indicators import payable_months
+from monitor.core.rollup import rollup
 
 REGIONS = pd.DataFrame(
     {

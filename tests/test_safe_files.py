@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from monitor.safe_files import (
+from monitor.store.files import (
     UnsafePath,
     move_new,
     private_dir,

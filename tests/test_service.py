@@ -19,12 +19,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from tcp_proxy import TcpProxy
 
-from monitor.cli import main
-from monitor.demo_data import demo_city
-from monitor.demo_files import write_canonical_csv
-from monitor.schema import evaluations, ingested_files, job_runs
-from monitor.service import SimulatedClock, SimulatedService
-from monitor.service_settings import schedule_settings
+from monitor.cli.app import main
+from monitor.config.service import schedule_settings
+from monitor.demo.data import demo_city
+from monitor.demo.files import write_canonical_csv
+from monitor.service.daemon import SimulatedClock, SimulatedService
+from monitor.store.schema import evaluations, ingested_files, job_runs
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -90,7 +90,7 @@ def test_a_missed_run_catches_up_once_within_grace_and_is_reported_beyond(
 
 
 def test_schedule_is_read_in_beijing_time_not_the_hosts(tmp_path: Path) -> None:
-    from monitor.config import load_config
+    from monitor.config.settings import load_config
 
     write_config(tmp_path, "sqlite:///x.db", '[schedule]\nbulletin = "0 8 5 * *"\n')
     settings = schedule_settings(load_config(tmp_path / "config.toml"))
@@ -214,7 +214,7 @@ def test_sighup_refuses_a_bad_profile_and_keeps_the_old(
 def test_a_hanging_step_is_stopped_after_job_timeout_and_reported(
     tmp_path: Path, pg_url: str
 ) -> None:
-    from monitor.store import open_store
+    from monitor.store.db import open_store
 
     open_store(pg_url, auto_upgrade=True).dispose()
     write_config(
@@ -238,7 +238,7 @@ def test_a_hanging_step_is_stopped_after_job_timeout_and_reported(
 
 # ---------------------------------------------------------------- the database goes away
 def test_the_database_going_away_and_returning_is_survived(tmp_path: Path, pg_url: str) -> None:
-    from monitor.store import open_store
+    from monitor.store.db import open_store
 
     open_store(pg_url, auto_upgrade=True).dispose()
     real = make_url(pg_url)

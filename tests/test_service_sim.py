@@ -17,10 +17,10 @@ from service_helpers import SIM, Proc, monthly_arrivals, office_body, write_conf
 from smtp_server import start_server
 from sqlalchemy import select
 
-from monitor.cli import main
-from monitor.demo_data import demo_city
-from monitor.schema import evaluations, ingested_files, job_runs, outbox
-from monitor.store import open_store
+from monitor.cli.app import main
+from monitor.demo.data import demo_city
+from monitor.store.db import open_store
+from monitor.store.schema import evaluations, ingested_files, job_runs, outbox
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 END = "2025-01-10T00:00"

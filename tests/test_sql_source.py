@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from monitor.cli import main
-from monitor.store import read_ledger
+from monitor.cli.app import main
+from monitor.store.db import read_ledger
 
 ROWS = [
     ("341721", "东至县", "城乡居民医保", "202401", 3512.34, 2876.50, 10234.56),

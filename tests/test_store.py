@@ -10,10 +10,10 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from monitor.cli import main
-from monitor.errors import StoreOutdated, StoreUnavailable
-from monitor.schema import metadata
-from monitor.store import create_store_engine, head_revision, open_store
+from monitor.cli.app import main
+from monitor.core.errors import StoreOutdated, StoreUnavailable
+from monitor.store.db import create_store_engine, head_revision, open_store
+from monitor.store.schema import metadata
 
 
 def test_migrations_build_exactly_the_schema_in_code(engine) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import monitor.thresholds as thresholds
-from monitor.errors import MonitorError
-from monitor.thresholds import (
+import monitor.core.thresholds as thresholds
+from monitor.core.errors import MonitorError
+from monitor.core.thresholds import (
     Combination,
     Condition,
     Level,

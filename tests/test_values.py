@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from monitor.funds import FundCatalogue
-from monitor.ledger_columns import match_header
-from monitor.money import format_amount, parse_unit, yuan_text
-from monitor.months import parse_month
+from monitor.core.columns import match_header
+from monitor.core.funds import FundCatalogue
+from monitor.core.money import format_amount, parse_unit, yuan_text
+from monitor.core.months import parse_month
 
 
 @pytest.mark.parametrize(

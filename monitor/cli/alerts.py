@@ -1,0 +1,391 @@
+"""`fundmon alerts …` and `fundmon outbox …`: the alert lifecycle and delivery commands.
+
+Registered on `monitor.cli.app.main` at the end of monitor/cli/app.py (import this through it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from tabulate import tabulate
+
+from monitor.cli.common import Context, echo, local_time, now, reports_errors
+from monitor.core.text_safety import safe_rows
+
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
+KIND_ZH = {
+    "raise": "新预警",
+    "escalate": "升级",
+    "remind": "持续提醒",
+    "downgrade": "降级",
+    "clear": "解除",
+    "notice": "提示",
+}
+
+
+def _user() -> str:
+    from monitor.ledger.importer import current_user
+
+    return current_user()
+
+
+def parse_until(value: str, current: dt.datetime) -> dt.datetime:
+    """`2025-01-31` (through that day, Beijing time) or `2025-01-31 18:00` → aware UTC.
+
+    :raises click.BadParameter: not a date, or not in the future.
+    """
+    text = value.strip()
+    try:
+        if len(text) <= 10:
+            day = dt.date.fromisoformat(text)
+            local = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), DISPLAY_TZ)
+        else:
+            local = dt.datetime.fromisoformat(text)
+            if local.tzinfo is None:
+                local = local.replace(tzinfo=DISPLAY_TZ)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}：应为日期 YYYY-MM-DD（含当日）或 'YYYY-MM-DD HH:MM'"
+        ) from None
+    until = local.astimezone(dt.UTC)
+    if until <= current:
+        raise click.BadParameter(f"{value!r} 已经过去")
+    return until
+
+
+def _fund_key(obj: Context, fund: str) -> str:
+    if fund in ("*", "all"):
+        return "*"
+    key = obj.config.funds.key_for(fund)
+    if key is None:
+        raise click.BadParameter(
+            f"未知险种 {fund!r}：{obj.config.funds.describe()}", param_hint="--fund"
+        )
+    return key
+
+
+def _fund_short(obj: Context, key: str) -> str:
+    if key == "*":
+        return "全部险种"
+    return obj.config.funds[key].short if key in obj.config.funds else key
+
+
+def _mail_column(row: Any) -> str:
+    if row.suppressed_by:
+        what, _, ident = row.suppressed_by.partition(" ")
+        return f"未发（{'已确认' if what == 'ack' else '静默'} {ident}）"
+    if row.recipients:
+        if (row.event or {}).get("render_error"):
+            return f"{len(row.recipients)} 人（简版：完整邮件未能生成）"
+        return f"{len(row.recipients)} 人"
+    return "无收件人"
+
+
+def _payable(row: Any) -> str:
+    value = ((row.event or {}).get("snapshot") or {}).get("indicators", {}).get("payable_months")
+    return "—" if value is None else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------- alerts
+@click.group()
+def alerts() -> None:
+    """预警：列出、确认、静默。"""
+
+
+@alerts.command("list")
+@click.option("--active", is_flag=True, help="只看当前处于预警级别的基金，以及生效中的静默")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=30, show_default=True)
+@click.pass_obj
+@reports_errors
+def alerts_list(obj: Context, active: bool, limit: int) -> None:
+    """最近的预警事件（新预警、升级、提醒、降级、解除、提示），或当前生效的预警。"""
+    from monitor.notify.outbox import active_funds, alerts_by_id, list_alerts, load_silences
+    from monitor.render.alert_mail import one_line
+
+    with obj.engine().connect() as conn:
+        if active:
+            funds = active_funds(conn)
+            silences = load_silences(conn, now())
+            names = alerts_by_id(conn, [s.alert_id for s in funds if s.alert_id])
+        else:
+            rows = list_alerts(conn, limit=limit)
+    if not active:
+        if not rows:
+            echo("还没有预警事件（`fundmon evaluate` 评估后产生）")
+            return
+        table = [
+            [
+                r.id,
+                local_time(r.created_at),
+                f"{one_line(r.region_name)}（{r.region_code}）",
+                _fund_short(obj, r.fund),
+                r.month,
+                KIND_ZH.get(r.kind, r.kind),
+                LEVEL_ZH.get(r.level, r.level)
+                + (f" ← {LEVEL_ZH[r.previous_level]}" if r.previous_level != r.level else ""),
+                _payable(r),
+                _mail_column(r),
+                f"{r.acked_by} {local_time(r.acked_at)}" + (f"：{r.ack_note}" if r.ack_note else "")
+                if r.acked_at
+                else "",
+            ]
+            for r in rows
+        ]
+        headers = [
+            "编号",
+            "时间",
+            "统筹区",
+            "险种",
+            "月份",
+            "事件",
+            "级别",
+            "可支付月数",
+            "邮件",
+            "确认",
+        ]
+        echo(tabulate(safe_rows(table), headers=headers, disable_numparse=True), block=True)
+        return
+    current = now()
+    table = []
+    for s in funds:
+        row = names.get(s.alert_id) if s.alert_id else None
+        ack = ""
+        if s.ack is not None and s.ack.holds(current):
+            ack = f"{s.ack.by} 确认至 {local_time(s.ack.until)}" + (
+                f"：{s.ack.note}" if s.ack.note else ""
+            )
+        covering = [f"#{x.id}" for x in silences if x.covers(s.key, current)]
+        table.append(
+            [
+                f"{one_line(row.region_name) if row else ''}（{s.region_code}）",
+                _fund_short(obj, s.fund),
+                LEVEL_ZH[s.level.value],
+                s.month or "",
+                local_time(s.level_since) if s.level_since else "",
+                f"#{s.alert_id}" if s.alert_id else "",
+                local_time(s.last_mailed_at) if s.last_mailed_at else "—",
+                ack,
+                "、".join(covering),
+            ]
+        )
+    if table:
+        echo(
+            tabulate(
+                safe_rows(table),
+                headers=[
+                    "统筹区",
+                    "险种",
+                    "级别",
+                    "数据月份",
+                    "起始",
+                    "预警",
+                    "上次邮件",
+                    "确认",
+                    "静默",
+                ],
+                disable_numparse=True,
+            ),
+            block=True,
+        )
+    else:
+        echo("当前没有处于预警级别的基金")
+    if silences:
+        echo("")
+        echo("生效中的静默：")
+        echo(
+            tabulate(
+                safe_rows(
+                    [
+                        f"#{x.id}",
+                        x.region_glob,
+                        _fund_short(obj, x.fund),
+                        local_time(x.until),
+                        x.reason,
+                        x.by,
+                        local_time(x.at) if x.at else "",
+                    ]
+                    for x in silences
+                ),
+                headers=["编号", "统筹区", "险种", "至", "原因", "设置人", "设置时间"],
+                disable_numparse=True,
+            ),
+            block=True,
+        )
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--note", default="", help="说明（谁在处理、采取了什么措施）")
+@click.option("--until", "until_text", help="确认有效至（默认：[alerts] ack_expires 之后）")
+@click.pass_obj
+@reports_errors
+def alerts_ack(obj: Context, alert_id: int, note: str, until_text: str | None) -> None:
+    """确认预警：到期前不再提醒，也不发降级/解除邮件；级别再升高时仍会通知。"""
+    from monitor.config.alerts import alert_settings
+    from monitor.notify.outbox import ack_alert
+
+    current = now()
+    until = parse_until(until_text, current) if until_text else None
+    settings = alert_settings(obj.config)
+    with obj.engine().begin() as conn:
+        done = ack_alert(
+            conn, alert_id, by=_user(), note=note, now=current, settings=settings, until=until
+        )
+    echo(
+        f"已确认 #{done.alert_id}：{done.region_name}（{done.region_code}）"
+        f"{_fund_short(obj, done.fund)} {LEVEL_ZH[done.level.value]}，"
+        f"至 {local_time(done.until)} 不再发送提醒（升至更高级别时仍会通知）"
+    )
+
+
+@alerts.command("silence")
+@click.option("--region", "region_glob", required=True, help="统筹区编码或通配，如 341721、3417*")
+@click.option("--fund", default="*", show_default=True, help="险种（* 为全部）")
+@click.option("--until", "until_text", required=True, help="静默至 YYYY-MM-DD（含当日，北京时间）")
+@click.option("--reason", default="", help="原因")
+@click.pass_obj
+@reports_errors
+def alerts_silence(obj: Context, region_glob: str, fund: str, until_text: str, reason: str) -> None:
+    """静默：到期前不发邮件（级别升到高于静默时的级别除外）；事件照常记录并列入月报。"""
+    from monitor.config.alerts import valid_region_glob
+    from monitor.notify.outbox import add_silence
+
+    if not valid_region_glob(region_glob):
+        raise click.BadParameter(f"{region_glob!r} 不是统筹区编码或通配", param_hint="--region")
+    key = _fund_key(obj, fund)
+    current = now()
+    until = parse_until(until_text, current)
+    with obj.engine().begin() as conn:
+        silence_id, covered = add_silence(
+            conn,
+            region_glob=region_glob,
+            fund=key,
+            until=until,
+            reason=reason,
+            by=_user(),
+            now=current,
+        )
+    echo(
+        f"已静默 #{silence_id}：{region_glob} {_fund_short(obj, key)}，至 {local_time(until)}；"
+        f"目前覆盖 {covered} 个基金（`fundmon alerts unsilence {silence_id}` 取消）"
+    )
+
+
+@alerts.command("unsilence")
+@click.argument("silence_id", type=int)
+@click.pass_obj
+@reports_errors
+def alerts_unsilence(obj: Context, silence_id: int) -> None:
+    """取消静默。"""
+    from monitor.notify.outbox import remove_silence
+
+    with obj.engine().begin() as conn:
+        gone = remove_silence(conn, silence_id, by=_user(), now=now())
+    echo(f"已取消静默 #{silence_id}：{gone.region_glob} {_fund_short(obj, gone.fund)}")
+
+
+# ---------------------------------------------------------------- outbox
+@click.group()
+def outbox() -> None:
+    """发件箱：发送、查看、重试预警邮件。"""
+
+
+@outbox.command("send")
+@click.pass_obj
+@reports_errors
+def outbox_send(obj: Context) -> None:
+    """发送所有到期的邮件（未配置 [smtp] 时写为 .eml 文件）；有未送达的邮件时退出码 1。"""
+    from monitor.notify.outbox import mailer_for, send_outbox
+
+    mailer = mailer_for(obj.config)
+    report = send_outbox(obj.engine(), obj.config, clock=now, mailer=mailer)
+    for outbox_id, where in report.sent[:50]:
+        echo(f"已发送 #{outbox_id} → {where}")
+    if len(report.sent) > 50:
+        echo(f"……另有 {len(report.sent) - 50} 封已发送")
+    for outbox_id, reason in report.deferred:
+        echo(f"暂缓 #{outbox_id}：{reason}（稍后自动重试）", err=True)
+    for outbox_id, reason in report.failed:
+        echo(f"失败 #{outbox_id}：{reason}", err=True)
+    parts = [f"已发送 {len(report.sent)} 封"]
+    if report.deferred:
+        parts.append(f"暂缓 {len(report.deferred)} 封（将按退避时间自动重试）")
+    if report.failed:
+        parts.append(f"失败 {len(report.failed)} 封（`fundmon outbox list --failed` 查看）")
+    if report.released:
+        parts.append(f"{report.released} 封未尝试（已退回待发送，下次发送）")
+    echo(f"发件箱（{mailer.where}）：" + "，".join(parts))
+    if report.stopped:
+        echo(f"错误：{report.stopped}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@outbox.command("list")
+@click.option("--failed", "failed_only", is_flag=True, help="只看发送失败的邮件")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.pass_obj
+@reports_errors
+def outbox_list(obj: Context, failed_only: bool, limit: int) -> None:
+    """发件箱中的邮件：状态、收件人、主题、尝试次数、最近的错误。"""
+    from monitor.notify.outbox import STATUS_ZH, list_outbox, outbox_counts
+
+    with obj.engine().connect() as conn:
+        rows = list_outbox(conn, failed_only=failed_only, limit=limit)
+        counts = outbox_counts(conn, now=now())
+    if rows:
+        table = []
+        for r in rows:
+            when = (
+                f"发于 {local_time(r.sent_at)}"
+                if r.sent_at
+                else ("" if r.status == "failed" else f"下次 {local_time(r.next_attempt_at)}")
+            )
+            subject = r.subject if len(r.subject) <= 48 else r.subject[:47] + "…"
+            error = (r.last_error or "")[:60]
+            table.append(
+                [
+                    r.id,
+                    STATUS_ZH.get(r.status, r.status),
+                    r.recipient,
+                    subject,
+                    r.attempts,
+                    when,
+                    error,
+                ]
+            )
+        echo(
+            tabulate(
+                safe_rows(table),
+                headers=["编号", "状态", "收件人", "主题", "尝试", "时间", "最近错误"],
+                disable_numparse=True,
+            ),
+            block=True,
+        )
+    else:
+        echo("没有发送失败的邮件" if failed_only else "发件箱是空的")
+    echo(
+        f"合计：待发送 {counts['pending']}（到期 {counts['due']}），发送中 {counts['sending']}，"
+        f"已发送 {counts['sent']}，失败 {counts['failed']}"
+    )
+
+
+@outbox.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="重试所有发送失败的邮件")
+@click.pass_obj
+@reports_errors
+def outbox_retry(obj: Context, ids: tuple[int, ...], retry_all: bool) -> None:
+    """把失败（或等待重试）的邮件重新排入发送，尝试次数清零；已发送的邮件不会重发。"""
+    from monitor.notify.outbox import retry
+
+    if bool(ids) == retry_all:
+        raise click.UsageError("请给出邮件编号，或使用 --all（二者选一）")
+    with obj.engine().begin() as conn:
+        n = retry(conn, None if retry_all else list(ids), now=now())
+    echo(f"已重新排入 {n} 封，`fundmon outbox send` 发送")

@@ -1,0 +1,45 @@
+"""The `fundmon` command group: global options, then one command or group per module."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from monitor.cli.alerts import alerts, outbox
+from monitor.cli.bulletin import bulletin
+from monitor.cli.common import Context
+from monitor.cli.db import db
+from monitor.cli.demo import demo
+from monitor.cli.evaluate import evaluate
+from monitor.cli.forecast import forecast
+from monitor.cli.imports import import_cmd
+from monitor.cli.ledger import ledger
+from monitor.cli.service import run, status
+from monitor.cli.thresholds import thresholds
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="配置文件（默认 ./config.toml，其次 $FUNDMON_CONFIG）",
+)
+@click.option("--db", help="存储数据库的 SQLAlchemy URL（覆盖配置与 $FUNDMON_DB）")
+@click.version_option(package_name="fund-risk-monitor")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, db: str | None) -> None:
+    """医保基金运行风险监测预警（fund-risk-monitor）。"""
+    # Whatever this process creates (the store, its journal, exports, bulletins, mail) is the
+    # user's alone unless a writer says otherwise (monitor.store.files: an archive group).
+    os.umask(0o077)
+    ctx.obj = Context(config_path, db)
+    ctx.call_on_close(ctx.obj.close)
+
+
+for command in (
+    import_cmd, ledger, forecast, evaluate, thresholds, alerts, outbox, bulletin, run, status, db,
+    demo,
+):  # fmt: skip
+    main.add_command(command)

@@ -1,0 +1,111 @@
+"""`fundmon evaluate`: every fund's indicators, forecasts and level, stored as level history,
+with its alerts queued in the same transaction; or `--replay` month by month."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from monitor.cli.common import (
+    Context,
+    echo,
+    month_option,
+    now,
+    profile_option,
+    reports_errors,
+)
+from monitor.core.errors import NotFound
+
+
+@click.command()
+@click.option("--month", callback=month_option, help="评估月份（默认：有数据的最新月份）")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--replay",
+    "replay_range",
+    metavar="FROM..TO",
+    help="逐月回放（只用截至当月的数据），报告提前量与误报；不写入",
+)
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    help="阈值配置文件（默认：config.toml 中的 [thresholds] profile）",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option(
+    "--changed-only",
+    is_flag=True,
+    help="只评估自上次评估以来数据有变化的基金（新月份、更正），各按其最新月份；其余保留",
+)
+@click.pass_obj
+@reports_errors
+def evaluate(
+    obj: Context,
+    month: str | None,
+    fmt: str,
+    replay_range: str | None,
+    profile_path: str | None,
+    lang: str,
+    changed_only: bool,
+) -> None:
+    """各统筹区、各险种的指标、预测与风险级别；结果写入级别历史。"""
+    from monitor.pipeline import evaluate as ev
+    from monitor.render.evaluation import replay_lines, results_csv, results_json, results_table
+
+    profile, profile_name = profile_option(obj, profile_path)
+    if replay_range:
+        start, sep, end = replay_range.partition("..")
+        start_m, end_m = month_option(None, None, start), month_option(None, None, end)
+        if not sep or start_m is None or end_m is None or start_m > end_m:
+            raise click.BadParameter(
+                f"{replay_range!r}：应如 2019-01..2024-12", param_hint="--replay"
+            )
+        with obj.engine().connect() as conn:
+            replayed = ev.replay(conn, config=obj.config, profile=profile, start=start_m, end=end_m)
+        for line in replay_lines(replayed, profile, obj.config.funds, start=start_m, end=end_m):
+            echo(line, block=True)
+        return
+    with obj.engine().begin() as conn:
+        results = ev.evaluate(
+            conn,
+            config=obj.config,
+            profile=profile,
+            profile_name=profile_name,
+            month=month,
+            now=now(),
+            changed_only=changed_only,
+        )
+        from monitor.notify.outbox import queue_alerts
+
+        queued = queue_alerts(conn, results, config=obj.config, profile=profile, now=now())
+        if fmt == "table":  # json and csv stay machine-readable: nothing else on either stream
+            echo(queued.line(), err=True)
+    if not results and changed_only:
+        if fmt == "table":
+            echo("自上次评估以来没有数据变化的基金，无需重新评估。")
+        elif fmt == "json":
+            echo("[]")
+        return
+    if not results:
+        raise NotFound("存储中没有台账数据：请先 `fundmon import`")
+    color = sys.stdout.isatty()
+    if fmt == "json":
+        echo(results_json(results, lang), block=True)
+    elif fmt == "csv":
+        echo(results_csv(results, lang), nl=False, block=True)
+    elif len(results) > 200:  # a province or the country: counts and the most severe
+        from monitor.render.evaluation import results_summary
+
+        summary = results_summary(results, obj.config.funds, lang=lang, color=color)
+        echo(summary, block=True, styled=color)
+    else:
+        table = results_table(results, obj.config.funds, lang=lang, color=color)
+        echo(table, block=True, styled=color)

@@ -1,0 +1,173 @@
+"""`fundmon forecast`: any file of monthly series, or one stored fund's outlook."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from monitor.cli.common import (
+    Context,
+    echo,
+    reports_errors,
+)
+
+
+def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(sorted({int(v) for v in value.split(",") if v.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}：应为以逗号分隔的百分数，如 80,95") from None
+    if not levels or any(not 50 <= v < 100 for v in levels):
+        raise click.BadParameter(f"{value!r}：区间水平应在 50 到 99 之间")
+    return levels
+
+
+@click.command()
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="长表 CSV：series_id,month,value（任意月度序列）",
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="预测结果 CSV（与 --input 一起用）")
+@click.option(
+    "--accuracy",
+    "accuracy_path",
+    type=click.Path(dir_okay=False),
+    help="另存每个序列的模型与回测精度（MASE、sMAPE、区间覆盖率）",
+)
+@click.option("--region", help="统筹区编码：预测已存储基金的收支、结余与可支付月数")
+@click.option("--fund", help="险种（与 --region 一起用）")
+@click.option(
+    "--horizon",
+    type=click.IntRange(1, 120),
+    default=None,
+    help="预测月数（--input 时必填；基金预测默认 24）",
+)
+@click.option("--season", type=click.IntRange(1, 52), default=12, show_default=True)
+@click.option(
+    "--levels", default="80,95", show_default=True, callback=_levels, help="区间水平（百分数）"
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 256), default=None, help="并行进程数（默认：CPU 核数）"
+)
+@click.option(
+    "--paths",
+    "n_paths",
+    type=click.IntRange(100, 100_000),
+    default=2000,
+    show_default=True,
+    help="基金预测的模拟路径数",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="模拟的随机种子")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+@reports_errors
+def forecast(
+    obj: Context,
+    input_path: str | None,
+    output: str | None,
+    accuracy_path: str | None,
+    region: str | None,
+    fund: str | None,
+    horizon: int | None,
+    season: int,
+    levels: tuple[int, ...],
+    workers: int | None,
+    n_paths: int,
+    seed: int,
+    fmt: str,
+) -> None:
+    """预测：任意月度序列文件（--input），或一个已存储基金的前景（--region --fund）。"""
+    if input_path:
+        if region or fund:
+            raise click.UsageError("--input 与 --region/--fund 只能二选一")
+        if not output or horizon is None:
+            raise click.UsageError("--input 需要同时给出 --output 和 --horizon")
+        _forecast_file(input_path, output, accuracy_path, horizon, season, levels, workers)
+        return
+    if not (region and fund):
+        raise click.UsageError("请给出 --input FILE，或 --region CODE --fund KEY")
+    key = obj.config.funds.key_for(fund)
+    if key is None:
+        raise click.BadParameter(
+            f"未知险种 {fund!r}：{obj.config.funds.describe()}", param_hint="--fund"
+        )
+    _forecast_fund(obj, region, key, horizon or 24, n_paths, seed, fmt)
+
+
+def _forecast_file(
+    input_path: str,
+    output: str,
+    accuracy_path: str | None,
+    horizon: int,
+    season: int,
+    levels: tuple[int, ...],
+    workers: int | None,
+) -> None:
+    from monitor.pipeline.forecasts import forecast_frame, read_series_csv
+
+    series, failures = read_series_csv(input_path)
+    result = forecast_frame(series, horizon, season=season, levels=levels, workers=workers)
+    failures = failures + result.failures
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_frame(result.forecasts, out, "%.6g")
+    if accuracy_path:
+        _write_frame(result.accuracy, Path(accuracy_path), "%.4g")
+    for failure in failures:
+        echo(f"错误：{input_path}：{failure}", err=True)
+    done = len(series) - len(result.failures)
+    echo(
+        f"已预测 {done} 个序列（{horizon} 个月）→ {output}"
+        + (f"；{len(failures)} 个序列未能预测" if failures else "")
+    )
+    if failures:
+        sys.exit(1)
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, float_format: str) -> None:
+    """Series ids come from the user's file: written so no spreadsheet runs one as a formula."""
+    from monitor.core.text_safety import write_csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        rows = frame.itertuples(index=False, name=None)
+        write_csv(f, list(frame.columns), rows, float_format=float_format)
+
+
+def _forecast_fund(
+    obj: Context, region: str, fund: str, horizon: int, n_paths: int, seed: int, fmt: str
+) -> None:
+
+    from monitor.pipeline.forecasts import fund_outlook_from_history, fund_series
+    from monitor.render.outlook import outlook_json, outlook_lines
+    from monitor.store.db import read_regions
+
+    with obj.engine().connect() as conn:
+        history = fund_series(conn, region, fund)
+        names = dict(zip(read_regions(conn)["code"], read_regions(conn)["name"], strict=True))
+    outlook, income, expenditure, notes = fund_outlook_from_history(
+        history, series_id=f"{region}:{fund}", horizon=horizon, n_paths=n_paths, seed=seed
+    )
+    title = f"{names.get(region, region)}（{region}）{obj.config.funds[fund].short}"
+    if fmt == "json":
+        echo(
+            json.dumps(
+                outlook_json(
+                    outlook, income, expenditure, history, region=region, fund=fund, notes=notes
+                ),
+                ensure_ascii=False,
+                indent=2,
+            ),
+            block=True,
+        )
+        return
+    for line in outlook_lines(outlook, income, expenditure, history, title=title, notes=notes):
+        echo(line, block=True)

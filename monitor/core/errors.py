@@ -1,0 +1,111 @@
+"""Errors of fund-risk-monitor, raised by the core and surfaced once, in the CLI.
+
+MonitorError
+ ├── ConfigError          a config file or setting is invalid (names the file and key)
+ ├── ThresholdProfileError  a threshold profile was refused; lists every problem with its line
+ ├── LedgerRejected       an input ledger was refused whole; carries every finding
+ ├── StoreUnavailable     the store cannot be reached or opened
+ ├── StoreOutdated        the store's schema is behind the program: run `fundmon db upgrade`
+ ├── StoreConflict        another writer stored the same rows first; nothing of ours was kept
+ ├── ForecastError        one series cannot be forecast (too short, not numeric…); names it
+ └── NotFound             a region, fund or month asked for is not in the store
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.core.findings import Finding
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a profile, with the line of the offending rule or key."""
+
+    message: str
+    line: int | None = None
+    rule_id: str | None = None
+
+    def describe(self, source: str | None = None) -> str:
+        where = source or "<profile>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        rule = f"规则 {self.rule_id}：" if self.rule_id else ""
+        return f"{where}: {rule}{self.message}"
+
+
+class MonitorError(Exception):
+    """Base of every error the CLI reports with exit code 1."""
+
+
+class ConfigError(MonitorError):
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ", ".join(p for p in (path, f"键 {key}" if key else None) if p)
+        super().__init__(f"配置错误（{where}）：{message}" if where else f"配置错误：{message}")
+
+
+class ThresholdProfileError(MonitorError):
+    """A threshold profile was refused; `problems` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem], *, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        name = f"阈值配置 {source}" if source else "阈值配置"
+        head = f"{name} 有 {len(self.problems)} 个问题，未采用："
+        body = "\n".join("  " + p.describe(source) for p in self.problems)
+        super().__init__(f"{head}\n{body}")
+
+
+class LedgerRejected(MonitorError):
+    """The input was refused whole; nothing of it was stored."""
+
+    def __init__(self, findings: Sequence[Finding], *, truncated: int = 0) -> None:
+        self.findings = list(findings)
+        self.truncated = truncated
+        n = len(self.findings) + truncated
+        super().__init__(f"台账被拒绝：{n} 个错误，未写入任何数据")
+
+
+class StoreUnavailable(MonitorError):
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"无法打开数据库 {url}：{reason}")
+
+
+class StoreOutdated(MonitorError):
+    def __init__(self, url: str, current: str | None, head: str) -> None:
+        self.url = url
+        self.current = current
+        self.head = head
+        super().__init__(
+            f"数据库 {url} 的结构版本为 {current or '空'}，程序需要 {head}；"
+            "请先运行 `fundmon db upgrade`"
+        )
+
+
+class StoreConflict(MonitorError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"写入冲突（另一个进程同时写入了相同的数据），本次未写入任何数据，请重试：{reason}"
+        )
+
+
+class ForecastError(MonitorError):
+    def __init__(self, series_id: str, reason: str) -> None:
+        self.series_id = series_id
+        self.reason = reason
+        super().__init__(f"序列 {series_id} 无法预测：{reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses process-pool boundaries
+        return (type(self), (self.series_id, self.reason))
+
+
+class NotFound(MonitorError):
+    pass

@@ -1,0 +1,595 @@
+"""Validation of raw ledger tables into exact canonical rows, or a refusal with every error.
+
+Pure: takes what was read and what the store already knows, returns rows in integer fen.
+Errors refuse the whole input (LedgerRejected); each names file, sheet, row, column, value
+and what was expected. Column-wise checks run on the distinct values of a column, so a
+million rows with 120 distinct months parse 120 months.
+
+Text cells are screened first (monitor.ledger.cell_text says what is refused and what is
+normalised): a control or bidi character in a code, name, fund or month refuses the input,
+whichever path it came by (CSV, workbook, --from-sql). Months must lie between 1990-01 and
+the month after today (by the caller's clock): a year keyed as 2100 or 1900 is an error,
+not a gap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Collection, Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from monitor.core.columns import AMOUNTS, BY_NAME, COUNTS, REQUIRED
+from monitor.core.errors import LedgerRejected
+from monitor.core.findings import Finding
+from monitor.core.funds import FundCatalogue
+from monitor.core.money import UNITS
+from monitor.core.months import EARLIEST_MONTH, latest_month, read_month
+from monitor.ledger import cell_text
+from monitor.ledger.files import RawTable
+
+_CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take other scripts' digits too
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_MAX_FEN = 2**62  # far above any fund; guards against overflow of int64 sums
+# separators an analyst puts in a number; not newlines or tabs, so "12⏎34" is not 1234
+_NUMBER_NOISE = re.compile("[,，¥￥ \u00a0\u2007\u202f\u3000]")
+TEXT_COLUMNS = ("region_code", "region_name", "parent_code", "parent_name", "fund", "month")
+UNIT_CHOICES = "元、万元 或 亿元"
+
+
+def region_level(code: str) -> str:
+    """GB/T 2260: xx0000 is a province, xxxx00 a city (prefecture), anything else a county."""
+    if code.endswith("0000"):
+        return "province"
+    if code.endswith("00"):
+        return "city"
+    return "county"
+
+
+def derived_parent(code: str) -> str | None:
+    level = region_level(code)
+    if level == "county":
+        return code[:4] + "00"
+    if level == "city":
+        return code[:2] + "0000"
+    return None
+
+
+@dataclass
+class ValidLedger:
+    """Validated input: rows in fen, the regions it names, its warnings and units."""
+
+    rows: pd.DataFrame  # region_code, fund, month, amounts (fen), counts, file, sheet, row
+    regions: pd.DataFrame  # code, name, parent_code, level
+    warnings: list[Finding] = field(default_factory=list)
+    units: set[str] = field(default_factory=set)
+
+
+class _Errors:
+    """Collects errors up to a cap; counts the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.items: list[Finding] = []
+        self.dropped = 0
+
+    def add(self, finding: Finding) -> None:
+        if len(self.items) < self.cap:
+            self.items.append(finding)
+        else:
+            self.dropped += 1
+
+    def room(self) -> int:
+        return self.cap - len(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise LedgerRejected(self.items, truncated=self.dropped)
+
+
+def _display(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _shown(value: object) -> str:
+    """A cell's value as a message shows it: control characters escaped, long text cut."""
+    return cell_text.escape(_display(value))
+
+
+def _map_distinct(series: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+    """Apply fn once per distinct non-missing value; missing stays missing (None)."""
+    present = series.notna()
+    out = pd.Series([None] * len(series), index=series.index, dtype=object)
+    if present.any():
+        values = series[present]
+        uniques = pd.unique(values.to_numpy(dtype=object))
+        table: dict[Hashable, object] = {u: fn(u) for u in uniques}
+        out[present] = values.map(table).to_numpy(dtype=object)
+    return out
+
+
+def _screen_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Blank cells → missing; cells holding a refused character → missing too, and returned
+    per column as a mask, so they are reported once (as such) and not again as missing,
+    unknown or duplicate. Checked on distinct values of the text columns (codes, names,
+    funds, months: few distinct values); amounts are handled when parsed."""
+    frame = frame.copy()
+    hostile: dict[str, np.ndarray] = {}
+    for column in TEXT_COLUMNS:
+        if column not in frame or pd.api.types.is_numeric_dtype(frame[column].dtype):
+            continue
+        blanks, refused = [], []
+        for u in pd.unique(frame[column].dropna().to_numpy(dtype=object)):
+            if isinstance(u, str):
+                if not u.strip():
+                    blanks.append(u)
+                elif cell_text.is_hostile(u):
+                    refused.append(u)
+        if refused:
+            hostile[column] = frame[column].isin(refused).to_numpy()
+        if blanks or refused:
+            frame[column] = frame[column].where(~frame[column].isin(blanks + refused))
+    return frame, hostile
+
+
+def _nullable_int(values: np.ndarray, ok: np.ndarray) -> pd.arrays.IntegerArray:
+    """float64 values → Int64 with <NA> where not ok (built directly: no per-value checks)."""
+    return pd.arrays.IntegerArray(np.where(ok, values, 0).astype("int64"), ~ok)
+
+
+def _code(value: object) -> str | None:
+    text = _display(value).translate(_FULL_WIDTH_DIGITS)
+    return text if _CODE.fullmatch(text) else None
+
+
+def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw cells → (float64 values, cells present, cells present but not numbers)."""
+    present = series.notna().to_numpy(copy=True)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return (
+            series.to_numpy(dtype="float64", na_value=np.nan),
+            present,
+            np.zeros(len(series), bool),
+        )
+    values = pd.to_numeric(series, errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan, copy=True
+    )
+    failed = present & np.isnan(values)
+    if failed.any():
+        # "1,234.56" and "¥ 12 345" are numbers to an analyst; retry only the failures.
+        idx = np.flatnonzero(failed)
+        cleaned = series.iloc[idx].map(lambda v: _NUMBER_NOISE.sub("", str(v).strip()))
+        retry = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        values[idx] = retry
+        blank = (cleaned == "").to_numpy()  # a cell of spaces is an empty cell
+        present[idx[blank]] = False
+        failed = present & np.isnan(values)
+    return values, present, failed
+
+
+def _resolve_unit(
+    table: RawTable, unit: str | None, default_unit: str | None, errors: _Errors
+) -> str | None:
+    if unit and table.unit and unit != table.unit:
+        errors.add(
+            Finding(
+                "error",
+                "unit_conflict",
+                f"命令行指定单位 {unit}，但文件注明单位 {table.unit}（{table.unit_source}）",
+                file=table.source,
+                sheet=table.sheet,
+                value=table.unit,
+                expected="单位一致，或去掉 --unit",
+            )
+        )
+        return None
+    chosen = unit or table.unit or default_unit
+    if chosen is None:
+        errors.add(
+            Finding(
+                "error",
+                "unit_unknown",
+                "无法确定金额单位：文件未注明（如标题中的“单位：万元”或列名“本期收入（万元）”），"
+                "也未用 --unit 指定",
+                file=table.source,
+                sheet=table.sheet,
+                expected=f"--unit {UNIT_CHOICES.replace('、', '|').replace(' 或 ', '|')}",
+            )
+        )
+    return chosen
+
+
+def _safe(text: str | None) -> str | None:
+    """A file, sheet or header name as findings carry it: whole, control characters escaped."""
+    return None if text is None else cell_text.escape(text, limit=None)
+
+
+def _months_in_range(
+    months: pd.Series, distinct: Collection[str], latest: str, bad: Callable[..., None]
+) -> pd.Series:
+    """Months before EARLIEST_MONTH or after `latest` are errors (and left missing)."""
+    span = f"{EARLIEST_MONTH} 至 {latest} 之间的月份"
+    early = sorted(m for m in distinct if m < EARLIEST_MONTH)
+    late = sorted(m for m in distinct if m > latest)
+    for wrong, code, message, expected in (
+        (early, "month_too_early", f"月份早于 {EARLIEST_MONTH}，不会是本程序监测的基金", span),
+        (
+            late,
+            "month_in_future",
+            "月份晚于下个月：台账不会报告尚未到来的月份（常见于年份录错，如 2100）",
+            f"不晚于 {latest}（{span}）",
+        ),
+    ):
+        if wrong:
+            mask = months.isin(wrong).to_numpy()
+            bad(mask, "month", code, message, expected)
+            months = months.where(~mask)
+    return months
+
+
+def _validate_table(
+    table: RawTable,
+    *,
+    unit: str,
+    catalogue: FundCatalogue,
+    refunds: Collection[str],
+    latest: str,
+    errors: _Errors,
+) -> pd.DataFrame:
+    frame, hostile = _screen_text(table.frame)
+    rows = frame["row"].to_numpy()
+    out = pd.DataFrame(index=frame.index)
+    file, sheet = _safe(table.source), _safe(table.sheet)
+
+    def bad(
+        mask: np.ndarray | pd.Series,
+        column: str,
+        code: str,
+        message: str | Callable[[object], str],
+        expected: str,
+        *,
+        cells: pd.DataFrame = frame,
+    ) -> None:
+        where = np.flatnonzero(np.asarray(mask))
+        room = max(errors.room(), 0)
+        errors.dropped += max(len(where) - room, 0)  # counted, not built: a bad column of 1M
+        for i in where[:room]:
+            value = cells[column].iloc[i]
+            errors.add(
+                Finding(
+                    "error",
+                    code,
+                    message if isinstance(message, str) else message(value),
+                    file=file,
+                    sheet=sheet,
+                    row=int(rows[i]),
+                    column=_safe(table.headers.get(column, column)),
+                    value=None if pd.isna(value) else _shown(value),
+                    expected=expected,
+                )
+            )
+
+    for column, mask in hostile.items():
+        label = BY_NAME[column].label
+        bad(
+            mask,
+            column,
+            "control_character",
+            lambda v, label=label: f"{label}含不可见的控制字符：{cell_text.describe(str(v))}",
+            cell_text.EXPECTED,
+            cells=table.frame,
+        )
+
+    def required_present(column: str) -> np.ndarray:
+        missing = frame[column].isna().to_numpy()
+        present = ~missing
+        if column in hostile:
+            missing = missing & ~hostile[column]  # reported already, as what it is
+        if column in REQUIRED and missing.any():
+            bad(missing, column, "missing_value", f"{BY_NAME[column].label}为空", "非空值")
+        return present
+
+    # region and parent codes
+    for column in ("region_code", "parent_code"):
+        if column not in frame:
+            continue
+        present = (
+            required_present(column) if column in REQUIRED else frame[column].notna().to_numpy()
+        )
+        codes = _map_distinct(frame[column], _code)
+        invalid = present & codes.isna().to_numpy()
+        bad(invalid, column, "bad_code", "统筹区编码不是 6 位数字", "6 位行政区划代码，如 341702")
+        out[column] = codes
+    if "parent_code" not in out:
+        out["parent_code"] = None
+    for column in ("region_name", "parent_name"):
+        out[column] = (
+            _map_distinct(frame[column], lambda v: cell_text.clean(str(v)) or None)
+            if column in frame
+            else None
+        )
+
+    # fund
+    present = required_present("fund")
+    funds = _map_distinct(frame["fund"], lambda v: catalogue.key_for(str(v)))
+    bad(
+        present & funds.isna().to_numpy(),
+        "fund",
+        "unknown_fund",
+        "未知险种",
+        f"已配置的险种：{catalogue.describe()}（或其中文名称）",
+    )
+    out["fund"] = funds
+
+    # month
+    present = required_present("month")
+    distinct: set[str] = set()  # the months named, kept as they are parsed (no 1M-row pass)
+
+    def month_of(value: object) -> str | None:
+        month = read_month(value)
+        if month is not None:
+            distinct.add(month)
+        return month
+
+    months = _map_distinct(frame["month"], month_of)
+    bad(
+        present & months.isna().to_numpy(),
+        "month",
+        "bad_month",
+        "无法识别的月份",
+        "如 2024-05、202405 或 2024年5月",
+    )
+    out["month"] = _months_in_range(months, distinct, latest, bad)
+
+    # amounts in the stated unit → exact integer fen
+    scale = UNITS[unit] * 100
+    for column in AMOUNTS:
+        if column not in frame:
+            out[column] = _nullable_int(np.zeros(len(frame)), np.zeros(len(frame), bool))
+            continue
+        values, present, failed = _parse_numbers(frame[column])
+        if column in REQUIRED and not present.all():
+            bad(~present, column, "missing_value", f"{BY_NAME[column].label}为空", "非空值")
+        bad(
+            failed,
+            column,
+            "not_a_number",
+            f"{BY_NAME[column].label}不是数字",
+            f"数字（单位：{unit}）",
+        )
+        fen = np.round(values * scale)
+        huge = np.abs(fen) >= _MAX_FEN
+        bad(
+            huge & ~failed,
+            column,
+            "too_large",
+            f"{BY_NAME[column].label}超出合理范围",
+            f"小于 {_MAX_FEN / scale:.3g} {unit}",
+        )
+        if column != "balance" and column not in refunds:
+            negative = (fen < 0) & ~failed
+            bad(
+                negative,
+                column,
+                "negative",
+                f"{BY_NAME[column].label}为负数",
+                f"非负数；若该列为退费/冲销，请用 --refunds {column} 声明",
+            )
+        ok = present & ~failed & ~huge
+        out[column] = _nullable_int(fen, ok)
+
+    for column in COUNTS:
+        if column not in frame:
+            out[column] = _nullable_int(np.zeros(len(frame)), np.zeros(len(frame), bool))
+            continue
+        values, present, failed = _parse_numbers(frame[column])
+        present &= ~np.isnan(values)
+        not_whole = present & ((values != np.round(values)) | (values < 0))
+        bad(
+            failed | not_whole,
+            column,
+            "bad_count",
+            f"{BY_NAME[column].label}不是非负整数",
+            "非负整数（人）",
+        )
+        out[column] = _nullable_int(values, present & ~not_whole)
+
+    out["file"] = file
+    out["sheet"] = sheet
+    out["row"] = rows
+    return out
+
+
+def _check_duplicates(rows: pd.DataFrame, errors: _Errors) -> None:
+    keys = ["region_code", "fund", "month"]
+    valid = rows.dropna(subset=keys)
+    dup = valid.duplicated(subset=keys, keep=False)
+    if not dup.any():
+        return
+    seen: dict[tuple[str, str, str], pd.Series] = {}
+    for _, r in valid[dup].iterrows():
+        key = (r.region_code, r.fund, r.month)
+        if key not in seen:
+            seen[key] = r
+            continue
+        first = seen[key]
+        where = (
+            f"{first.file}"
+            + (f" 工作表 {first.sheet}" if first.sheet else "")
+            + f" 第 {first.row} 行"
+        )
+        errors.add(
+            Finding(
+                "error",
+                "duplicate",
+                f"同一统筹区、险种、月份重复出现（与 {where} 重复）",
+                file=r.file,
+                sheet=r.sheet,
+                row=int(r.row),
+                value=" / ".join(key),
+                expected="每个统筹区、险种、月份只出现一次",
+                region_code=r.region_code,
+                fund=r.fund,
+                month=r.month,
+            )
+        )
+
+
+def _regions(
+    rows: pd.DataFrame, known: dict[str, str | None], errors: _Errors, warnings: list[Finding]
+) -> pd.DataFrame:
+    """The regions the input names, with names and parents; parents named only by code too."""
+    firsts = rows.dropna(subset=["region_code"]).groupby("region_code", sort=True)
+    info = firsts.agg(
+        name=("region_name", "first"),
+        parent_code=("parent_code", "first"),
+        names=("region_name", "nunique"),
+        parents=("parent_code", "nunique"),
+        file=("file", "first"),
+        row=("row", "first"),
+    )
+    result: dict[str, dict[str, object]] = {}
+    for code, r in info.iterrows():
+        if r.names > 1 or r.parents > 1:
+            warnings.append(
+                Finding(
+                    "warning",
+                    "inconsistent_region",
+                    f"统筹区 {code} 在输入中有多个名称或上级，"
+                    f"取第一个：{r['name']} / {r.parent_code}",
+                    region_code=str(code),
+                )
+            )
+        name = r["name"] if isinstance(r["name"], str) else None
+        if name is None and str(code) not in known:
+            errors.add(
+                Finding(
+                    "error",
+                    "missing_name",
+                    f"新的统筹区 {code} 没有名称",
+                    file=r.file,
+                    row=int(r.row),
+                    column="region_name",
+                    expected="统筹区名称列（统筹区名称）给出名称",
+                    region_code=str(code),
+                )
+            )
+        parent = r.parent_code if isinstance(r.parent_code, str) else None
+        result[str(code)] = {"name": name, "parent_code": parent}
+    # parents named by code only: take their names from parent_name, or keep what is stored
+    parent_names = (
+        rows.dropna(subset=["parent_code", "parent_name"])
+        .groupby("parent_code")["parent_name"]
+        .first()
+    )
+    codes = set(result)
+    for code, entry in list(result.items()):
+        if entry["parent_code"] is None:
+            guess = derived_parent(code)
+            # only derive a parent that exists, so a lone county does not invent a city
+            if guess and (guess in codes or guess in known):
+                entry["parent_code"] = guess
+        parent = entry["parent_code"]
+        if parent and parent not in result:
+            result[parent] = {"name": parent_names.get(parent), "parent_code": None}
+            if result[parent]["name"] is None and parent not in known:
+                warnings.append(
+                    Finding(
+                        "warning",
+                        "parent_unnamed",
+                        f"上级统筹区 {parent} 名称未知，暂以编码代替；可在“上级名称”列中给出",
+                        region_code=parent,
+                    )
+                )
+    frame = pd.DataFrame(
+        [
+            {
+                "code": c,
+                "name": e["name"],
+                "parent_code": e["parent_code"],
+                "level": region_level(c),
+            }
+            for c, e in sorted(result.items())
+        ],
+        columns=["code", "name", "parent_code", "level"],
+        dtype=object,
+    )
+    return frame
+
+
+def validate_tables(
+    tables: Sequence[RawTable],
+    *,
+    catalogue: FundCatalogue,
+    unit: str | None = None,
+    default_unit: str | None = None,
+    refunds: Collection[str] = (),
+    known_regions: dict[str, str | None] | None = None,
+    max_errors: int = 200,
+    now: dt.datetime,
+) -> ValidLedger:
+    """Check every table; return exact rows, or raise LedgerRejected listing every error.
+
+    :param now: the clock: months after the month following it are refused.
+    :param unit: the unit the user stated (--unit); must agree with any unit the file states.
+    :param default_unit: the configured unit for files that state none.
+    :param known_regions: code → name of regions already in the store.
+    :raises LedgerRejected: with all errors (capped at max_errors, the rest counted).
+    """
+    errors = _Errors(max_errors)
+    warnings: list[Finding] = []
+    known = known_regions or {}
+    latest = latest_month(now)
+    parts = []
+    units: set[str] = set()
+    for table in tables:
+        for header in table.ignored_columns:
+            warnings.append(
+                Finding(
+                    "warning",
+                    "ignored_column",
+                    f"未识别的列“{_safe(header)}”已忽略",
+                    file=_safe(table.source),
+                    sheet=_safe(table.sheet),
+                    row=table.header_row,
+                    column=_safe(header),
+                )
+            )
+        chosen = _resolve_unit(table, unit, default_unit, errors)
+        if chosen is None:
+            continue
+        units.add(chosen)
+        parts.append(
+            _validate_table(
+                table,
+                unit=chosen,
+                catalogue=catalogue,
+                refunds=refunds,
+                latest=latest,
+                errors=errors,
+            )
+        )
+    errors.raise_if_any()
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if rows.empty:
+        errors.add(
+            Finding(
+                "error",
+                "empty",
+                "输入中没有台账数据行",
+                file=", ".join(sorted({t.source for t in tables})) or None,
+            )
+        )
+        errors.raise_if_any()
+    _check_duplicates(rows, errors)
+    regions = _regions(rows, known, errors, warnings)
+    errors.raise_if_any()
+    for column in ("income", "expenditure", "balance"):
+        rows[column] = rows[column].astype("int64")
+    rows = rows.drop(columns=["region_name", "parent_code", "parent_name"])
+    return ValidLedger(rows=rows, regions=regions, warnings=warnings, units=units)

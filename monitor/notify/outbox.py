@@ -1,0 +1,1444 @@
+"""The store side of alerting: lifecycle state, alert events, silences, and the outbox.
+
+`queue_alerts` runs inside the evaluation's transaction: it reads the lifecycle state,
+lets the pure core (`monitor.core.alerts.decide`) decide, records the events, renders one
+message per recipient and writes it to the outbox — all committed with the evaluation or
+not at all. A mail that fails to render does not abort the evaluation: the funds of it that
+render alone still go out in full, the others in a short plain-text edition, and each such
+alert carries a note (`event.render_error`, `QueueReport.render_failures`, `alerts list`).
+
+`deliver_pending` sends what is due, in its own short transactions:
+
+1. **claim**: one statement moves up to `batch` due rows to `sending` with this worker's
+   name and a lease (`claimed_until`). On PostgreSQL the rows are picked with
+   `FOR UPDATE SKIP LOCKED`; on SQLite the single UPDATE holds the database's write lock.
+   Either way two senders never claim the same row.
+2. **send** each row's stored bytes (so a resend is byte-identical, Message-ID included);
+   each connection and each message has an overall deadline (`monitor.notify.mailer`);
+3. **record** the outcome at once, one commit per message: `sent`; or `pending` again with
+   the next attempt after a doubling backoff (4xx, connection trouble); or `failed` (a 5xx
+   for this recipient, or `max_attempts` reached) — kept, listed, and retried on request.
+
+**The journal (SQLite).** Beside a SQLite store, `<store>.outbox-journal/` (0700) holds
+outcomes the store has not taken yet, one 0600 file each. `sent` is written there *before*
+its commit, as soon as the server accepts, and removed once the commit is done. If the
+commit fails (another writer held the lock past the busy timeout), the run stops without a
+traceback: the untried rows are given back through the journal too, and one more attempt is
+made to write it all into the store. Every run replays the journal into the store before it
+claims anything, and claims nothing while it cannot. So an accepted message is not sent
+again, and untried rows are due again at the next run, not after the lease.
+
+**What can still be sent twice** (with the same Message-ID, so receivers and archives can
+drop the copy):
+
+- SQLite: the process is killed in the instant (well under a millisecond) between the
+  server's acceptance and the journal entry's rename; the machine loses power between
+  acceptance and the commit (the write-ahead entry is not fsynced: that would double the
+  cost of a message; it is fsynced once its commit has failed); or the journal cannot be
+  written (disk full, a folder another user owns) and the commit fails too. Then the row is
+  sent again after its lease.
+- PostgreSQL (no journal: no folder is shared by every sender): the commit of `sent` is
+  retried for OUTCOME_PATIENCE seconds; if the database stays away longer, or the process
+  dies between acceptance and commit, the row is sent again after its lease.
+- Either: the server took the content but its reply to DATA never came within the deadline
+  (SMTP cannot tell; the message is deferred, and the reason says it may have arrived).
+
+Rows a sender had claimed but not tried when it was killed wait for their lease to run out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, any_, func, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from monitor.config.alerts import (
+    DEMO_ROUTES,
+    AlertSettings,
+    alert_settings,
+    envelope_address,
+    sender_of,
+    smtp_settings,
+)
+from monitor.config.settings import Config
+from monitor.core.alerts import (
+    Event,
+    Figures,
+    FundKey,
+    FundState,
+    Mail,
+    Plan,
+    Silence,
+    Snapshot,
+    acknowledge,
+    decide,
+    silence_baselines,
+)
+from monitor.core.errors import MonitorError, NotFound
+from monitor.core.thresholds import Level, ThresholdProfile
+from monitor.notify.mailer import DeliveryError, FileMailer, Mailer, SmtpMailer
+from monitor.render.alert_mail import build_message, fund_name, headline, one_line, plain_message
+from monitor.store.files import TEMP_PREFIX, private_dir, write_new
+from monitor.store.schema import alert_silences, alert_state, alerts, outbox
+
+log = logging.getLogger("monitor.outbox")
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+STATUS_ZH = {PENDING: "待发送", SENDING: "发送中", SENT: "已发送", FAILED: "失败"}
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time as aware UTC (SQLite gives it back naive)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _store_time(value: dt.datetime) -> dt.datetime:
+    """Aware UTC for PostgreSQL; SQLite keeps the same wall clock (UTC) without the zone."""
+    return value.astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------- reading state
+def load_states(conn: Connection) -> dict[FundKey, FundState]:
+    states = {}
+    for row in conn.execute(select(alert_state.c.state)):
+        state = FundState.from_dict(row.state)
+        states[state.key] = state
+    return states
+
+
+def _silence(row: Any) -> Silence:
+    return Silence(
+        id=row.id,
+        region_glob=row.region_glob,
+        fund=row.fund,
+        until=utc(row.until),  # type: ignore[arg-type]
+        reason=row.reason,
+        by=row.created_by,
+        at=utc(row.created_at),
+        levels=dict(row.levels or {}),
+        removed=row.removed_at is not None,
+    )
+
+
+def load_silences(conn: Connection, now: dt.datetime) -> list[Silence]:
+    """Silences in force at `now`."""
+    rows = conn.execute(
+        select(alert_silences).where(
+            alert_silences.c.removed_at.is_(None), alert_silences.c.until > _store_time(now)
+        )
+    )
+    return [_silence(r) for r in rows]
+
+
+def _save_states(conn: Connection, states: Mapping[FundKey, FundState], now: dt.datetime) -> None:
+    existing = {
+        (r.region_code, r.fund)
+        for r in conn.execute(select(alert_state.c.region_code, alert_state.c.fund))
+    }
+    for key, state in states.items():
+        values = {
+            "level": state.level.value,
+            "month": state.month,
+            "state": state.to_dict(),
+            "updated_at": _store_time(now),
+        }
+        if key in existing:
+            conn.execute(
+                alert_state.update()
+                .where(alert_state.c.region_code == key[0], alert_state.c.fund == key[1])
+                .values(**values)
+            )
+        else:
+            conn.execute(alert_state.insert().values(region_code=key[0], fund=key[1], **values))
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    return {
+        "snapshot": event.snapshot.to_dict(),
+        "previous": event.previous.to_dict() if event.previous else None,
+        "level_since": event.level_since.isoformat() if event.level_since else None,
+        "notices_added": list(event.notices_added),
+        "notices_removed": list(event.notices_removed),
+        "removed_labels": [list(x) for x in event.removed_labels],
+    }
+
+
+def event_from_row(row: Any) -> Event:
+    """A stored alert event back as the core's Event (for re-rendering, the bulletin)."""
+    data = row.event
+    since = data.get("level_since")
+    return Event(
+        kind=row.kind,
+        level=Level(row.level),
+        previous_level=Level(row.previous_level),
+        snapshot=Snapshot.from_dict(data["snapshot"]),
+        previous=Figures.from_dict(data["previous"]) if data.get("previous") else None,
+        level_since=utc(dt.datetime.fromisoformat(since)) if since else None,
+        notices_added=tuple(data.get("notices_added") or ()),
+        notices_removed=tuple(data.get("notices_removed") or ()),
+        removed_labels=tuple(tuple(x) for x in data.get("removed_labels") or ()),  # type: ignore[misc]
+        recipients=tuple(row.recipients or ()),
+        suppressed_by=row.suppressed_by,
+        id=row.id,
+    )
+
+
+# ---------------------------------------------------------------- queueing
+@dataclass(frozen=True)
+class QueueReport:
+    events: int
+    mails: int
+    suppressed: int
+    unrouted: int  # events no route sent anywhere (recorded for the bulletin only)
+    routes: int
+    outbox_ids: tuple[int, ...] = ()
+    # alerts whose full mail could not be rendered (sent in the short edition): one note each
+    render_failures: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """One line for `fundmon evaluate`."""
+        if not self.events:
+            return "预警邮件：级别无变化，未排入邮件"
+        extra = []
+        if self.suppressed:
+            extra.append(f"{self.suppressed} 项已确认或静默，不发邮件")
+        if self.unrouted:
+            extra.append(
+                f"{self.unrouted} 项无匹配的收件人"
+                + ("（config.toml 未配置 [[alerts.routes]]）" if not self.routes else "")
+            )
+        if self.render_failures:
+            extra.append(
+                f"{len(self.render_failures)} 项预警的邮件未能正常生成，已改发纯文本简版"
+                f"（{'；'.join(self.render_failures[:5])}"
+                + ("……" if len(self.render_failures) > 5 else "")
+                + "）"
+            )
+        tail = f"；{'；'.join(extra)}" if extra else ""
+        send = "，`fundmon outbox send` 发送" if self.mails else ""
+        return f"预警邮件：{self.events} 项预警事件，已排入发件箱 {self.mails} 封{send}{tail}"
+
+
+def _message_id(domain: str, first_alert: int | None) -> str:
+    return f"<fundmon.{first_alert or 0}.{uuid.uuid4().hex}@{domain}>"
+
+
+def _thresholds(profile: ThresholdProfile | None) -> dict[Level, float] | None:
+    if profile is None:
+        return None
+    from monitor.core.thresholds import current_thresholds
+
+    found = current_thresholds(profile)
+    return found or None
+
+
+def _headline(event: Event, funds: Any, lang: str, now: dt.datetime) -> str:
+    """The event's headline; a fund whose data breaks it still gets its alert recorded."""
+    try:
+        return headline(event, funds, lang, now)
+    except Exception:  # its mail then fails too, and is noted there
+        log.exception("alert headline for %s %s failed", *event.key)
+        s = event.snapshot
+        return one_line(f"【{event.level.value}】{s.region_code} {s.fund} {event.kind}")
+
+
+def record_plan(
+    conn: Connection,
+    plan: Plan,
+    *,
+    config: Config,
+    settings: AlertSettings,
+    now: dt.datetime,
+    thresholds: Mapping[Level, float] | None = None,
+    previous: Mapping[FundKey, FundState] | None = None,
+) -> QueueReport:
+    """Store a plan: events, states, silences, and one outbox message per mail.
+
+    `previous`: the states the plan started from; an acknowledgement the plan ended early
+    (the fund cleared, or rose above it) gets `ack_until` = now on its alert, so what the
+    store says about acknowledgements in force stays true for the bulletin.
+    """
+    funds = config.funds
+    lang = settings.language
+    stored: dict[int, Event] = {}  # id(event object) → event with its id
+    states = dict(plan.states)
+    for event in plan.events:
+        s = event.snapshot
+        result = conn.execute(
+            alerts.insert()
+            .values(
+                region_code=s.region_code,
+                region_name=s.region_name[:100],
+                fund=s.fund,
+                month=s.month,
+                kind=event.kind,
+                level=event.level.value,
+                previous_level=event.previous_level.value,
+                headline=_headline(event, funds, lang, now),
+                event=_event_json(event),
+                recipients=list(event.recipients) if event.mailed else [],
+                suppressed_by=event.suppressed_by,
+                created_at=_store_time(now),
+            )
+            .returning(alerts.c.id)
+        )
+        with_id = replace(event, id=result.scalar_one())
+        stored[id(event)] = with_id
+        if event.kind in ("raise", "escalate", "downgrade"):
+            key = event.key
+            states[key] = replace(states[key], alert_id=with_id.id)
+    _save_states(conn, states, now)
+    for key, before in (previous or {}).items():
+        ack = before.ack
+        if ack is not None and ack.holds(now) and key in states and states[key].ack != ack:
+            conn.execute(
+                alerts.update()
+                .where(alerts.c.id == ack.alert_id)
+                .values(ack_until=_store_time(now))
+            )
+    for silence in plan.silences:
+        conn.execute(
+            alert_silences.update()
+            .where(alert_silences.c.id == silence.id)
+            .values(levels=dict(silence.levels))
+        )
+    sender = sender_of(config)
+    envelope_from = envelope_address(sender) or "fundmon@localhost"
+    domain = envelope_from.rpartition("@")[2]
+
+    def make(mail: Mail, reason: str | None) -> Rendered:
+        message_id = _message_id(domain, mail.events[0].id)
+        if reason is None:
+            msg = build_message(
+                mail, funds=funds, settings=settings, sender=sender, message_id=message_id,
+                now=now, thresholds=thresholds,
+            )  # fmt: skip
+        else:
+            msg = plain_message(
+                mail, funds=funds, settings=settings, sender=sender, message_id=message_id,
+                now=now, reason=reason,
+            )  # fmt: skip
+        return Rendered(message_id, str(msg["Subject"]), msg.as_bytes())
+
+    failures: dict[int, str] = {}  # alert id → why its mail could not be rendered
+    outbox_ids = []
+    for mail in plan.mails:
+        mail = replace(mail, events=tuple(stored[id(e)] for e in mail.events))
+        for part, msg in _render_mail(mail, make, failures):
+            outbox_ids.append(
+                enqueue(
+                    conn,
+                    message_id=msg.message_id,
+                    recipient=mail.recipient,
+                    sender=envelope_from,
+                    subject=msg.subject,
+                    content=msg.content,
+                    alert_ids=[e.id for e in part.events if e.id is not None],
+                    now=now,
+                )
+            )
+    notes = _note_render_failures(conn, failures, stored.values(), funds, lang)
+    unrouted = sum(1 for e in plan.events if not e.recipients and not e.suppressed_by)
+    return QueueReport(
+        events=len(plan.events),
+        mails=len(outbox_ids),
+        suppressed=plan.suppressed,
+        unrouted=unrouted,
+        routes=len(settings.routes),
+        outbox_ids=tuple(outbox_ids),
+        render_failures=notes,
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    message_id: str
+    subject: str
+    content: bytes
+
+
+def _reason(exc: BaseException) -> str:
+    return one_line(f"{type(exc).__name__}: {exc}")[:300]
+
+
+def _render_mail(
+    mail: Mail,
+    make: Callable[[Mail, str | None], Rendered],
+    failures: dict[int, str],
+) -> list[tuple[Mail, Rendered]]:
+    """`mail` rendered. If that fails, the events that render alone still go out in full and
+    the others in the short plain edition (`plain_message`); `failures` gets alert id → why.
+    One fund's bad data never costs the other funds their alert, nor this one its alert."""
+    try:
+        return [(mail, make(mail, None))]
+    except Exception as exc:  # rendering is pure: any failure is this mail's
+        whole = _reason(exc)
+        log.exception("alert mail to %r could not be rendered", one_line(mail.recipient))
+    bad: dict[int, str] = {}
+    if mail.digest:
+        for event in mail.events:
+            try:
+                make(replace(mail, events=(event,)), None)
+            except Exception as exc:
+                bad[id(event)] = _reason(exc)
+    out: list[tuple[Mail, Rendered]] = []
+    failed = tuple(e for e in mail.events if id(e) in bad) or mail.events
+    if len(failed) < len(mail.events):
+        rest = replace(mail, events=tuple(e for e in mail.events if id(e) not in bad))
+        try:
+            out.append((rest, make(rest, None)))
+        except Exception:  # only together do they fail: all go short
+            failed = mail.events
+    for event in failed:
+        failures.setdefault(event.id or 0, bad.get(id(event), whole))
+    short = replace(mail, events=failed)
+    why = "; ".join(dict.fromkeys(failures[e.id or 0] for e in failed))
+    try:
+        out.append((short, make(short, why)))
+    except Exception as exc:
+        log.exception("the short edition to %r failed too", one_line(mail.recipient))
+        for event in failed:
+            failures[event.id or 0] += f"；简版也未能生成（{_reason(exc)}）"
+    return out
+
+
+def _note_render_failures(
+    conn: Connection,
+    failures: Mapping[int, str],
+    events: Iterable[Event],
+    funds: Any,
+    lang: str,
+) -> tuple[str, ...]:
+    """Record each failure on its alert (`event.render_error`, shown by `alerts list`) and
+    log it; returns one note per alert for the queue's report."""
+    by_id = {e.id: e for e in events}
+    notes = []
+    for alert_id, reason in sorted(failures.items()):
+        event = by_id.get(alert_id)
+        if event is None:
+            continue
+        conn.execute(
+            alerts.update()
+            .where(alerts.c.id == alert_id)
+            .values(event={**_event_json(event), "render_error": reason})
+        )
+        region, fund = event.key
+        log.error("alert %s (%s %s): mail rendering failed: %s", alert_id, region, fund, reason)
+        notes.append(f"#{alert_id} {region} {fund_name(funds, fund, lang)}：{reason}")
+    return tuple(notes)
+
+
+def queue_alerts(
+    conn: Connection,
+    results: Iterable[Any],
+    *,
+    config: Config,
+    now: dt.datetime,
+    profile: ThresholdProfile | None = None,
+    settings: AlertSettings | None = None,
+) -> QueueReport:
+    """After an evaluation, in its transaction: decide, record, and queue the alert mail.
+
+    :raises ConfigError: `[alerts]` or `[smtp]` is invalid.
+    """
+    settings = settings or alert_settings(config)
+    sender_of(config)  # a bad [smtp] is refused before anything is queued
+    states = load_states(conn)
+    plan = decide(
+        states, list(results), settings=settings, silences=load_silences(conn, now), now=now
+    )
+    return record_plan(
+        conn,
+        plan,
+        config=config,
+        settings=settings,
+        now=now,
+        thresholds=_thresholds(profile),
+        previous=states,
+    )
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    message_id: str,
+    recipient: str,
+    sender: str,
+    subject: str,
+    content: bytes,
+    alert_ids: Sequence[int],
+    now: dt.datetime,
+) -> int:
+    rcpt = envelope_address(recipient) or recipient
+    result = conn.execute(
+        outbox.insert()
+        .values(
+            message_id=message_id,
+            recipient=recipient,
+            rcpt=rcpt,
+            sender=sender,
+            subject=subject,
+            alert_ids=list(alert_ids),
+            content=content,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=_store_time(now),
+            created_at=_store_time(now),
+        )
+        .returning(outbox.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def enqueue_message(
+    conn: Connection,
+    message: EmailMessage,
+    *,
+    recipients: Sequence[str],
+    dedupe_key: str,
+    sender: str,
+    now: dt.datetime,
+) -> list[int]:
+    """Queue a ready message (e.g. the bulletin's e-mail edition) once per recipient.
+
+    The Message-ID is derived from `dedupe_key` and the recipient, so producing the same
+    message again (a rerun, a restart of the service) queues nothing twice. Returns the ids
+    of the rows queued now.
+    """
+    import hashlib
+
+    queued = []
+    for recipient in recipients:
+        digest = hashlib.sha256(f"{dedupe_key}|{recipient}".encode()).hexdigest()[:32]
+        message_id = f"<{digest}@fundmon>"
+        exists = conn.execute(select(outbox.c.id).where(outbox.c.message_id == message_id)).first()
+        if exists:
+            continue
+        copy = email.message_from_bytes(message.as_bytes(), policy=email.policy.SMTP)
+        for header in ("To", "Message-ID", "From"):
+            del copy[header]
+        copy["To"] = recipient
+        copy["From"] = sender
+        copy["Message-ID"] = message_id
+        if copy["Date"] is None:
+            copy["Date"] = email.utils.format_datetime(now)
+        queued.append(
+            enqueue(
+                conn,
+                message_id=message_id,
+                recipient=recipient,
+                sender=envelope_address(sender) or sender,
+                subject=str(copy["Subject"]),
+                content=copy.as_bytes(),
+                alert_ids=[],
+                now=now,
+            )
+        )
+    return queued
+
+
+# ---------------------------------------------------------------- acks and silences
+@dataclass(frozen=True)
+class AckResult:
+    alert_id: int
+    region_code: str
+    region_name: str
+    fund: str
+    level: Level
+    until: dt.datetime
+
+
+def ack_alert(
+    conn: Connection,
+    alert_id: int,
+    *,
+    by: str,
+    note: str,
+    now: dt.datetime,
+    settings: AlertSettings,
+    until: dt.datetime | None = None,
+) -> AckResult:
+    """Acknowledge the current alert of the fund that alert `alert_id` concerns.
+
+    :raises NotFound: no such alert, or its fund is green now (nothing to acknowledge).
+    """
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    if row is None:
+        raise NotFound(f"没有编号为 {alert_id} 的预警（`fundmon alerts list` 查看）")
+    srow = conn.execute(
+        select(alert_state.c.state).where(
+            alert_state.c.region_code == row.region_code, alert_state.c.fund == row.fund
+        )
+    ).first()
+    state = FundState.from_dict(srow.state) if srow else None
+    if state is None or state.level == Level.GREEN:
+        raise NotFound(
+            f"预警 #{alert_id}（{row.region_name} {row.fund}）已解除，当前级别正常，无需确认"
+        )
+    until = until or now + settings.ack_expires
+    new = acknowledge(state, alert_id=alert_id, by=by, note=note, now=now, until=until)
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id)
+        .values(
+            acked_at=_store_time(now),
+            acked_by=by[:100],
+            ack_note=note,
+            ack_until=_store_time(until),
+        )
+    )
+    _save_states(conn, {new.key: new}, now)
+    return AckResult(alert_id, row.region_code, row.region_name, row.fund, state.level, until)
+
+
+def add_silence(
+    conn: Connection,
+    *,
+    region_glob: str,
+    fund: str,
+    until: dt.datetime,
+    reason: str,
+    by: str,
+    now: dt.datetime,
+) -> tuple[int, int]:
+    """A new silence; returns (its id, how many known funds it covers now)."""
+    levels = silence_baselines(load_states(conn).values(), region_glob, fund)
+    result = conn.execute(
+        alert_silences.insert()
+        .values(
+            region_glob=region_glob,
+            fund=fund,
+            until=_store_time(until),
+            reason=reason,
+            created_by=by[:100],
+            created_at=_store_time(now),
+            levels=levels,
+        )
+        .returning(alert_silences.c.id)
+    )
+    return int(result.scalar_one()), len(levels)
+
+
+def remove_silence(conn: Connection, silence_id: int, *, by: str, now: dt.datetime) -> Silence:
+    """:raises NotFound: no such silence, or it was already removed."""
+    row = conn.execute(select(alert_silences).where(alert_silences.c.id == silence_id)).first()
+    if row is None or row.removed_at is not None:
+        raise NotFound(f"没有生效中的静默 #{silence_id}（`fundmon alerts list --active` 查看）")
+    conn.execute(
+        alert_silences.update()
+        .where(alert_silences.c.id == silence_id)
+        .values(removed_at=_store_time(now), removed_by=by[:100])
+    )
+    return _silence(row)
+
+
+def list_alerts(conn: Connection, *, limit: int = 50) -> list[Any]:
+    """The latest alert events, newest first."""
+    return list(conn.execute(select(alerts).order_by(alerts.c.id.desc()).limit(limit)))
+
+
+def alerts_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    return {r.id: r for r in conn.execute(select(alerts).where(alerts.c.id.in_(list(ids))))}
+
+
+def active_funds(conn: Connection) -> list[FundState]:
+    """Funds at a colour now, most severe first."""
+    states = [s for s in load_states(conn).values() if s.level != Level.GREEN]
+    return sorted(states, key=lambda s: (-s.level.rank, s.region_code, s.fund))
+
+
+def bulletin_alerts(conn: Connection, *, month: str, now: dt.datetime) -> dict[str, Any]:
+    """For the monthly bulletin: the alert events of the evaluations of `month`, the funds
+    acknowledged now, and the silences in force now, each with who, when and why.
+
+    Returns ``{"events": [...], "acks": [...], "silences": [...]}`` of plain dicts.
+    """
+    events = [
+        {
+            "id": r.id,
+            "region_code": r.region_code,
+            "region_name": r.region_name,
+            "fund": r.fund,
+            "month": r.month,
+            "kind": r.kind,
+            "level": r.level,
+            "previous_level": r.previous_level,
+            "headline": r.headline,
+            "recipients": list(r.recipients or ()),
+            "suppressed_by": r.suppressed_by,
+            "created_at": utc(r.created_at),
+            "acked_at": utc(r.acked_at),
+            "acked_by": r.acked_by,
+            "ack_note": r.ack_note,
+        }
+        for r in conn.execute(select(alerts).where(alerts.c.month == month).order_by(alerts.c.id))
+    ]
+    acks = [
+        {
+            "alert_id": s.ack.alert_id,
+            "region_code": s.region_code,
+            "fund": s.fund,
+            "level": s.ack.level.value,
+            "by": s.ack.by,
+            "at": s.ack.at,
+            "until": s.ack.until,
+            "note": s.ack.note,
+        }
+        for s in active_funds(conn)
+        if s.ack is not None and s.ack.holds(now)
+    ]
+    silences = [
+        {
+            "id": s.id,
+            "region_glob": s.region_glob,
+            "fund": s.fund,
+            "until": s.until,
+            "reason": s.reason,
+            "by": s.by,
+            "at": s.at,
+        }
+        for s in load_silences(conn, now)
+    ]
+    return {"events": events, "acks": acks, "silences": silences}
+
+
+# ---------------------------------------------------------------- delivery
+@dataclass
+class DeliveryReport:
+    sent: list[tuple[int, str]] = field(default_factory=list)  # (outbox id, where)
+    deferred: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
+    released: int = 0  # claimed but not tried (the run stopped): due again at once
+    stopped: str | None = None  # why the run ended before every due message was tried
+    journaled: list[int] = field(default_factory=list)  # outcomes in the journal only, yet
+    unrecorded: list[int] = field(default_factory=list)  # accepted, recorded nowhere
+
+    @property
+    def ok(self) -> bool:
+        return not self.deferred and not self.failed and self.stopped is None
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _due(now: dt.datetime) -> Any:
+    t = _store_time(now)
+    return or_(
+        and_(outbox.c.status == PENDING, outbox.c.next_attempt_at <= t),
+        and_(outbox.c.status == SENDING, outbox.c.claimed_until < t),  # its sender died
+    )
+
+
+def claim(
+    engine: Engine,
+    *,
+    worker: str,
+    now: dt.datetime,
+    limit: int,
+    lease: dt.timedelta,
+    only: Sequence[int] | None = None,
+) -> list[Any]:
+    """Claim up to `limit` due messages for `worker`, oldest first (see the module doc);
+    `only`: among these outbox ids."""
+    due = _due(now)
+    if only is not None:
+        due = and_(due, outbox.c.id.in_(list(only)))
+    pick = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+    if engine.dialect.name == "postgresql":
+        # ARRAY(…) runs the pick once; as `IN (…)` PostgreSQL may re-run it per row (a
+        # nested-loop semi join), and each run locks the next `limit` rows: it claimed all.
+        picked = outbox.c.id == any_(
+            func.array(pick.with_for_update(skip_locked=True).scalar_subquery())
+        )
+    else:  # SQLite runs the subquery once, under the write lock the UPDATE holds
+        picked = outbox.c.id.in_(pick.scalar_subquery())
+    stmt = (
+        update(outbox)
+        .where(picked, due)
+        .values(
+            status=SENDING,
+            claimed_by=worker,
+            claimed_until=_store_time(now + lease),
+            attempts=outbox.c.attempts + 1,
+        )
+        .returning(
+            outbox.c.id,
+            outbox.c.message_id,
+            outbox.c.rcpt,
+            outbox.c.sender,
+            outbox.c.content,
+            outbox.c.attempts,
+            outbox.c.created_at,
+        )
+    )
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                rows = list(conn.execute(stmt))
+            return sorted(rows, key=lambda r: r.id)
+        except OperationalError as exc:  # SQLite: another writer held the lock too long
+            if engine.dialect.name != "sqlite" or attempt == 4:
+                raise
+            log.warning("claim retried: %s", exc.orig)
+    return []
+
+
+def _finish(engine: Engine, row_id: int, worker: str, **values: Any) -> bool:
+    """Record an outcome, only if the row is still ours (our lease did not run out)."""
+    with engine.begin() as conn:
+        done = _finish_in(conn, row_id, worker, values)
+    if not done:
+        log.warning("outbox %s: lease lost before its outcome was recorded", row_id)
+    return done
+
+
+def _finish_in(conn: Connection, row_id: int, worker: str, values: Mapping[str, Any]) -> bool:
+    result = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.claimed_by == worker, outbox.c.status == SENDING)
+        .values(claimed_by=None, claimed_until=None, **values)
+    )
+    return bool(result.rowcount == 1)
+
+
+def _mark_sent(conn: Connection, row_id: int, message_id: str, at: dt.datetime, where: str) -> None:
+    """`sent`, whoever holds the row now: the server accepted it, and that stays true even if
+    our lease ran out meanwhile (no later run may send it again)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.message_id == message_id, outbox.c.status != SENT)
+        .values(
+            status=SENT,
+            sent_at=_store_time(at),
+            delivered_to=where,
+            last_error=None,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+
+
+def _release_in(conn: Connection, ids: Sequence[int], worker: str) -> None:
+    """Give back claimed rows that were not tried (their attempt is not counted)."""
+    conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(list(ids)), outbox.c.claimed_by == worker, outbox.c.status == SENDING
+        )
+        .values(status=PENDING, claimed_by=None, claimed_until=None, attempts=outbox.c.attempts - 1)
+    )
+
+
+def _file_name(row: Any) -> str:
+    created = utc(row.created_at) or dt.datetime.now(dt.UTC)
+    return f"{created:%Y%m%d}-{row.id:06d}"
+
+
+def lease_for(mailer: Mailer, batch: int) -> dt.timedelta:
+    """Long enough for a batch when every message takes its mailer's whole deadline; a dead
+    sender's rows wait this."""
+    worst = getattr(mailer, "worst_case_seconds", None)
+    if worst is None:
+        timeout = getattr(getattr(mailer, "settings", None), "timeout", 10.0)
+        per_message = 4 * float(timeout)
+    else:
+        per_message = float(worst())
+    return dt.timedelta(seconds=max(300.0, batch * per_message))
+
+
+# ---------------------------------------------------------------- the outcome journal
+OUTCOME_PATIENCE = 60.0  # seconds a PostgreSQL store may take to come back for an outcome
+
+
+class StoreFailed(Exception):
+    """The store refused an outcome after its retries (locked, unreachable)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.reason = one_line(getattr(exc, "orig", None) or exc)
+        super().__init__(self.reason)
+
+
+def journal_dir(engine: Engine) -> Path | None:
+    """The outcome journal of a SQLite store: a private folder beside its real file (the same
+    for every path and symlink that leads to it). None for a server database."""
+    db = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not db or db == ":memory:":
+        return None
+    if db.startswith("file:"):
+        return None
+    return Path(os.path.realpath(db) + ".outbox-journal")
+
+
+class Journal:
+    """Outcomes the store has not taken yet, one small JSON file each, in a private folder
+    beside a SQLite store (0700 folder, 0600 files, written through monitor.store.files).
+
+    `sent` is written *before* its commit (write-ahead: what a server accepted is on disk
+    first); a retry or failure outcome, and rows given back untried, only when their commit
+    fails. Every run replays the journal into the store before it claims anything, in one
+    transaction, then deletes the entries; replaying twice changes nothing.
+    """
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = private_dir(folder) if folder is not None else None
+
+    def __bool__(self) -> bool:
+        return self.folder is not None
+
+    def write(self, entry: Mapping[str, Any], *, durable: bool = True) -> Path | None:
+        """A new entry, or None (logged) if it cannot be written.
+
+        `durable=False` (the write-ahead `sent`, removed again a moment later in the normal
+        case) skips the fsync, which would cost more than the rest of sending a message: the
+        entry survives the process being killed, only not a power cut. `make_durable` adds it
+        when the entry is going to stay.
+        """
+        if self.folder is None:
+            return None
+        target = self.folder / f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        data = json.dumps(entry, ensure_ascii=False).encode("utf-8")
+        write = write_new if durable else _quick_entry
+        try:
+            try:
+                return write(target, data)
+            except FileNotFoundError:  # another run just removed the empty folder
+                private_dir(self.folder)
+                return write(target, data)
+        except OSError as exc:
+            log.error("outbox journal %s: entry not written: %s", self.folder, exc)
+            return None
+
+    def tidy(self) -> None:
+        """Remove the folder if it is empty (rmdir never takes an entry with it), so a store
+        whose outcomes are all recorded has nothing beside it."""
+        if self.folder is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.folder)
+
+    @staticmethod
+    def make_durable(path: Path | None) -> None:
+        if path is None:
+            return
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def discard(path: Path | None) -> None:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def entries(self) -> list[tuple[Path, dict[str, Any]]]:
+        if self.folder is None:
+            return []
+        found = []
+        try:
+            names = sorted(self.folder.glob("[!.]*.json"))
+        except OSError as exc:  # another user's folder: only its owner can replay it
+            log.error("outbox journal %s unreadable: %s", self.folder, exc)
+            return []
+        for path in names:
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(entry, dict) or entry.get("kind") not in _REPLAY:
+                    raise ValueError(f"not an outbox outcome: {entry!r:.80}")
+            except FileNotFoundError:
+                continue  # replayed meanwhile by another sender
+            except (OSError, ValueError) as exc:
+                log.error("outbox journal %s unreadable, set aside: %s", path, exc)
+                with contextlib.suppress(OSError):
+                    os.replace(path, path.with_suffix(".bad"))
+                continue
+            found.append((path, entry))
+        return found
+
+    def replay(self, engine: Engine) -> int:
+        """Write every entry into the store, then delete them; returns how many.
+
+        :raises sqlalchemy.exc.DBAPIError: the store is still unavailable (entries kept).
+        """
+        found = self.entries()
+        if found:
+            with engine.begin() as conn:
+                for _, entry in found:
+                    _REPLAY[entry["kind"]](conn, entry)
+            for path, _ in found:
+                self.discard(path)
+            log.info("outbox journal: %d outcome(s) written into the store", len(found))
+        return len(found)
+
+
+def _quick_entry(target: Path, data: bytes) -> Path:
+    """`data` as `target` in the journal's own 0700 folder: a private temporary file (O_EXCL,
+    0600) renamed into place, so a replay never reads half an entry; no fsync."""
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.rename(temp, target)  # a unique name in a folder only we can write: never taken
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return target
+
+
+def _replay_sent(conn: Connection, entry: Mapping[str, Any]) -> None:
+    at = dt.datetime.fromisoformat(entry["at"])
+    _mark_sent(conn, int(entry["id"]), str(entry["message_id"]), at, str(entry["where"]))
+
+
+def _replay_outcome(conn: Connection, entry: Mapping[str, Any]) -> None:
+    values = dict(entry["values"])
+    if values.get("next_attempt_at"):
+        values["next_attempt_at"] = _store_time(
+            dt.datetime.fromisoformat(values["next_attempt_at"])
+        )
+    allowed = {k: values[k] for k in ("status", "next_attempt_at", "last_error") if k in values}
+    _finish_in(conn, int(entry["id"]), str(entry["worker"]), allowed)
+
+
+def _replay_release(conn: Connection, entry: Mapping[str, Any]) -> None:
+    _release_in(conn, [int(i) for i in entry["ids"]], str(entry["worker"]))
+
+
+_REPLAY: dict[str, Callable[[Connection, Mapping[str, Any]], None]] = {
+    "sent": _replay_sent,
+    "outcome": _replay_outcome,
+    "release": _replay_release,
+}
+
+
+def _patiently(engine: Engine, action: Callable[[], Any]) -> Any:
+    """`action()`, retried while PostgreSQL is unreachable, up to OUTCOME_PATIENCE seconds.
+    SQLite is tried once: its busy timeout already waited for the lock."""
+    delay, waited = 0.5, 0.0
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            if engine.dialect.name == "sqlite" or waited >= OUTCOME_PATIENCE:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(2 * delay, 10.0)
+
+
+# ---------------------------------------------------------------- a delivery run
+class _Run:
+    """One `deliver_pending`: its worker name, lease, journal and report."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        mailer: Mailer,
+        settings: AlertSettings,
+        clock: Callable[[], dt.datetime],
+        worker: str,
+        lease: dt.timedelta,
+        journal: Journal,
+    ) -> None:
+        self.engine, self.mailer, self.settings, self.clock = engine, mailer, settings, clock
+        self.worker, self.lease, self.journal = worker, lease, journal
+        self.margin = min(lease / 10, dt.timedelta(seconds=60))
+        self.report = DeliveryReport()
+        self.connection_failures = 0
+        self.claimed_at = clock()
+        self.stranded: list[int] = []  # claimed, outcome or release in neither store nor journal
+
+    def replay(self) -> bool:
+        """Outcomes left in the journal go into the store first; False (claim nothing) while
+        the store cannot take them: a row they concern could be claimed and sent again."""
+        try:
+            self.journal.replay(self.engine)
+        except DBAPIError as exc:
+            self.report.stopped = (
+                f"存储繁忙（{StoreFailed(exc).reason}），发件日志 {self.journal.folder} 中"
+                "尚有未写入存储的发送结果；为免重复发送，本次未发送任何邮件"
+            )
+            return False
+        return True
+
+    def batch(self, rows: Sequence[Any], claimed_at: dt.datetime) -> bool:
+        """Send a claimed batch; False when the run must stop."""
+        self.claimed_at = claimed_at
+        deadline = claimed_at + self.lease - self.margin
+        for i, row in enumerate(rows):
+            if self.clock() >= deadline:
+                self.give_back(rows[i:])
+                return False
+            try:
+                go_on = self.send(row)
+            except StoreFailed as exc:
+                self.give_back(rows[i + 1 :], store_ok=False)
+                self.settle(exc)
+                return False
+            if not go_on:
+                self.give_back(rows[i + 1 :])
+                return False
+        return True
+
+    def send(self, row: Any) -> bool:
+        """Send one row and record the outcome; False after two connection failures in a row.
+
+        :raises StoreFailed: the store did not take the outcome (it is journaled if it can be).
+        """
+        try:
+            where = self.mailer.send(
+                sender=row.sender, rcpt=row.rcpt, content=row.content, name=_file_name(row)
+            )
+        except DeliveryError as exc:
+            self.failed_attempt(row, exc)
+            if exc.scope == "connection":
+                self.connection_failures += 1
+                return self.connection_failures < 2
+            return True
+        self.connection_failures = 0
+        self.record_sent(row, where)
+        return True
+
+    def record_sent(self, row: Any, where: str) -> None:
+        at = self.clock()
+        ahead = self.journal.write(
+            {"kind": "sent", "id": row.id, "message_id": row.message_id,
+             "worker": self.worker, "at": at.isoformat(), "where": where},
+            durable=False,
+        )  # fmt: skip
+        self.report.sent.append((row.id, where))
+
+        def commit() -> None:
+            with self.engine.begin() as conn:
+                _mark_sent(conn, row.id, row.message_id, at, where)
+
+        try:
+            _patiently(self.engine, commit)
+        except DBAPIError as exc:
+            self.journal.make_durable(ahead)
+            (self.report.journaled if ahead else self.report.unrecorded).append(row.id)
+            log.error("outbox %s accepted by %s; store refused 'sent': %s", row.id, where, exc)
+            raise StoreFailed(exc) from exc
+        self.journal.discard(ahead)
+
+    def failed_attempt(self, row: Any, exc: DeliveryError) -> None:
+        reason = str(exc)
+        retry_at: dt.datetime | None = None
+        if exc.permanent or row.attempts >= self.settings.max_attempts:
+            if not exc.permanent:
+                reason = f"{reason}（已尝试 {row.attempts} 次）"
+            status = FAILED
+            self.report.failed.append((row.id, reason))
+            log.error("outbox %s to %s failed: %s", row.id, row.rcpt, reason)
+        else:
+            status = PENDING
+            retry_at = self.clock() + self.settings.backoff(row.attempts)
+            self.report.deferred.append((row.id, reason))
+            log.warning("outbox %s to %s deferred until %s: %s", row.id, row.rcpt, retry_at, reason)
+        values: dict[str, Any] = {"status": status, "last_error": reason}
+        if retry_at is not None:
+            values["next_attempt_at"] = _store_time(retry_at)
+        try:
+            _patiently(self.engine, lambda: _finish(self.engine, row.id, self.worker, **values))
+        except DBAPIError as failure:
+            if retry_at is not None:
+                values["next_attempt_at"] = retry_at.isoformat()
+            entry = {"kind": "outcome", "id": row.id, "worker": self.worker, "values": values}
+            (self.report.journaled if self.journal.write(entry) else self.stranded).append(row.id)
+            raise StoreFailed(failure) from failure
+
+    def give_back(self, rows: Sequence[Any], *, store_ok: bool = True) -> None:
+        """Rows claimed but not tried are due again at once: through the store, or (the store
+        failing) through the journal's next replay."""
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+        if store_ok:
+            try:
+                with self.engine.begin() as conn:
+                    _release_in(conn, ids, self.worker)
+                self.report.released += len(ids)
+                return
+            except DBAPIError as exc:
+                log.warning("outbox: untried rows not given back: %s", exc)
+                self.report.stopped = self.report.stopped or _busy(exc)
+        if self.journal.write({"kind": "release", "ids": ids, "worker": self.worker}):
+            self.report.released += len(ids)
+        else:
+            log.error("outbox %s: claimed, not tried, wait for their lease to run out", ids)
+            self.stranded.extend(ids)
+
+    def settle(self, exc: StoreFailed) -> None:
+        """After the store failed: one more try to write the journal into it (it may be free
+        again), then say where every outcome stands."""
+        try:
+            self.journal.replay(self.engine)  # with the rows given back just now
+            self.report.journaled.clear()
+        except DBAPIError:
+            pass
+        self.report.stopped = f"存储繁忙或不可用（{exc.reason}），本次发送提前结束"
+
+    def conclude(self) -> DeliveryReport:
+        """The report, its `stopped` saying where each outcome the store lacks stands."""
+        report = self.report
+        until = _local_text(self.claimed_at + self.lease)
+        notes = []
+        if report.journaled:
+            notes.append(
+                f"{_ids(report.journaled)} 的发送结果已记入发件日志 {self.journal.folder}，"
+                "下次发送前写入存储，不会重发"
+            )
+        if report.unrecorded:
+            notes.append(
+                f"{_ids(report.unrecorded)} 已被服务器接受但未能记入存储，"
+                f"约 {until} 租约到期后会以相同 Message-ID 再发一次"
+            )
+        if self.stranded:
+            notes.append(f"{_ids(self.stranded)} 约 {until} 租约到期后再发送")
+        if notes:
+            report.stopped = "；".join([report.stopped or "存储繁忙或不可用", *notes])
+        return report
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return "、".join(f"#{i}" for i in ids)
+
+
+def _busy(exc: BaseException) -> str:
+    return f"存储繁忙或不可用（{StoreFailed(exc).reason}），本次发送提前结束"
+
+
+def _local_text(value: dt.datetime) -> str:
+    from monitor.render.alert_mail import DISPLAY_TZ
+
+    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+_DEFAULT_JOURNAL: Any = object()
+
+
+def deliver_pending(
+    engine: Engine,
+    mailer: Mailer,
+    *,
+    settings: AlertSettings,
+    clock: Callable[[], dt.datetime],
+    batch: int = 20,
+    worker: str | None = None,
+    lease: dt.timedelta | None = None,
+    only: Sequence[int] | None = None,
+    journal: Path | None = _DEFAULT_JOURNAL,
+) -> DeliveryReport:
+    """Send every message due now; returns what happened to each (see the module doc).
+
+    Stops early, leaving the rest due, when the server cannot be reached twice in a row, or
+    when the store does not take an outcome (`report.stopped` says why and where it is).
+    `journal`: the outcome journal's folder (default: `journal_dir(engine)`).
+
+    :raises UnsafePath: the journal's folder is a symlink or not a folder (nothing claimed).
+    """
+    run = _Run(
+        engine,
+        mailer,
+        settings,
+        clock,
+        worker or worker_name(),
+        lease or lease_for(mailer, batch),
+        Journal(journal_dir(engine) if journal is _DEFAULT_JOURNAL else journal),
+    )
+    try:
+        while run.replay():
+            now = clock()
+            try:
+                rows = claim(
+                    engine, worker=run.worker, now=now, limit=batch, lease=run.lease, only=only
+                )
+            except DBAPIError as exc:
+                run.report.stopped = _busy(exc)
+                break
+            if not rows or not run.batch(rows, now):
+                break
+    finally:
+        mailer.close()
+        run.journal.tidy()
+    return run.conclude()
+
+
+def mailer_for(config: Config, *, reuse: bool = True) -> Mailer:
+    """SMTP when `[smtp]` is configured, else .eml files in `[alerts] mail_dir`.
+
+    :raises ConfigError: invalid settings, or the password variable is not set.
+    """
+    smtp = smtp_settings(config)
+    if smtp is None:
+        return FileMailer(alert_settings(config).mail_dir)
+    return SmtpMailer(smtp, reuse=reuse)
+
+
+def send_outbox(
+    engine: Engine,
+    config: Config,
+    *,
+    clock: Callable[[], dt.datetime],
+    mailer: Mailer | None = None,
+) -> DeliveryReport:
+    """What `fundmon outbox send` and the service run: deliver everything due now."""
+    settings = alert_settings(config)
+    return deliver_pending(engine, mailer or mailer_for(config), settings=settings, clock=clock)
+
+
+@dataclass(frozen=True)
+class DemoMail:
+    summary: str
+    files: list[tuple[str, str, str]]  # (path, recipient, subject)
+
+
+def demo_alert_mail(
+    engine: Engine,
+    results: Iterable[Any],
+    *,
+    config: Config,
+    folder: Path,
+    now: dt.datetime,
+    profile: ThresholdProfile | None = None,
+) -> DemoMail:
+    """`fundmon demo`: queue this evaluation's alerts (to DEMO_ROUTES when config.toml routes
+    nobody) and write them, and only them, as .eml files to `folder` — never over SMTP."""
+    settings = alert_settings(config)
+    demo_routes = not settings.routes
+    if demo_routes:
+        settings = replace(settings, routes=DEMO_ROUTES)
+    for old in folder.glob("*.eml"):  # the demo starts afresh, like its store
+        old.unlink()
+    with engine.begin() as conn:
+        queued = queue_alerts(
+            conn, results, config=config, now=now, profile=profile, settings=settings
+        )
+    delivered = deliver_pending(
+        engine, FileMailer(folder), settings=settings, clock=lambda: now, only=queued.outbox_ids
+    )
+    with engine.connect() as conn:
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                select(outbox.c.id, outbox.c.recipient, outbox.c.subject).where(
+                    outbox.c.id.in_(list(queued.outbox_ids))
+                )
+            )
+        }
+    who = (
+        "演示收件人 " + "、".join(r.name for r in DEMO_ROUTES)
+        if demo_routes
+        else "config.toml 的收件人"
+    )
+    summary = (
+        f"预警邮件：{queued.events} 项预警事件 → {len(delivered.sent)} 封邮件"
+        f"（{who}；演示只写 .eml 文件，不经 SMTP 发送）："
+    )
+    files = [(where, rows[i].recipient, rows[i].subject) for i, where in delivered.sent]
+    return DemoMail(summary, files)
+
+
+# ---------------------------------------------------------------- listing and retrying
+def list_outbox(conn: Connection, *, failed_only: bool = False, limit: int = 50) -> list[Any]:
+    cols = [c for c in outbox.c if c.name != "content"]
+    query = select(*cols)
+    if failed_only:
+        query = query.where(outbox.c.status == FAILED)
+    return list(conn.execute(query.order_by(outbox.c.id.desc()).limit(limit)))
+
+
+def message_content(conn: Connection, outbox_id: int) -> bytes:
+    row = conn.execute(select(outbox.c.content).where(outbox.c.id == outbox_id)).first()
+    if row is None:
+        raise NotFound(f"发件箱中没有 #{outbox_id}")
+    return bytes(row.content)
+
+
+def retry(conn: Connection, ids: Sequence[int] | None, *, now: dt.datetime) -> int:
+    """Make failed (or waiting) messages due now with a fresh attempt count; `ids` None: every
+    failed one. Sent messages are never sent again.
+
+    :raises NotFound: an id that is not in the outbox or was already sent.
+    """
+    if ids is None:
+        where = outbox.c.status == FAILED
+    else:
+        rows = {
+            r.id: r.status
+            for r in conn.execute(select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(ids)))
+        }
+        for i in ids:
+            if i not in rows:
+                raise NotFound(f"发件箱中没有 #{i}")
+            if rows[i] == SENT:
+                raise NotFound(f"#{i} 已发送，不会再次发送")
+            if rows[i] == SENDING:
+                raise NotFound(f"#{i} 正在发送中")
+        where = outbox.c.id.in_(ids)
+    result = conn.execute(
+        update(outbox)
+        .where(where, outbox.c.status.in_([FAILED, PENDING]))
+        .values(status=PENDING, attempts=0, next_attempt_at=_store_time(now))
+    )
+    return int(result.rowcount)
+
+
+def outbox_counts(conn: Connection, *, now: dt.datetime) -> dict[str, Any]:
+    """For `fundmon status`: messages per status, how many are due, the oldest waiting."""
+    counts = {s: 0 for s in (PENDING, SENDING, SENT, FAILED)}
+    for status, n in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)):
+        counts[status] = int(n)
+    due = conn.execute(select(func.count()).select_from(outbox).where(_due(now))).scalar_one()
+    oldest = conn.execute(
+        select(func.min(outbox.c.created_at)).where(outbox.c.status.in_([PENDING, SENDING]))
+    ).scalar_one()
+    return {**counts, "due": int(due), "oldest_waiting": utc(oldest)}
+
+
+def send_bulletin(engine: Engine, written: Any, *, config: Config, now: dt.datetime) -> list[int]:
+    """Hand a written bulletin's e-mail edition (`monitor.pipeline.bulletin.WrittenBulletin`)
+    to the outbox (which delivers and retries), once per recipient.
+
+    The dedupe key names the bulletin (scope, month, language), so producing the same
+    bulletin again — a rerun, a restart — queues nothing twice.
+
+    :raises MonitorError: no recipients configured.
+    """
+    if not written.recipients:
+        raise MonitorError("没有收件人：请在 config.toml 的 [bulletin] to 中配置")
+    ctx = written.context
+    with engine.begin() as conn:
+        return enqueue_message(
+            conn,
+            written.message,
+            recipients=list(written.recipients),
+            dedupe_key=f"bulletin:{ctx.scope_code}:{ctx.month}:{ctx.lang}",
+            sender=sender_of(config),
+            now=now,
+        )

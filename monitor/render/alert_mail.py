@@ -1,0 +1,791 @@
+"""Alert e-mail as text (pure): subjects, the plain and HTML parts, the whole MIME message.
+
+The HTML is laid out with tables and inline CSS only (no <style> that Outlook drops, no
+scripts, no SVG, no images): the trend is drawn as horizontal bars made of table cells,
+which Outlook-class clients show as they show any table. Region names come from ledgers and
+are data: the `.html` template is autoescaped, the `.txt` one is not (Jinja2 picks by
+extension), and every header value and one-line label passes through `one_line` (a region
+name with Excel's Alt+Enter in it must not end a header or forge another). Everything a
+message says is computed here into plain view objects, so the templates only lay it out, and
+a missing field fails (StrictUndefined) instead of rendering blank; a mail that fails anyway
+goes out as `plain_message`, the short edition without templates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from monitor.config.alerts import AlertSettings
+from monitor.core.alerts import Event, Mail, envelope_address
+from monitor.core.funds import FundCatalogue
+from monitor.core.money import format_amount
+from monitor.core.months import month_label
+from monitor.core.text_safety import FORBIDDEN
+from monitor.core.thresholds import Level
+from monitor.render.templating import shipped_templates
+
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+DEFAULT_THRESHOLDS: Mapping[Level, float] = {Level.RED: 3.0, Level.ORANGE: 6.0, Level.YELLOW: 9.0}
+
+# Background and text colour per level: the red/orange/yellow of the warning system.
+COLOURS = {
+    "red": ("#C00000", "#FFFFFF"),
+    "orange": ("#E46C0A", "#FFFFFF"),
+    "yellow": ("#FFC000", "#1F1F1F"),
+    "green": ("#3A8A3A", "#FFFFFF"),
+    "notice": ("#5B6B7B", "#FFFFFF"),
+}
+
+WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "red": "红色",
+        "orange": "橙色",
+        "yellow": "黄色",
+        "green": "正常",
+        "notice": "提示",
+        "raise": "新预警",
+        "escalate": "升级",
+        "remind": "持续提醒",
+        "downgrade": "降级",
+        "clear": "解除",
+        "notice_kind": "提示",
+        "digest_title": "基金风险预警",
+        "items": "项",
+        "payable": "可支付月数",
+        "months_unit": "个月",
+        "title": "医保基金运行风险预警",
+        "figures": "主要指标",
+        "reasons": "预警原因",
+        "notices": "提示",
+        "forecast": "预测",
+        "trend": "可支付月数：当前与预测（均值，80% 区间）",
+        "changed": "与上次通知相比",
+        "first": "首次通知",
+        "what": "事项",
+        "region": "统筹区",
+        "fund": "险种",
+        "level": "级别",
+        "month": "数据月份",
+        "act": "处理",
+        "bulletin": "月度分析报告",
+        "footer": (
+            "本邮件由医保基金运行风险监测预警系统（fund-risk-monitor）自动发送，请勿直接回复。"
+        ),
+        "ack_hint": "确认（确认后不再提醒，级别继续升高时仍会通知）",
+        "silence_hint": "静默至某日",
+        "recipients_note": "数据月份",
+        "since": "已持续",
+        "days": "天",
+        "from": "由",
+        "upgraded": "升级",
+        "note_model": "预测模型与回测",
+        "income": "收入",
+        "expenditure": "支出",
+        "data_missing": "本月数据缺失，级别沿用上月",
+    },
+    "en": {
+        "red": "red",
+        "orange": "orange",
+        "yellow": "yellow",
+        "green": "normal",
+        "notice": "notice",
+        "raise": "new alert",
+        "escalate": "escalated",
+        "remind": "reminder",
+        "downgrade": "downgraded",
+        "clear": "cleared",
+        "notice_kind": "notice",
+        "digest_title": "Fund risk alerts",
+        "items": "items",
+        "payable": "payable months",
+        "months_unit": "months",
+        "title": "Medical-insurance fund risk alert",
+        "figures": "Key figures",
+        "reasons": "Why",
+        "notices": "Notices",
+        "forecast": "Forecast",
+        "trend": "Payable months: now and forecast (mean, 80% band)",
+        "changed": "Since the last message",
+        "first": "First message",
+        "what": "What",
+        "region": "Region",
+        "fund": "Fund",
+        "level": "Level",
+        "month": "Data month",
+        "act": "What to do",
+        "bulletin": "Monthly bulletin",
+        "footer": "Sent automatically by fund-risk-monitor; please do not reply.",
+        "ack_hint": "Acknowledge (stops reminders; a further rise is still sent)",
+        "silence_hint": "Silence until a date",
+        "recipients_note": "Data month",
+        "since": "for",
+        "days": "days",
+        "from": "from",
+        "upgraded": "escalated",
+        "note_model": "Forecast models and backtests",
+        "income": "Income",
+        "expenditure": "Expenditure",
+        "data_missing": "No data this month; the level is carried over",
+    },
+}
+
+
+def word(key: str, lang: str) -> str:
+    return WORDS[lang][key]
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(value: object) -> str:
+    """`value` as one line of plain text, safe for a mail header: every character the importer
+    refuses in a cell (monitor.ledger.cell_text.FORBIDDEN: C0 including CR/LF/TAB/ESC, DEL, C1, bidi
+    and other invisible format characters, line separators, lone surrogates) becomes a space,
+    and runs of spaces one space."""
+    return _SPACES.sub(" ", FORBIDDEN.sub(" ", str(value))).strip()
+
+
+# ---------------------------------------------------------------- numbers in words
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _months(value: Any, lang: str) -> str:
+    x = _finite(value)
+    if x is None:
+        return "—"
+    return f"{x:.1f} 个月" if lang == "zh" else f"{x:.1f} months"
+
+
+def _pct(value: Any, digits: int = 0) -> str:
+    x = _finite(value)
+    return "—" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _pp(value: Any, lang: str) -> str:
+    x = _finite(value)
+    if x is None:
+        return "—"
+    return f"{x:+.1f} 个百分点" if lang == "zh" else f"{x:+.1f} pp"
+
+
+def _amount(value: Any, lang: str) -> str:
+    x = _finite(value)
+    return "—" if x is None else format_amount(x, lang=lang)
+
+
+def _local(value: dt.datetime) -> str:
+    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def fund_name(funds: FundCatalogue, key: str, lang: str) -> str:
+    if key not in funds:
+        return key
+    return funds[key].short if lang == "zh" else funds[key].name_en
+
+
+def level_word(level: Level | str, lang: str) -> str:
+    return word(level.value if isinstance(level, Level) else level, lang)
+
+
+def kind_word(kind: str, lang: str) -> str:
+    return word("notice_kind" if kind == "notice" else kind, lang)
+
+
+def _notice_labels(event: Event, ids: Sequence[str], lang: str) -> list[str]:
+    by_id = {n["id"]: n for n in event.snapshot.notices}
+    labels = []
+    for nid in ids:
+        n = by_id.get(nid)
+        labels.append(n[f"label_{lang}"] if n else nid)
+    return labels
+
+
+# ---------------------------------------------------------------- headlines
+def headline(event: Event, funds: FundCatalogue, lang: str, now: dt.datetime | None = None) -> str:
+    """The one line for a subject or a list: who, what, and the headline number."""
+    s = event.snapshot
+    who = one_line(f"{s.region_name} {fund_name(funds, s.fund, lang)}")
+    payable = _finite(s.payable_months)
+    number = ""
+    if payable is not None:
+        number = (
+            f" 可支付月数 {payable:.1f} 个月" if lang == "zh" else f": payable months {payable:.1f}"
+        )
+    lv, prev = level_word(event.level, lang), level_word(event.previous_level, lang)
+    if event.kind == "raise":
+        return (
+            f"【{lv}预警】{who}{number}" if lang == "zh" else f"[{lv.upper()} alert] {who}{number}"
+        )
+    if event.kind == "escalate":
+        if lang == "zh":
+            return f"【{lv}预警】{who}{number}（由{prev}升级）"
+        return f"[{lv.upper()} alert] {who}{number} (escalated from {prev})"
+    if event.kind == "remind":
+        days = ""
+        if event.level_since is not None and now is not None:
+            n = max(0, (now - event.level_since).days)
+            days = f"（已持续 {n} 天）" if lang == "zh" else f" (for {n} days)"
+        if lang == "zh":
+            return f"【{lv}预警·持续】{who}{number}{days}"
+        return f"[{lv.upper()} alert, reminder] {who}{number}{days}"
+    if event.kind == "downgrade":
+        if lang == "zh":
+            return f"【预警降级】{who} {prev}→{lv}{number}"
+        return f"[Alert downgraded {prev}→{lv}] {who}{number}"
+    if event.kind == "clear":
+        return f"【预警解除】{who}{number}" if lang == "zh" else f"[Alert cleared] {who}{number}"
+    added = _notice_labels(event, event.notices_added, lang)
+    if added:
+        sep = "、" if lang == "zh" else ", "
+        return (
+            f"【提示】{who} {sep.join(added)}"
+            if lang == "zh"
+            else f"[Notice] {who}: {sep.join(added)}"
+        )
+    gone = [zh if lang == "zh" else en for zh, en in event.removed_labels] or list(
+        event.notices_removed
+    )
+    sep = "、" if lang == "zh" else ", "
+    return (
+        f"【提示解除】{who} {sep.join(gone)}"
+        if lang == "zh"
+        else f"[Notice cleared] {who}: {sep.join(gone)}"
+    )
+
+
+def _digest_bucket(event: Event) -> str:
+    if event.kind in ("raise", "escalate", "remind"):
+        return event.level.value
+    return {"downgrade": "downgrade", "clear": "clear", "notice": "notice"}[event.kind]
+
+
+_BUCKETS = ("red", "orange", "yellow", "downgrade", "clear", "notice")
+
+
+def subject(
+    mail: Mail, funds: FundCatalogue, settings: AlertSettings, now: dt.datetime | None = None
+) -> str:
+    lang = settings.language
+    prefix = f"{one_line(settings.subject_prefix)} " if settings.subject_prefix else ""
+    if not mail.digest:
+        return prefix + headline(mail.events[0], funds, lang, now)
+    counts = {b: 0 for b in _BUCKETS}
+    for event in mail.events:
+        counts[_digest_bucket(event)] += 1
+    names = {b: kind_word(b, lang) if b in ("downgrade", "clear", "notice") else word(b, lang)
+             for b in _BUCKETS}  # fmt: skip
+    parts = [f"{names[b]} {n}" for b, n in counts.items() if n]
+    if lang == "zh":
+        return f"{prefix}【基金风险预警】{len(mail.events)} 项：{'、'.join(parts)}"
+    return f"{prefix}[Fund risk alerts] {len(mail.events)} items: {', '.join(parts)}"
+
+
+# ---------------------------------------------------------------- views for the templates
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: str
+    width: int  # pixels of the bar
+    rest: int  # pixels after it
+    colour: str
+
+
+@dataclass(frozen=True)
+class EventView:
+    id: int | None
+    kind: str
+    kind_label: str
+    level: str
+    level_label: str
+    colour: str
+    text_colour: str
+    region: str  # "东至县（341721）"
+    fund: str
+    month: str
+    headline: str
+    summary: str  # one line for the digest table
+    payable: str
+    status_line: str  # "红色 ← 橙色" / "已持续 21 天"
+    changes: list[str]  # what changed since the last mail
+    figures: list[tuple[str, str]]
+    reasons: list[tuple[str, str, str]]  # (text, background, text colour)
+    lower_reasons: str  # "另有 4 条较低级别的规则也已触发"
+    notices: list[tuple[str, str]]  # (label, text)
+    probabilities: list[tuple[str, str]]
+    bars: list[Bar]
+    model_notes: list[str]
+    ack_command: str
+    silence_command: str
+    bulletin_url: str
+
+
+@dataclass(frozen=True)
+class MailView:
+    lang: str
+    w: Mapping[str, str]  # the words of the language
+    title: str
+    subject: str
+    digest: bool
+    intro: str
+    events: list[EventView]
+    generated: str
+    footer: str
+
+
+def _bar_colour(value: float, thresholds: Mapping[Level, float]) -> str:
+    for level in (Level.RED, Level.ORANGE, Level.YELLOW):
+        if level in thresholds and value < thresholds[level]:
+            return COLOURS[level.value][0]
+    return COLOURS["green"][0]
+
+
+BAR_WIDTH = 300
+
+
+def trend_bars(event: Event, thresholds: Mapping[Level, float], lang: str) -> list[Bar]:
+    """Now and each forecast month's expected payable months, as bars (widths in px)."""
+    s = event.snapshot
+    points: list[tuple[str, float | None, str]] = [
+        (s.month + ("（当前）" if lang == "zh" else " (now)"), _finite(s.payable_months), "")
+    ]
+    for m in (s.forecast or {}).get("months") or ():
+        lo, hi = _finite(m.get("payable_lo80")), _finite(m.get("payable_hi80"))
+        band = "" if lo is None or hi is None else f"（{lo:.1f}–{hi:.1f}）"
+        if lang != "zh" and band:
+            band = f" ({lo:.1f}–{hi:.1f})"
+        points.append((str(m.get("month")), _finite(m.get("payable_mean")), band))
+    values = [v for _, v, _ in points if v is not None]
+    if not values:
+        return []
+    top = max([*values, max(thresholds.values(), default=9.0) * 1.2, 1.0])
+    bars = []
+    for label, value, band in points:
+        if value is None:
+            bars.append(Bar(label, "—", 1, BAR_WIDTH - 1, "#DDDDDD"))
+            continue
+        width = max(1, min(BAR_WIDTH, round(BAR_WIDTH * max(value, 0.0) / top)))
+        bars.append(
+            Bar(
+                label,
+                f"{value:.1f}{band}",
+                width,
+                BAR_WIDTH - width,
+                _bar_colour(value, thresholds),
+            )
+        )
+    return bars
+
+
+def _changes(event: Event, lang: str) -> list[str]:
+    last = event.previous
+    s = event.snapshot
+    if last is None:
+        if lang == "zh":
+            return [f"{word('first', lang)}（此前级别：{level_word(event.previous_level, lang)}）"]
+        return [f"{word('first', lang)} (before: {level_word(event.previous_level, lang)})"]
+    zh = lang == "zh"
+    when = _local(last.at)
+    lines = [
+        f"上次通知：{when}（{last.month} 数据，{level_word(last.level, lang)}）"
+        if zh
+        else f"Last message: {when} ({last.month} data, {level_word(last.level, lang)})"
+    ]
+    if last.level != event.level:
+        lines.append(
+            f"级别：{level_word(last.level, lang)} → {level_word(event.level, lang)}"
+            if zh
+            else f"Level: {level_word(last.level, lang)} → {level_word(event.level, lang)}"
+        )
+    before, now = _finite(last.payable_months), _finite(s.payable_months)
+    if before is not None and now is not None:
+        lines.append(
+            f"可支付月数：{before:.1f} → {now:.1f} 个月（{now - before:+.1f}）"
+            if zh
+            else f"Payable months: {before:.1f} → {now:.1f} ({now - before:+.1f})"
+        )
+    pb, pn = _finite(last.p_depletion12), _finite(s.p_depletion12)
+    if pb is not None and pn is not None:
+        lines.append(
+            f"12 个月内耗尽概率：{_pct(pb)} → {_pct(pn)}"
+            if zh
+            else f"P(depleted within 12 months): {_pct(pb)} → {_pct(pn)}"
+        )
+    if last.month != s.month:
+        lines.append(
+            f"数据月份：{last.month} → {s.month}" if zh else f"Data month: {last.month} → {s.month}"
+        )
+    return lines
+
+
+def _figures(event: Event, lang: str) -> list[tuple[str, str]]:
+    ind = event.snapshot.indicators
+    zh = lang == "zh"
+    rows = [
+        ("可支付月数" if zh else "Payable months", _months(ind.get("payable_months"), lang)),
+        ("当年累计收入" if zh else "Income, year to date", _amount(ind.get("ytd_income"), lang)),
+        (
+            "当年累计支出" if zh else "Expenditure, year to date",
+            _amount(ind.get("ytd_expenditure"), lang),
+        ),
+        ("当年累计结余" if zh else "Surplus, year to date", _amount(ind.get("ytd_surplus"), lang)),
+    ]
+    rate = _finite(ind.get("ytd_surplus_rate"))
+    if rate is not None:
+        rows.append(("当期结余率" if zh else "Surplus rate", f"{rate:.1f}%"))
+    gi, ge = _finite(ind.get("income_growth")), _finite(ind.get("expenditure_growth"))
+    if gi is not None and ge is not None:
+        rows.append(
+            (
+                "收入增速 / 支出增速（同比）" if zh else "Income / expenditure growth (y/y)",
+                f"{gi:.1f}% / {ge:.1f}%",
+            )
+        )
+        rows.append(("增速差" if zh else "Growth gap", _pp(ind.get("growth_gap"), lang)))
+    ratio = _finite(ind.get("retiree_ratio"))
+    if ratio is not None:
+        rows.append(("在职退休比" if zh else "Active to retired", f"{ratio:.2f}"))
+    months = (event.snapshot.forecast or {}).get("months") or []
+    for ahead in (6, 12):
+        if len(months) >= ahead:
+            m = months[ahead - 1]
+            balance = _amount(m.get("balance_mean"), lang)
+            label = (
+                f"{ahead} 个月后（{m.get('month')}）预计结余 / 可支付月数"
+                if zh
+                else f"In {ahead} months ({m.get('month')}): balance / payable months"
+            )
+            rows.append((label, f"{balance} / {_months(m.get('payable_mean'), lang)}"))
+    return rows
+
+
+def _probabilities(event: Event, lang: str) -> list[tuple[str, str]]:
+    fc = event.snapshot.forecast or {}
+    zh = lang == "zh"
+    rows = []
+    depletion = fc.get("depletion") or {}
+    for w in (6, 12):
+        if depletion.get(f"p{w}") is not None:
+            rows.append(
+                (
+                    f"{w} 个月内基金耗尽（结余 < 0）" if zh else f"Depleted within {w} months",
+                    _pct(depletion[f"p{w}"]),
+                )
+            )
+    if depletion.get("expected_month"):
+        rows.append(
+            ("若耗尽，预计月份" if zh else "If depleted, expected in", depletion["expected_month"])
+        )
+    for p in fc.get("prob_below") or ():
+        t, w = _finite(p.get("threshold")), p.get("window")
+        if t is None:
+            continue
+        rows.append(
+            (
+                f"{w} 个月内可支付月数低于 {t:g} 个月"
+                if zh
+                else f"Payable months < {t:g} within {w}",
+                _pct(p.get("probability")),
+            )
+        )
+    ytd = fc.get("ytd_deficit") or {}
+    if ytd.get("probability") is not None:
+        value = _pct(ytd["probability"])
+        if ytd.get("median_month"):
+            value += f"（{ytd['median_month']}）" if zh else f" ({ytd['median_month']})"
+        rows.append(("预测期内出现当年累计收不抵支" if zh else "Year-to-date deficit ahead", value))
+    return rows
+
+
+def _model_notes(event: Event, lang: str) -> list[str]:
+    fc = event.snapshot.forecast or {}
+    notes = []
+    for part in ("income", "expenditure"):
+        m = fc.get(part)
+        if not m:
+            continue
+        mase, cov = _finite(m.get("mase")), _finite(m.get("coverage80"))
+        accuracy = ""
+        if mase is not None:
+            accuracy = (
+                f"；回测 MASE {mase:.2f}，80% 区间覆盖 {_pct(cov)}"
+                if lang == "zh"
+                else f"; backtest MASE {mase:.2f}, 80% band covered {_pct(cov)}"
+            )
+        notes.append(f"{word(part, lang)}：{m.get('model')}{accuracy}")
+    if fc.get("n_paths"):
+        notes.append(
+            f"{fc['n_paths']} 条联合模拟路径" if lang == "zh" else f"{fc['n_paths']} joint paths"
+        )
+    return notes
+
+
+def _status_line(event: Event, now: dt.datetime, lang: str) -> str:
+    lv, prev = level_word(event.level, lang), level_word(event.previous_level, lang)
+    zh = lang == "zh"
+    if event.kind == "remind" and event.level_since is not None:
+        days = max(0, (now - event.level_since).days)
+        since = _local(event.level_since)[:10]
+        return (
+            f"{lv}，已持续 {days} 天（自 {since}）"
+            if zh
+            else f"{lv} for {days} days (since {since})"
+        )
+    if event.kind in ("raise", "escalate", "downgrade", "clear"):
+        return f"{prev} → {lv}"
+    return lv
+
+
+def event_view(
+    event: Event,
+    *,
+    funds: FundCatalogue,
+    settings: AlertSettings,
+    thresholds: Mapping[Level, float],
+    now: dt.datetime,
+) -> EventView:
+    lang = settings.language
+    s = event.snapshot
+    colour_key = "notice" if event.kind == "notice" else event.level.value
+    bg, fg = COLOURS[colour_key]
+    badge = word("notice", lang) if event.kind == "notice" else level_word(event.level, lang)
+    # The rules of the fund's level (all of them when it is green: a clear has none), and
+    # the lower rules that also fired only as a count: a leader reads the top of the list.
+    top = [r for r in s.reasons if r["level"] == s.level.value] or list(s.reasons)
+    reasons = [(str(r[lang]), *COLOURS.get(str(r["level"]), COLOURS["notice"])) for r in top]
+    lower = len(s.reasons) - len(top)
+    lower_reasons = ""
+    if lower:
+        lower_reasons = (
+            f"另有 {lower} 条较低级别的规则也已触发"
+            if lang == "zh"
+            else f"{lower} lower-level rules also fire"
+        )
+    notices = [(n[f"label_{lang}"], n[f"text_{lang}"]) for n in s.notices]
+    if event.kind == "notice" and event.removed_labels:
+        gone = "（已解除）" if lang == "zh" else " (cleared)"
+        notices += [((zh if lang == "zh" else en) + gone, "") for zh, en in event.removed_labels]
+    url = ""
+    if settings.bulletin_url:
+        url = settings.bulletin_url.format(month=s.month, region=s.region_code, fund=s.fund)
+    fund_key = s.fund
+    return EventView(
+        id=event.id,
+        kind=event.kind,
+        kind_label=kind_word(event.kind, lang),
+        level=event.level.value,
+        level_label=badge,
+        colour=bg,
+        text_colour=fg,
+        region=f"{one_line(s.region_name)}（{s.region_code}）"
+        if lang == "zh"
+        else f"{one_line(s.region_name)} ({s.region_code})",
+        fund=fund_name(funds, s.fund, lang),
+        month=month_label(s.month, lang),
+        headline=headline(event, funds, lang, now),
+        summary=_summary(event, lang),
+        payable=_months(s.payable_months, lang),
+        status_line=_status_line(event, now, lang),
+        changes=_changes(event, lang),
+        figures=_figures(event, lang),
+        reasons=reasons,
+        lower_reasons=lower_reasons,
+        notices=notices,
+        probabilities=_probabilities(event, lang),
+        bars=trend_bars(event, thresholds, lang),
+        model_notes=_model_notes(event, lang),
+        ack_command=f'fundmon alerts ack {event.id} --note "…"' if event.id else "",
+        silence_command=(
+            f"fundmon alerts silence --region {s.region_code} --fund {fund_key} "
+            '--until YYYY-MM-DD --reason "…"'
+        ),
+        bulletin_url=url,
+    )
+
+
+def _summary(event: Event, lang: str) -> str:
+    s = event.snapshot
+    if event.kind == "notice":
+        return "、".join(_notice_labels(event, event.notices_added, lang)) or "—"
+    if s.reasons and event.kind not in ("clear",):
+        return str(s.reasons[0][lang])
+    return word("data_missing", lang) if s.data_missing else ""
+
+
+# ---------------------------------------------------------------- the message
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The one Jinja environment of alert mail: .html autoescaped, .txt not."""
+    env = Environment(
+        loader=FileSystemLoader(str(shipped_templates())),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+def mail_view(
+    mail: Mail,
+    *,
+    funds: FundCatalogue,
+    settings: AlertSettings,
+    thresholds: Mapping[Level, float] | None = None,
+    now: dt.datetime,
+) -> MailView:
+    lang = settings.language
+    thresholds = thresholds or DEFAULT_THRESHOLDS
+    events = [
+        event_view(e, funds=funds, settings=settings, thresholds=thresholds, now=now)
+        for e in mail.events
+    ]
+    months = sorted({e.snapshot.month for e in mail.events})
+    if mail.digest:
+        intro = (
+            f"本次评估（{'、'.join(months)} 数据）有 {len(events)} 项需要您关注，"
+            "按级别从高到低排列："
+            if lang == "zh"
+            else f"This evaluation ({', '.join(months)} data) has {len(events)} items for you, "
+            "highest level first:"
+        )
+    else:
+        e = events[0]
+        intro = (
+            f"{e.region} {e.fund}：{e.kind_label}，{e.status_line}"
+            if lang == "zh"
+            else (f"{e.region} {e.fund}: {e.kind_label}, {e.status_line}")
+        )
+    return MailView(
+        lang=lang,
+        w=WORDS[lang],
+        title=word("title", lang),
+        subject=subject(mail, funds, settings, now),
+        digest=mail.digest,
+        intro=intro,
+        events=events,
+        generated=_local(now),
+        footer=word("footer", lang),
+    )
+
+
+def render_parts(view: MailView) -> tuple[str, str]:
+    """(plain text, HTML) of a mail."""
+    env = environment()
+    text = env.get_template("alert_mail.txt").render(m=view)
+    html = env.get_template("alert_mail.html").render(m=view)
+    return text, html
+
+
+def message_domain(sender: str) -> str:
+    address = envelope_address(sender) or "fundmon@localhost"
+    return address.rpartition("@")[2]
+
+
+def build_message(
+    mail: Mail,
+    *,
+    funds: FundCatalogue,
+    settings: AlertSettings,
+    sender: str,
+    message_id: str,
+    now: dt.datetime,
+    thresholds: Mapping[Level, float] | None = None,
+) -> EmailMessage:
+    """The whole message: multipart/alternative, plain text then HTML, UTF-8 in base64
+    (Chinese text survives any relay), headers RFC 2047-encoded by the email package."""
+    view = mail_view(mail, funds=funds, settings=settings, thresholds=thresholds, now=now)
+    text, html = render_parts(view)
+    msg = EmailMessage(policy=SMTP)
+    msg["Subject"] = one_line(view.subject)
+    msg["From"] = one_line(sender)
+    msg["To"] = one_line(mail.recipient)
+    msg["Date"] = format_datetime(now.astimezone(DISPLAY_TZ))
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alerts
+    ids = [str(e.id) for e in mail.events if e.id is not None]
+    if ids:
+        msg["X-Fundmon-Alerts"] = ",".join(ids)
+    if any(e.level == Level.RED and e.kind in ("raise", "escalate") for e in mail.events):
+        msg["Importance"] = "high"
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg
+
+
+def _plain_line(event: Event, funds: FundCatalogue, lang: str) -> str:
+    s = event.snapshot
+    payable = _finite(s.payable_months)
+    figure = "—" if payable is None else f"{payable:.1f}"
+    if lang == "zh":
+        return (
+            f"- {one_line(s.region_name)}（{s.region_code}）{fund_name(funds, s.fund, lang)}："
+            f"{kind_word(event.kind, lang)}，{level_word(event.level, lang)}，"
+            f"数据月份 {s.month}，可支付月数 {figure}（预警编号 #{event.id}）"
+        )
+    return (
+        f"- {one_line(s.region_name)} ({s.region_code}) {fund_name(funds, s.fund, lang)}: "
+        f"{kind_word(event.kind, lang)}, {level_word(event.level, lang)}, "
+        f"data month {s.month}, payable months {figure} (alert #{event.id})"
+    )
+
+
+def plain_message(
+    mail: Mail,
+    *,
+    funds: FundCatalogue,
+    settings: AlertSettings,
+    sender: str,
+    message_id: str,
+    now: dt.datetime,
+    reason: str,
+) -> EmailMessage:
+    """The short plain-text edition of a mail whose full rendering failed: no templates, only
+    the facts a recipient must not miss (who, which level), so a red fund is still alerted."""
+    lang = settings.language
+    prefix = f"{one_line(settings.subject_prefix)} " if settings.subject_prefix else ""
+    top = max(mail.events, key=lambda e: e.level.rank)
+    if lang == "zh":
+        highest = level_word(top.level, lang)
+        title = f"{prefix}【基金风险预警·简版】{len(mail.events)} 项，最高 {highest}"
+        tail = f"完整邮件未能生成（{one_line(reason)}），详情请用 `fundmon alerts list` 查看。\n"
+    else:
+        title = (
+            f"{prefix}[Fund risk alerts, short edition] {len(mail.events)} items, "
+            f"highest {level_word(top.level, lang)}"
+        )
+        tail = (
+            f"The full message could not be made ({one_line(reason)}); see `fundmon alerts list`.\n"
+        )
+    body = "\n".join(_plain_line(e, funds, lang) for e in mail.events)
+    msg = EmailMessage(policy=SMTP)
+    msg["Subject"] = one_line(title)
+    msg["From"] = one_line(sender)
+    msg["To"] = one_line(mail.recipient)
+    msg["Date"] = format_datetime(now.astimezone(DISPLAY_TZ))
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    ids = [str(e.id) for e in mail.events if e.id is not None]
+    if ids:
+        msg["X-Fundmon-Alerts"] = ",".join(ids)
+    msg.set_content(f"{body}\n\n{tail}", subtype="plain", charset="utf-8", cte="base64")
+    return msg

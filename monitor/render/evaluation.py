@@ -1,0 +1,284 @@
+"""Evaluation results as a terminal table, JSON (DESIGN's shape) or CSV for Excel (pure)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from monitor.core.evaluation import FundResult, ReplayFund, lead_times
+from monitor.core.funds import FundCatalogue
+from monitor.core.text_safety import safe_text, write_csv
+from monitor.core.thresholds import Level, ThresholdProfile
+
+LEVEL_STYLE = {
+    "red": {"fg": "red", "bold": True},
+    "orange": {"fg": 208, "bold": True},
+    "yellow": {"fg": "yellow"},
+    "green": {"fg": "green"},
+}
+LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
+LEVEL_EN = {"red": "red", "orange": "orange", "yellow": "yellow", "green": "normal"}
+
+
+def level_text(level: str, lang: str, color: bool) -> str:
+    word = (LEVEL_ZH if lang == "zh" else LEVEL_EN)[level]
+    return click.style(word, **LEVEL_STYLE[level]) if color else word
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return fmt.format(value)
+
+
+def _p_depletion(result: FundResult) -> float | None:
+    if not result.forecast:
+        return None
+    return result.forecast["depletion"].get("p12")
+
+
+def _summary(result: FundResult, lang: str) -> str:
+    d = result.decision
+    parts = [r.text(lang) for r in d.reasons[:2]]
+    parts += [n.label(lang) for n in d.notices]
+    return "；".join(parts) if lang == "zh" else "; ".join(parts)
+
+
+def results_table(
+    results: Sequence[FundResult], funds: FundCatalogue, *, lang: str = "zh", color: bool = False
+) -> str:
+    """A table whose text cells are escaped (safe_text): a name with a newline stays in its row."""
+    rows = []
+    order = {"red": 0, "orange": 1, "yellow": 2, "green": 3}
+    for r in sorted(results, key=lambda r: (order[r.decision.level.value], r.region_code, r.fund)):
+        fund = funds[r.fund].short if r.fund in funds else r.fund
+        if lang != "zh" and r.fund in funds:
+            fund = r.fund
+        rows.append(
+            [
+                safe_text(f"{r.region_name}（{r.region_code}）"),
+                safe_text(fund),
+                safe_text(r.month),
+                level_text(r.decision.level.value, lang, color),  # our colour codes, kept
+                _num(r.indicators.get("payable_months")),
+                _num(_p_depletion(r), "{:.0%}"),
+                safe_text(_summary(r, lang)),
+            ]
+        )
+    headers = (
+        ["统筹区", "险种", "月份", "级别", "可支付月数", "12个月内耗尽概率", "原因与提示"]
+        if lang == "zh"
+        else [
+            "region",
+            "fund",
+            "month",
+            "level",
+            "payable months",
+            "P(depleted in 12m)",
+            "reasons and notices",
+        ]
+    )
+    return tabulate(rows, headers=headers, disable_numparse=True)
+
+
+def results_json(results: Sequence[FundResult], lang: str = "zh") -> str:
+    return json.dumps(
+        [r.to_dict(lang) for r in results], ensure_ascii=False, indent=2, default=_json_default
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+CSV_INDICATORS = (
+    "payable_months",
+    "ytd_income",
+    "ytd_expenditure",
+    "ytd_surplus",
+    "ytd_surplus_rate",
+    "income_growth",
+    "expenditure_growth",
+    "growth_gap",
+    "retiree_ratio",
+)
+
+
+def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
+    """One row per fund for Excel; names and reasons cannot run as formulas (safe_cell)."""
+    header = [
+        "region_code",
+        "region_name",
+        "fund",
+        "month",
+        "level",
+        *CSV_INDICATORS,
+        "forecast_payable_12",
+        "p_depletion_12",
+        "reasons",
+        "notices",
+    ]
+    rows = []
+    for r in results:
+        fc = r.forecast or {}
+        months = fc.get("months") or []
+        payable12 = months[11]["payable_mean"] if len(months) >= 12 else None
+        rows.append(
+            [
+                r.region_code,
+                r.region_name,
+                r.fund,
+                r.month,
+                r.decision.level.value,
+                *(r.indicators.get(k) for k in CSV_INDICATORS),
+                payable12,
+                (fc.get("depletion") or {}).get("p12"),
+                "；".join(x.text(lang) for x in r.decision.reasons),
+                "；".join(n.label(lang) for n in r.decision.notices),
+            ]
+        )
+    out = io.StringIO()
+    write_csv(out, header, rows)
+    return out.getvalue()
+
+
+def replay_lines(
+    funds_replayed: Sequence[ReplayFund],
+    profile: ThresholdProfile,
+    catalogue: FundCatalogue,
+    *,
+    start: str,
+    end: str,
+) -> list[str]:
+    lines = [f"回放 {start} 至 {end}：每个月只用截至当月的数据拟合预测并分级", ""]
+    rows = []
+    total_false = 0
+    for fund in funds_replayed:
+        for row in lead_times(fund, profile):
+            total_false += row["false_alarms"]
+            if not row["first_raised"] and not row["crossed"]:
+                continue
+            name = catalogue[fund.fund].short if fund.fund in catalogue else fund.fund
+            lead = row["lead_months"]
+            rows.append(
+                [
+                    safe_text(f"{fund.region_name}（{fund.region_code}）"),
+                    safe_text(name),
+                    LEVEL_ZH[row["level"].value],
+                    f"< {row['threshold']:g}",
+                    row["first_raised"] or "未预警",
+                    row["crossed"] or "未跌破",
+                    "—"
+                    if lead is None
+                    else (
+                        f"提前 {lead} 个月"
+                        if lead > 0
+                        else ("当月" if lead == 0 else f"滞后 {-lead} 个月")
+                    ),
+                    row["raises"],
+                    row["false_alarms"],
+                ]
+            )
+    lines.append(
+        tabulate(
+            rows,
+            headers=[
+                "统筹区",
+                "险种",
+                "颜色",
+                "可支付月数阈值",
+                "首次预警",
+                "实际跌破",
+                "提前量",
+                "预警次数",
+                "误报",
+            ],
+            disable_numparse=True,
+        )
+    )
+    lines.append("")
+    lines.append(f"误报：预警后 12 个月内可支付月数未跌破该颜色阈值的次数，合计 {total_false} 次。")
+    return lines
+
+
+def explain_lines(rows: Sequence[Any], lang: str = "zh") -> list[str]:
+    table = []
+    for r in rows:
+        fires = {
+            True: "触发" if lang == "zh" else "fires",
+            False: "未触发" if lang == "zh" else "clear",
+            None: "无法评估" if lang == "zh" else "n/a",
+        }[r.fires]
+        level = (
+            LEVEL_ZH.get(r.level.value, r.level.value)
+            if isinstance(r.level, Level)
+            else ("提示" if lang == "zh" else "notice")
+        )
+        table.append([safe_text(r.rule_id), level, fires, safe_text(r.text(lang))])
+    headers = (
+        ["规则", "级别", "当前", "说明"]
+        if lang == "zh"
+        else ["rule", "level", "now", "explanation"]
+    )
+    return [tabulate(table, headers=headers, disable_numparse=True)]
+
+
+def results_summary(
+    results: Sequence[FundResult],
+    funds: FundCatalogue,
+    *,
+    lang: str = "zh",
+    color: bool = False,
+    top: int = 20,
+) -> str:
+    """For many funds (a province, the country): counts per level and fund, then the `top`
+    most severe funds (lowest payable months first within a level)."""
+    levels = ("red", "orange", "yellow", "green")
+    counts: dict[str, dict[str, int]] = {}
+    for r in results:
+        row = counts.setdefault(r.fund, dict.fromkeys(levels, 0))
+        row[r.decision.level.value] += 1
+    table = [
+        [safe_text(funds[f].short if f in funds and lang == "zh" else f)]
+        + [str(c[lv]) for lv in levels]
+        + [str(sum(c.values()))]
+        for f, c in sorted(counts.items())
+    ]
+    head = "险种" if lang == "zh" else "fund"
+    total = "合计" if lang == "zh" else "total"
+    lines = [
+        tabulate(
+            table,
+            headers=[head, *(level_text(lv, lang, color) for lv in levels), total],
+            disable_numparse=True,
+        )
+    ]
+    order = {lv: i for i, lv in enumerate(levels)}
+
+    def severity(r: FundResult) -> tuple[int, float, str, str]:
+        payable = r.indicators.get("payable_months")
+        return (
+            order[r.decision.level.value],
+            payable if isinstance(payable, int | float) else float("inf"),
+            r.region_code,
+            r.fund,
+        )
+
+    worst = [r for r in sorted(results, key=severity) if r.decision.level.value != "green"]
+    if worst:
+        lines.append("")
+        lines.append(
+            f"最严重的 {min(top, len(worst))} 个（共 {len(worst)} 个非绿色）："
+            if lang == "zh"
+            else f"The {min(top, len(worst))} most severe (of {len(worst)} not green):"
+        )
+        lines.append(results_table(worst[:top], funds, lang=lang, color=color))
+    return "\n".join(lines)

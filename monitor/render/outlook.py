@@ -1,0 +1,168 @@
+"""A fund's outlook in words and tables for the terminal, and as JSON (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from monitor.core.forecast.simulate import FundOutlook
+from monitor.core.forecast.types import SeriesForecast
+from monitor.core.money import format_amount
+from monitor.core.text_safety import safe_text
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%"
+
+
+def accuracy_text(forecast: SeriesForecast) -> str:
+    a = forecast.accuracy
+    if a is None:
+        return f"模型 {forecast.model}（序列过短，未回测）"
+    return (
+        f"模型 {forecast.model}；近 {a.horizon} 个月滚动回测（{a.origins} 个起点）："
+        f"MASE {a.mase:.2f}，sMAPE {a.smape:.1f}%，80% 区间覆盖 {_pct(a.coverage80)}，"
+        f"95% 区间覆盖 {_pct(a.coverage95)}"
+    )
+
+
+def outlook_lines(
+    outlook: FundOutlook,
+    income: SeriesForecast,
+    expenditure: SeriesForecast,
+    history: pd.DataFrame,
+    *,
+    title: str,
+    notes: Sequence[str] = (),
+) -> list[str]:
+    last = history.iloc[-1]
+    window = history["expenditure"].tail(12)
+    payable = last["balance"] / window.mean() if window.mean() > 0 else float("nan")
+    title = safe_text(title)  # names a region from the store
+    lines = [
+        f"{title}：截至 {last['month']}，期末累计结余 {format_amount(last['balance'])}，"
+        f"可支付月数 {payable:.1f}",
+        f"收入预测：{accuracy_text(income)}",
+        f"支出预测：{accuracy_text(expenditure)}",
+        "",
+    ]
+    rows = []
+    for r in outlook.monthly.itertuples():
+        rows.append(
+            [
+                r.month,
+                format_amount(r.income_mean, "万元"),
+                format_amount(r.expenditure_mean, "万元"),
+                format_amount(r.balance_mean),
+                f"{format_amount(r.balance_lo80)} ～ {format_amount(r.balance_hi80)}",
+                f"{r.payable_median:.1f}",
+                f"{r.payable_lo80:.1f} ～ {r.payable_hi80:.1f}",
+                _pct(r.p_depleted),
+            ]
+        )
+    lines.append(
+        tabulate(
+            rows,
+            headers=[
+                "月份",
+                "收入",
+                "支出",
+                "期末结余",
+                "结余 80% 区间",
+                "可支付月数",
+                "80% 区间",
+                "已耗尽概率",
+            ],
+            disable_numparse=True,
+            colalign=("left", *["right"] * 7),
+        )
+    )
+    lines.append("")
+    probs = outlook.prob_below.pivot(index="threshold", columns="window", values="probability")
+    lines.append("可支付月数跌破阈值（至少一个月）的概率：")
+    lines.append(
+        tabulate(
+            [[f"{t:g} 个月", *(_pct(probs.loc[t, w]) for w in probs.columns)] for t in probs.index],
+            headers=["阈值", *(f"{w} 个月内" for w in probs.columns)],
+            disable_numparse=True,
+            colalign=("left", *["right"] * len(probs.columns)),
+        )
+    )
+    d = outlook.depletion
+    month = d.get("expected_month")
+    h = outlook.monthly.shape[0]
+    spans = [(w, d[f"p{w}"]) for w in (6, 12) if w <= h and d.get(f"p{w}") is not None]
+    if h not in (6, 12):
+        spans.append((h, d["p_h"]))
+    lines.append(
+        "基金耗尽（结余 < 0）的概率："
+        + "，".join(f"{w} 个月内 {_pct(p)}" for w, p in spans)
+        + (f"；若耗尽，预计在 {month}" if month else "")
+    )
+    y = outlook.ytd_deficit
+    if y.get("mean_path_month") or y.get("probability", 0) > 0:
+        lines.append(
+            f"当年累计收不抵支：预测期内出现的概率 {_pct(y['probability'])}"
+            + (f"，中位月份 {y['median_month']}" if y.get("median_month") else "")
+            + (f"；按期望路径首次出现于 {y['mean_path_month']}" if y.get("mean_path_month") else "")
+        )
+    else:
+        lines.append("当年累计收不抵支：预测期内不太可能出现")
+    lines.append(f"（{outlook.n_paths} 条联合模拟路径，随机种子 {outlook.seed}）")
+    labelled = [
+        *notes,
+        *(f"收入：{n}" for n in income.notes),
+        *(f"支出：{n}" for n in expenditure.notes),
+        *outlook.notes,
+    ]
+    for note in labelled:  # notes may quote a series id from the user's file
+        lines.append(safe_text(f"说明：{note}"))
+    return lines
+
+
+def _accuracy_json(forecast: SeriesForecast) -> dict[str, Any]:
+    a = forecast.accuracy
+    return {
+        "model": forecast.model,
+        "backtest": None
+        if a is None
+        else {
+            "mase": a.mase,
+            "smape": a.smape,
+            "coverage80": a.coverage80,
+            "coverage95": a.coverage95,
+            "origins": a.origins,
+            "horizon": a.horizon,
+        },
+        "notes": list(forecast.notes),
+    }
+
+
+def outlook_json(
+    outlook: FundOutlook,
+    income: SeriesForecast,
+    expenditure: SeriesForecast,
+    history: pd.DataFrame,
+    *,
+    region: str,
+    fund: str,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    monthly = outlook.monthly.astype(object).where(outlook.monthly.notna(), None)
+    return {
+        "region_code": region,
+        "fund": fund,
+        "last_month": history["month"].iloc[-1],
+        "months": monthly.to_dict("records"),
+        "prob_below": outlook.prob_below.to_dict("records"),
+        "depletion": outlook.depletion,
+        "ytd_deficit": outlook.ytd_deficit,
+        "income": _accuracy_json(income),
+        "expenditure": _accuracy_json(expenditure),
+        "n_paths": outlook.n_paths,
+        "seed": outlook.seed,
+        "notes": [*notes, *outlook.notes],
+    }
