@@ -29,7 +29,7 @@ from monitor.demo.data import demo_city, synthetic_world  # noqa: E402
 from monitor.demo.files import write_canonical_csv  # noqa: E402
 from monitor.ledger.importer import import_files  # noqa: E402
 from monitor.pipeline.bulletin import produce_bulletin, read_inputs  # noqa: E402
-from monitor.pipeline.evaluate import evaluate  # noqa: E402
+from monitor.pipeline.evaluate import evaluate_store  # noqa: E402
 from monitor.render.bulletin import build_bulletin_email, build_context, render_html  # noqa: E402
 from monitor.render.templating import bulletin_environment  # noqa: E402
 from monitor.store.db import open_store  # noqa: E402
@@ -52,16 +52,7 @@ def build_store(name: str, world, out: Path, config: Config, fresh: bool) -> Pat
         import_files(engine, [csv], config=config.with_store(url), unit="元", now=NOW, user="bench")
         _add_provinces(engine, world.regions)
         t1 = time.perf_counter()
-        profile = config.load_profile()
-        with engine.begin() as conn:
-            results = evaluate(
-                conn,
-                config=config,
-                profile=profile,
-                profile_name=profile.name,
-                now=NOW,
-                progress=sys.stderr.isatty(),
-            )
+        results = evaluate_store(engine, config, now=NOW, progress=sys.stderr.isatty()).results
         t2 = time.perf_counter()
     finally:
         engine.dispose()

@@ -44,7 +44,7 @@ def real_alerts(work: Path) -> tuple[bytes, bytes]:
     from monitor.demo.files import write_canonical_csv
     from monitor.ledger.importer import import_files
     from monitor.notify.outbox import queue_alerts
-    from monitor.pipeline.evaluate import evaluate
+    from monitor.pipeline.evaluate import evaluate_store
 
     url = f"sqlite:///{work / 'city.db'}"
     config = Config(
@@ -62,12 +62,9 @@ def real_alerts(work: Path) -> tuple[bytes, bytes]:
     engine = open_store(url)
     csv = write_canonical_csv(demo_city().ledger, work / "city.csv")
     import_files(engine, [csv], config=config, unit="元", now=NOW, user="bench")
-    profile = config.load_profile()
     with engine.begin() as conn:
-        results = evaluate(
-            conn, config=config, profile=profile, profile_name="national", now=NOW, progress=False
-        )
-        queue_alerts(conn, results, config=config, now=NOW, profile=profile)
+        run = evaluate_store(conn, config, now=NOW, progress=False)
+        queue_alerts(conn, run.results, config=config, now=NOW, profile=run.profile)
         rows = conn.execute(outbox.select().order_by(outbox.c.id)).all()
     engine.dispose()
     by_rcpt = {r.rcpt: bytes(r.content) for r in rows}

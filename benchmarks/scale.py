@@ -13,7 +13,7 @@ prints side by side, in one run:
    with a check that both give identical outlooks;
 3. the full evaluation (load, forecast, simulate, classify, store) in a fresh process:
    seconds per stage and peak memory (PSS summed over the process and its workers);
-4. incremental: one county's new month imported, then `evaluate(changed_only=True)` in a
+4. incremental: one county's new month imported, then `evaluate_store(changed_only=True)` in a
    fresh process, beside the full run.
 
 Each figure is printed as soon as it is measured (a national run takes long).
@@ -101,29 +101,20 @@ def measure_evaluate(url: str, changed_only: bool, executor: str) -> dict[str, o
     from monitor.config.compute import ComputeSettings
     from monitor.config.settings import Config
     from monitor.notify.outbox import queue_alerts
-    from monitor.pipeline.evaluate import Timings, evaluate
+    from monitor.pipeline.evaluate import evaluate_store
     from monitor.store.db import open_store
 
     config = Config(store_url=url)
-    profile = config.load_profile()
     engine = open_store(url)
-    timings = Timings()
     compute = ComputeSettings(executor=executor, scheduler="local" if executor == "dask" else "")
     with MemorySampler() as memory, engine.begin() as conn:
-        results = evaluate(
-            conn,
-            config=config,
-            profile=profile,
-            profile_name=profile.name,
-            now=NOW,
-            changed_only=changed_only,
-            progress=False,
-            compute=compute,
-            timings=timings,
+        run = evaluate_store(
+            conn, config, now=NOW, changed_only=changed_only, progress=False, compute=compute
         )
-        queue_alerts(conn, results, config=config, profile=profile, now=NOW)
+        results = run.results
+        queue_alerts(conn, results, config=config, profile=run.profile, now=NOW)
     engine.dispose()
-    out = {k: v for k, v in vars(timings).items() if k != "extra"}
+    out = {k: v for k, v in vars(run.timings).items() if k != "extra"}
     out["results"] = len(results)
     out["peak_mb"] = _own_peak_mb()
     out["worker_peak_mb"] = memory.worker_mb
@@ -167,11 +158,13 @@ def seed_evaluations(url: str) -> int:
         forecast_fund,
         load_inputs,
         pending_imports,
+        profile_label,
     )
     from monitor.store.db import open_store
 
     config = Config(store_url=url)
     profile = config.load_profile()
+    label = profile_label(profile)  # what evaluate_store stores
     engine = open_store(url)
     with engine.begin() as conn:
         inputs = load_inputs(conn)
@@ -183,10 +176,8 @@ def seed_evaluations(url: str) -> int:
         job = _job(inputs, first, [month], profile, config)
         assert job is not None
         got = forecast_fund(job)
-        (template, _), *_ = _classify_fund(
-            inputs, first, [month], got.by_month, {}, profile, profile.name
-        )
-        writer = _Writer(conn, profile=profile.name, now=NOW)
+        (template, _), *_ = _classify_fund(inputs, first, [month], got.by_month, {}, profile, label)
+        writer = _Writer(conn, profile=label, now=NOW)
         from dataclasses import replace
 
         for key in keys:

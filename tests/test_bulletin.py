@@ -24,7 +24,7 @@ from monitor.demo.data import demo_city
 from monitor.demo.files import write_canonical_csv
 from monitor.ledger.importer import import_files
 from monitor.pipeline.bulletin import produce_bulletin
-from monitor.pipeline.evaluate import evaluate
+from monitor.pipeline.evaluate import evaluate_store
 from monitor.render import bulletin as b
 from monitor.render.charts import ChartSpec, HLine, Line, chart_png, chart_svg, nice_ticks
 from monitor.render.templating import bulletin_environment, create_environment
@@ -42,18 +42,8 @@ def evaluated_store(folder: Path, ledger, months: tuple[str, ...], url: str | No
     engine = open_store(url, auto_upgrade=True)
     try:
         import_files(engine, [csv], config=config, unit="元", now=NOW, user="test")
-        profile = config.load_profile()
         for month in months:
-            with engine.begin() as conn:
-                evaluate(
-                    conn,
-                    config=config,
-                    profile=profile,
-                    profile_name=profile.name,
-                    now=NOW,
-                    month=month,
-                    progress=False,
-                )
+            evaluate_store(engine, config, now=NOW, month=month, progress=False)
     finally:
         engine.dispose()
     return url

@@ -12,7 +12,7 @@ from test_incremental import load, small_world
 from monitor.config.compute import ComputeSettings, compute_settings
 from monitor.config.settings import Config, ForecastSettings, parse_config
 from monitor.core.errors import ConfigError
-from monitor.pipeline.evaluate import evaluate
+from monitor.pipeline.evaluate import evaluate_store
 from monitor.render.evaluation import results_json
 from monitor.store.db import open_store
 
@@ -21,19 +21,9 @@ NOW = dt.datetime(2024, 1, 15, 9, 0, tzinfo=dt.UTC)
 
 def _evaluate(url: str, compute: ComputeSettings) -> str:
     config = Config(store_url=url, forecast=ForecastSettings(horizon=12, paths=200, seed=5))
-    profile = config.load_profile()
     engine = open_store(url)
     try:
-        with engine.begin() as conn:
-            results = evaluate(
-                conn,
-                config=config,
-                profile=profile,
-                profile_name=profile.name,
-                now=NOW,
-                compute=compute,
-                store=False,
-            )
+        results = evaluate_store(engine, config, now=NOW, compute=compute, store=False).results
     finally:
         engine.dispose()
     return results_json(results)

@@ -1,4 +1,4 @@
-"""`evaluate(changed_only=True)`: only funds whose data changed, the same rows as a full run."""
+"""`evaluate_store(changed_only=True)`: only changed funds, the same rows as a full run."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import Engine, select
 
 from monitor.config.settings import Config, ForecastSettings
+from monitor.core.evaluation import FundResult
 from monitor.demo.data import synthetic_world
 from monitor.demo.files import write_canonical_csv
 from monitor.demo.run import store_regions
 from monitor.ledger.importer import import_files
-from monitor.pipeline.evaluate import Timings, evaluate
+from monitor.pipeline.evaluate import StoreEvaluation, evaluate_store
 from monitor.store.db import open_store
 from monitor.store.schema import evaluations
 
@@ -48,13 +49,13 @@ def load(engine: Engine, regions: pd.DataFrame, ledger: pd.DataFrame, path: Path
     )
 
 
-def run(engine: Engine, **kwargs):  # type: ignore[no-untyped-def]
+def evaluation(engine: Engine, **kwargs) -> StoreEvaluation:  # type: ignore[no-untyped-def]
     config = Config(store_url=str(engine.url), forecast=FORECAST)
-    profile = config.load_profile()
-    with engine.begin() as conn:
-        return evaluate(
-            conn, config=config, profile=profile, profile_name=profile.name, now=NOW, **kwargs
-        )
+    return evaluate_store(engine, config, now=NOW, **kwargs)
+
+
+def run(engine: Engine, **kwargs) -> list[FundResult]:  # type: ignore[no-untyped-def]
+    return evaluation(engine, **kwargs).results
 
 
 def stored_rows(engine: Engine) -> list[tuple]:
@@ -146,15 +147,15 @@ def test_a_county_month_reads_only_its_province_and_an_idle_run_reads_nothing(
     load(engine, regions, ledger[ledger["month"] <= "2023-11"], tmp_path / "a.csv")
     run(engine)  # a full run at the latest month has seen every import so far
 
-    idle = Timings()
-    assert run(engine, changed_only=True, timings=idle) == []
-    assert idle.rows == 0
+    idle = evaluation(engine, changed_only=True)
+    assert idle.results == []
+    assert idle.timings.rows == 0
 
     # the county's December arrives alone, as the service would take it from the folder
     mine = ledger[(ledger["region_code"] == county) & (ledger["month"] == "2023-12")]
     load(engine, regions, mine, tmp_path / "b.csv")
-    tm = Timings()
-    changed = run(engine, changed_only=True, timings=tm)
+    done = evaluation(engine, changed_only=True)
+    changed, tm = done.results, done.timings
     in_tree = ledger[ledger["region_code"].isin(tree)]
     assert tm.rows == len(in_tree[in_tree["month"] <= "2023-11"]) + len(mine)
     assert tm.rows < len(ledger) / 2
@@ -164,15 +165,16 @@ def test_a_county_month_reads_only_its_province_and_an_idle_run_reads_nothing(
     sibling = next(c for c in tree if c != county and c not in set(regions["parent_code"]))
     theirs = ledger[(ledger["region_code"] == sibling) & (ledger["month"] == "2023-12")]
     load(engine, regions, theirs, tmp_path / "c.csv")
-    changed = run(engine, changed_only=True, timings=tm)
+    done = evaluation(engine, changed_only=True)
+    changed, tm = done.results, done.timings
     province = regions.set_index("region_code").loc[city, "parent_code"]
     assert sorted(r.region_code for r in changed) == sorted([sibling, city, province])
     assert tm.rows == len(in_tree)
 
     # the same file again writes nothing: nothing to read, and it is not pending any more
     load(engine, regions, mine, tmp_path / "b.csv")
-    again = Timings()
-    assert run(engine, changed_only=True, timings=again) == [] and again.rows == 0
+    again = evaluation(engine, changed_only=True)
+    assert again.results == [] and again.timings.rows == 0
     assert run(engine, changed_only=True) == []
 
 
@@ -189,8 +191,8 @@ def test_a_region_moved_by_an_import_makes_the_next_run_read_everything(
     new_city = next(c for c in cities if c != old_city)
     moved = ledger[(ledger["region_code"] == county) & (ledger["month"] == "2023-12")]
     load(engine, regions, moved.assign(parent_code=new_city), tmp_path / "b.csv")
-    tm = Timings()
-    changed = run(engine, changed_only=True, timings=tm)
+    done = evaluation(engine, changed_only=True)
+    changed, tm = done.results, done.timings
     assert tm.rows == len(ledger[ledger["month"] <= "2023-11"]) + len(moved)
     # both cities' and provinces' roll-ups changed: one lost the county, one gained it
     assert {old_city, new_city} <= {r.region_code for r in changed}

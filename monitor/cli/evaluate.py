@@ -60,8 +60,8 @@ def evaluate(
     from monitor.pipeline import evaluate as ev
     from monitor.render.evaluation import replay_lines, results_csv, results_json, results_table
 
-    profile, profile_name = profile_option(obj, profile_path)
     if replay_range:
+        profile, _ = profile_option(obj, profile_path)
         start, sep, end = replay_range.partition("..")
         start_m, end_m = month_option(None, None, start), month_option(None, None, end)
         if not sep or start_m is None or end_m is None or start_m > end_m:
@@ -73,19 +73,20 @@ def evaluate(
         for line in replay_lines(replayed, profile, obj.config.funds, start=start_m, end=end_m):
             echo(line, block=True)
         return
-    with obj.engine().begin() as conn:
-        results = ev.evaluate(
-            conn,
-            config=obj.config,
-            profile=profile,
-            profile_name=profile_name,
-            month=month,
-            now=now(),
-            changed_only=changed_only,
-        )
-        from monitor.notify.outbox import queue_alerts
+    from monitor.notify.outbox import queue_alerts
 
-        queued = queue_alerts(conn, results, config=obj.config, profile=profile, now=now())
+    at = now()
+    with obj.engine().begin() as conn:  # levels and their alerts in one transaction
+        run = ev.evaluate_store(
+            conn,
+            obj.config,
+            now=at,
+            month=month,
+            changed_only=changed_only,
+            profile_path=profile_path,
+        )
+        results = run.results
+        queued = queue_alerts(conn, results, config=obj.config, profile=run.profile, now=at)
         if fmt == "table":  # json and csv stay machine-readable: nothing else on either stream
             echo(queued.line(), err=True)
     if not results and changed_only:

@@ -29,7 +29,7 @@ from monitor.core.rollup import rollup
 from monitor.demo.data import demo_city, synthetic_world
 from monitor.demo.files import write_canonical_csv
 from monitor.ledger.importer import import_files
-from monitor.pipeline.evaluate import evaluate
+from monitor.pipeline.evaluate import evaluate_store
 from monitor.render.evaluation import results_table
 from monitor.store.db import open_store, read_ledger, read_regions, safe_url
 from monitor.store.files import private_dir
@@ -82,7 +82,6 @@ def run_world_demo(
     progress: bool | None = None,
 ) -> list[Any]:
     """Generate, import and evaluate a synthetic world; print a summary and the timings."""
-    from monitor.pipeline.evaluate import Timings
     from monitor.render.evaluation import results_summary
 
     provinces, cities, counties = WORLDS[world_name]
@@ -107,25 +106,15 @@ def run_world_demo(
             f"已导入 {safe_url(url)}：导入编号 #{result.import_id}，{result.rows:,} 行，"
             f"警告 {len(result.warnings)} 条（{time.perf_counter() - t:.0f} 秒）"
         )
-        profile = config.load_profile()
-        timings = Timings()
-        with engine.begin() as conn:
-            results = evaluate(
-                conn,
-                config=config,
-                profile=profile,
-                profile_name=profile.name,
-                now=now,
-                progress=progress,
-                timings=timings,
-            )
+        run = evaluate_store(engine, config, now=now, progress=progress)
     finally:
         engine.dispose()
+    results, timings = run.results, run.timings
     echo("")
     echo(
         f"风险评估：{timings.funds:,} 个基金（含市、省汇总），用时 {timings.total:.0f} 秒"
         f"（读取与汇总 {timings.load:.0f} 秒，预测与模拟 {timings.forecast_wall:.0f} 秒）；"
-        f"阈值配置 {profile.name}，预测 {config.forecast.horizon} 个月，"
+        f"阈值配置 {run.profile_label}，预测 {config.forecast.horizon} 个月，"
         f"{config.forecast.paths} 条模拟路径"
     )
     echo(results_summary(results, config.funds, color=color))
@@ -225,12 +214,11 @@ def _import_and_show(
         echo(f"  提示：{finding.render()}")
 
     # evaluate: forecasts, levels and reasons, stored as level history
-    profile = config.load_profile()
-    with engine.begin() as conn:
-        results = evaluate(conn, config=config, profile=profile, profile_name=profile.name, now=now)
+    run = evaluate_store(engine, config, now=now)
+    results, profile = run.results, run.profile
     echo("")
     echo(
-        f"风险评估（阈值配置 {profile.name}；预测 {config.forecast.horizon} 个月，"
+        f"风险评估（阈值配置 {run.profile_label}；预测 {config.forecast.horizon} 个月，"
         f"{config.forecast.paths} 条模拟路径）："
     )
     echo(results_table(results, config.funds, color=color))

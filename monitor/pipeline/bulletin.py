@@ -46,6 +46,7 @@ from monitor.config.bulletin import BulletinSettings, settings_from_config
 from monitor.config.settings import Config
 from monitor.core.errors import MonitorError, NotFound
 from monitor.core.findings import Finding
+from monitor.core.fingerprint import figure_lines, fingerprint_of_lines
 from monitor.core.indicators import payable_months
 from monitor.core.rollup import rollup
 from monitor.render.bulletin import (
@@ -214,21 +215,17 @@ def read_inputs(
 def _histories(
     combined: pd.DataFrame,
 ) -> tuple[dict[tuple[str, str], tuple[MonthFigures, ...]], dict[tuple[str, str], str], set]:
-    """Per fund: its last HISTORY months, the hash `evaluate` stored of its figures (to tell
-    a stale evaluation), and whether it is a roll-up. Done over all funds at once: a
-    province has 300 of them."""
-    import hashlib
-
+    """Per fund: its last HISTORY months, its fingerprint (`monitor.core.fingerprint`, what
+    the evaluation stored: a difference tells a stale evaluation), and whether it is a
+    roll-up. Done over all funds at once: a province has 300 of them."""
     df = combined.sort_values(["region_code", "fund", "month"]).reset_index(drop=True)
     if df.empty:
         return {}, {}, set()
     frame = df[["month"]].copy()
     for col in ("income", "expenditure", "balance"):
         frame[col] = df[col].astype("float64") / 100
-    # evaluate.data_hash(history) hashes history.to_csv(index=False) of one fund's rows; the
-    # rows of the whole frame are formatted value by value, so slices of it are the same text.
-    lines = frame.to_csv(index=False, header=False, lineterminator="\n").split("\n")
-    header = "month,income,expenditure,balance\n"
+    # formatted value by value, so each fund's slice is the text its own fingerprint hashes
+    lines = figure_lines(df["month"], df["income"], df["expenditure"], df["balance"])
     region, fund = df["region_code"].to_numpy(), df["fund"].to_numpy()
     starts = [
         0,
@@ -244,8 +241,7 @@ def _histories(
     history, hashes, derived = {}, {}, set()
     for a, z in zip(starts, ends, strict=True):
         key = (str(region[a]), str(fund[a]))
-        body = "\n".join(lines[a:z]) + "\n"
-        hashes[key] = hashlib.sha256((header + body).encode()).hexdigest()
+        hashes[key] = fingerprint_of_lines(lines[a:z])
         if is_derived[a:z].any():
             derived.add(key)
         history[key] = tuple(
@@ -413,7 +409,7 @@ def _pick(table: Table, names: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     }
 
 
-def _get(row: Mapping[str, Any], cols: Mapping[str, str], name: str) -> Any:
+def _get(row: Mapping[Any, Any], cols: Mapping[str, str], name: str) -> Any:
     return row[cols[name]] if name in cols else None
 
 

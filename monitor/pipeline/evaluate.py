@@ -1,5 +1,10 @@
 """Evaluation: indicators, forecasts and levels for every region and fund, and level history.
 
+`evaluate_store` is the one way in (the command, the service, the demo, tests, benchmarks):
+it loads the profile, runs in one transaction (its own, or the caller's to queue alerts in
+the same one), and stores `profile_label(profile)` and each row's fingerprint of its data
+(`monitor.core.fingerprint`, which the bulletin recomputes to tell a stale row).
+
 For the month evaluated (default: the latest month with data), every fund with data that
 month is forecast (income and expenditure jointly simulated onto its balance) and
 classified against the active profile, continuing from the state stored with its previous
@@ -27,7 +32,7 @@ batches, in the caller's transaction (a crash mid-run leaves the store as it was
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import os
 import sys
 import time
 from bisect import bisect_left
@@ -38,13 +43,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import Connection
 
 from monitor.config.compute import ComputeSettings, compute_settings
 from monitor.config.settings import Config
 from monitor.core.classify import Decision, State, classify_month, classify_series, initial_state
 from monitor.core.evaluation import FundResult, ReplayFund
+from monitor.core.fingerprint import figure_lines, fingerprint_of_lines
 from monitor.core.indicators import (
     CURRENT_INDICATORS,
     Key,
@@ -56,6 +62,8 @@ from monitor.core.months import month_from_index, month_index, month_number
 from monitor.core.rollup import rollup
 from monitor.core.thresholds import (
     ThresholdProfile,
+    default_profile_path,
+    load_profile,
     required_forecasts,
     required_horizon,
 )
@@ -77,7 +85,6 @@ LEDGER_COLUMNS = (
     "insured_active",
     "insured_retired",
 )
-HASH_HEADER = "month,income,expenditure,balance\n"
 
 
 def _spans(region: np.ndarray, fund: np.ndarray) -> dict[SeriesKey, tuple[int, int]]:
@@ -95,7 +102,7 @@ def _spans(region: np.ndarray, fund: np.ndarray) -> dict[SeriesKey, tuple[int, i
 
 class Inputs:
     """Everything read from the store and rolled up, indexed by fund; current indicators and
-    hashes are computed on demand for the funds that need them."""
+    fingerprints are computed on demand for the funds that need them."""
 
     def __init__(self, combined: pd.DataFrame, names: dict[str, str], rows_read: int = 0) -> None:
         self.rows_read = rows_read  # ledger rows read from the store (before roll-ups)
@@ -173,15 +180,12 @@ class Inputs:
         return self._current.iloc[span[0] : span[1]]
 
     def prepare_hashes(self, keys: Iterable[SeriesKey]) -> None:
-        """Format the funds' rows once (the bulletin's stale check formats the same way)."""
+        """Format the funds' rows for their fingerprints once, all in one call."""
         keys = [k for k in sorted(set(keys)) if k in self.spans and k not in self._lines]
         if not keys:
             return
         rows = self.rows_of(keys)
-        frame = rows[["month"]].copy()
-        for col in ("income", "expenditure", "balance"):
-            frame[col] = rows[col].astype("float64") / 100
-        lines = frame.to_csv(index=False, header=False, lineterminator="\n").split("\n")
+        lines = figure_lines(rows["month"], rows["income"], rows["expenditure"], rows["balance"])
         at = 0
         for k in keys:
             a, z = self.spans[k]
@@ -189,12 +193,11 @@ class Inputs:
             at += z - a
 
     def data_hash(self, key: SeriesKey, through: str) -> str:
-        """`data_hash(self.history(key, through))`, from the lines formatted once."""
+        """The fingerprint (`monitor.core.fingerprint`) of one fund's months up to `through`."""
         if key not in self._lines:
             self.prepare_hashes([key])
         n = self._end(key, through) - self.spans[key][0]
-        body = "".join(line + "\n" for line in self._lines[key][:n])
-        return hashlib.sha256((HASH_HEADER + body).encode()).hexdigest()
+        return fingerprint_of_lines(self._lines[key][:n])
 
 
 def _history_frame(months: np.ndarray, fen: np.ndarray) -> pd.DataFrame:
@@ -220,12 +223,6 @@ def load_inputs(
         return Inputs(data, names)
     combined, _ = rollup(data, regions)
     return Inputs(combined, names, rows_read=len(data))
-
-
-def data_hash(history: pd.DataFrame) -> str:
-    """Changes when any figure up to the month changes (a correction makes a row stale)."""
-    payload = history[["month", "income", "expenditure", "balance"]].to_csv(index=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def current_rows(inputs: Inputs, key: SeriesKey) -> pd.DataFrame:
@@ -562,11 +559,12 @@ class _Writer:
         self.seconds = 0.0
 
     def add(self, result: FundResult, old: _Stored | None) -> None:
+        level = result.decision.level.value
         row = {
             "region_code": result.region_code,
             "fund": result.fund,
             "month": result.month,
-            "level": result.decision.level.value,
+            "level": level,
             "previous_level": result.decision.previous_level.value,
             "data_missing": result.decision.data_missing,
             "decision": {"zh": result.decision.to_dict("zh"), "en": result.decision.to_dict("en")},
@@ -581,8 +579,8 @@ class _Writer:
             self.inserts.append(row)
         else:
             self.updates.append({f"v_{c}": v for c, v in row.items()})
-            if old.level != row["level"]:
-                self.changes.append(self._change(result, old, row["level"]))
+            if old.level != level:
+                self.changes.append(self._change(result, old, level))
         if len(self.inserts) + len(self.updates) >= WRITE_BATCH:
             self.flush()
 
@@ -686,27 +684,111 @@ def _plan(
     return plan
 
 
-def evaluate(
+PROFILE_LABEL_MAX = 200  # evaluations.profile is a String(200)
+
+
+def profile_label(profile: ThresholdProfile) -> str:
+    """What `evaluations.profile` holds for rows evaluated on `profile`, whoever evaluates:
+    the profile's `name`, and when it was read from a file other than the shipped default,
+    that file's name too (`national (city.toml)`), so an office's edited copy that kept the
+    name `national` is not taken for the national guidance. The bulletin shows it; a level
+    change on a re-evaluation says when it differs from the stored one."""
+    source = profile.source
+    name = profile.name or (os.path.splitext(os.path.basename(source))[0] if source else "")
+    if source is None or source == str(default_profile_path()):
+        return name[:PROFILE_LABEL_MAX]
+    return f"{name} ({os.path.basename(source)})"[:PROFILE_LABEL_MAX]
+
+
+@dataclass(frozen=True)
+class StoreEvaluation:
+    """What `evaluate_store` did: the results (see `evaluate_store`), the profile they were
+    classified on (alerts read its thresholds), its label as stored, and where time went."""
+
+    results: list[FundResult]
+    profile: ThresholdProfile
+    profile_label: str
+    timings: Timings
+
+
+def evaluate_store(
+    db: Engine | Connection,
+    config: Config,
+    *,
+    now: dt.datetime,
+    month: str | None = None,
+    changed_only: bool = False,
+    profile: ThresholdProfile | None = None,
+    profile_path: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    compute: ComputeSettings | None = None,
+    store: bool = True,
+) -> StoreEvaluation:
+    """Evaluate what the store holds and write level history: the one way in, for the
+    command, the service, the demo, the tests and the benchmarks.
+
+    `month` (default: the latest with data) for every fund; `changed_only`: only the funds
+    whose data changed since their stored evaluation, each at its own latest month (see the
+    module docstring). The profile is `profile`, else the file `profile_path`, else the
+    configured one (`[thresholds] profile`, or the shipped default); `evaluations.profile`
+    holds its `profile_label`. `compute` overrides `[compute]`; `store=False` writes nothing.
+
+    Given an Engine, the run is one transaction of its own. Given a Connection, it runs in
+    the caller's transaction — how the command and the service queue the run's alerts
+    (`monitor.notify.outbox.queue_alerts`, a sibling this package must not import) in the
+    same transaction, so a crash leaves neither levels without alerts nor alerts without levels.
+
+    Results: those at `month`; with `changed_only`, each evaluated fund's latest month.
+
+    :raises ThresholdProfileError: the profile file is refused (before the store is touched).
+    """
+    if profile is not None and profile_path is not None:
+        raise TypeError("evaluate_store: give `profile` or `profile_path`, not both")
+    if profile is None:
+        profile = (
+            load_profile(profile_path, funds=list(config.funds.funds))
+            if profile_path is not None
+            else config.load_profile()
+        )
+    timings = Timings()
+
+    def run(conn: Connection) -> list[FundResult]:
+        return _evaluate(
+            conn,
+            config=config,
+            profile=profile,
+            now=now,
+            month=month,
+            progress=progress,
+            store=store,
+            changed_only=changed_only,
+            compute=compute,
+            tm=timings,
+        )
+
+    if isinstance(db, Connection):
+        results = run(db)
+    else:
+        with db.begin() as conn:
+            results = run(conn)
+    return StoreEvaluation(results, profile, profile_label(profile), timings)
+
+
+def _evaluate(
     conn: Connection,
     *,
     config: Config,
     profile: ThresholdProfile,
-    profile_name: str,
     now: dt.datetime,
-    month: str | None = None,
-    progress: bool | None = None,
-    store: bool = True,
-    changed_only: bool = False,
-    compute: ComputeSettings | None = None,
-    timings: Timings | None = None,
+    month: str | None,
+    progress: bool | None,
+    store: bool,
+    changed_only: bool,
+    compute: ComputeSettings | None,
+    tm: Timings,
 ) -> list[FundResult]:
-    """Evaluate `month` (default: the latest with data) for every fund; store level history.
-
-    `changed_only`: only funds whose data changed since their stored evaluation, each at its
-    own latest month (see the module docstring); returns the results of what was evaluated.
-    `compute` overrides `[compute]` of the config; `timings` is filled in when given.
-    """
-    tm = timings if timings is not None else Timings()
+    """The evaluation itself, in the caller's transaction (see `evaluate_store`)."""
+    label = profile_label(profile)
     t_start = t = time.perf_counter()
     # at the latest month, a run sees every import so far: it marks them evaluated, and a
     # changed-only run reads only the region trees the imports still pending wrote
@@ -737,7 +819,7 @@ def evaluate(
     tm.plan = time.perf_counter() - t
     tm.funds = len(plan)
 
-    writer = _Writer(conn, profile=profile_name, now=now) if store else None
+    writer = _Writer(conn, profile=label, now=now) if store else None
     results: list[FundResult] = []
     settings = compute or compute_settings(config)
     bar = _progress_bar(
@@ -747,7 +829,7 @@ def evaluate(
     def finish(key: SeriesKey, forecasts: Mapping[str, Any]) -> None:
         c = time.perf_counter()
         for result, old in _classify_fund(
-            inputs, key, plan[key], forecasts, stored, profile, profile_name
+            inputs, key, plan[key], forecasts, stored, profile, label
         ):
             if writer is not None:
                 s = time.perf_counter()
@@ -793,7 +875,7 @@ def _classify_fund(
     forecasts: Mapping[str, Any],
     stored: dict[SeriesKey, dict[str, _Stored]],
     profile: ThresholdProfile,
-    profile_name: str,
+    label: str,
 ) -> Iterator[tuple[FundResult, _Stored | None]]:
     """Classify one fund's months in order, each continuing from the state before it."""
     rows = inputs.current_rows(key)
@@ -820,9 +902,7 @@ def _classify_fund(
         )
         old = mine.get(m)
         yield result, old
-        mine[m] = _Stored(
-            m, decision.level.value, result.data_hash, profile_name, new_state.to_dict()
-        )
+        mine[m] = _Stored(m, decision.level.value, result.data_hash, label, new_state.to_dict())
 
 
 def _with_notes(decision: Decision, notes: Sequence[str]) -> Decision:

@@ -123,20 +123,14 @@ def evaluate_changes(
     """Evaluate the funds whose data changed since their stored evaluation (new months,
     corrections, an analyst's manual import) and queue their alerts, in one transaction."""
     from monitor.notify.outbox import queue_alerts
-    from monitor.pipeline.evaluate import evaluate
+    from monitor.pipeline.evaluate import evaluate_store
 
     if not _imports_pending(engine):
         return {"evaluated": 0, "mails": 0, "alert_events": 0, "render_failures": []}
     with engine.begin() as conn:
-        results = evaluate(
-            conn,
-            config=config,
-            profile=profile,
-            profile_name=profile.name,
-            now=now,
-            progress=False,
-            changed_only=True,
-        )
+        results = evaluate_store(
+            conn, config, now=now, changed_only=True, profile=profile, progress=False
+        ).results
         queued = queue_alerts(conn, results, config=config, profile=profile, now=now)
     for r in results:
         if r.decision.level != r.decision.previous_level:
