@@ -1,21 +1,34 @@
-"""Errors of fund-risk-monitor, raised by the core and surfaced once, in the CLI.
+"""Errors of fund-risk-monitor: every error a user or the service's log may show, in one
+place; raised where things happen, surfaced once (the CLI prints it and exits 1).
 
 MonitorError
- ├── ConfigError          a config file or setting is invalid (names the file and key)
+ ├── ConfigError            a config file or setting is invalid (names the file and key)
  ├── ThresholdProfileError  a threshold profile was refused; lists every problem with its line
- ├── LedgerRejected       an input ledger was refused whole; carries every finding
- ├── StoreUnavailable     the store cannot be reached or opened
- ├── StoreOutdated        the store's schema is behind the program: run `fundmon db upgrade`
- ├── StoreConflict        another writer stored the same rows first; nothing of ours was kept
- ├── ForecastError        one series cannot be forecast (too short, not numeric…); names it
- └── NotFound             a region, fund or month asked for is not in the store
+ ├── LedgerRejected         an input ledger was refused whole; carries every finding
+ ├── ChildCrashed           the process reading a ledger died (out of memory, a signal)
+ ├── FileChanged            a watched file changed while it was read; its import rolled back
+ ├── StoreUnavailable       the store cannot be reached or opened
+ ├── StoreOutdated          the store's schema is behind the program: run `fundmon db upgrade`
+ ├── StoreConflict          another writer stored the same rows first; nothing of ours was kept
+ ├── UnsafePath             a folder to write to is a symlink or not a folder; nothing written
+ ├── ForecastError          one series cannot be forecast (too short, not numeric…); names it
+ ├── DeliveryError          a message was not delivered (permanent or not; reconnect or not)
+ ├── ServiceLocked          another `fundmon run` holds this store
+ ├── LockLost               the service's lock went with its connection and was taken
+ └── NotFound               a region, fund or month asked for is not in the store
+
+Signals caught inside their own package, which no user sees, stay beside the code that
+raises them: `ModelFailed` (monitor.core.forecast: the candidate model is dropped),
+`DeadlineExceeded` (monitor.notify.mailer: becomes a DeliveryError), `StoreFailed`
+(monitor.notify.outbox: the sending pass stops, the outcome journaled) and `_Unmeasurable`
+(monitor.ledger.sheet_limits: the sheet is refused).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from monitor.core.findings import Finding
@@ -71,6 +84,19 @@ class LedgerRejected(MonitorError):
         super().__init__(f"台账被拒绝：{n} 个错误，未写入任何数据")
 
 
+class ChildCrashed(MonitorError):
+    """The child reading a ledger died without an answer: `reason` says how, in Chinese."""
+
+    def __init__(self, reason: str, *, progress: Any = None) -> None:
+        self.reason = reason
+        self.progress = progress  # the last progress message the child sent
+        super().__init__(reason)
+
+
+class FileChanged(MonitorError):
+    """The dropped file changed while it was read: its import was rolled back."""
+
+
 class StoreUnavailable(MonitorError):
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
@@ -97,6 +123,10 @@ class StoreConflict(MonitorError):
         )
 
 
+class UnsafePath(MonitorError):
+    """A folder the service must write to is a symlink or not a folder: nothing was written."""
+
+
 class ForecastError(MonitorError):
     def __init__(self, series_id: str, reason: str) -> None:
         self.series_id = series_id
@@ -105,6 +135,37 @@ class ForecastError(MonitorError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # crosses process-pool boundaries
         return (type(self), (self.series_id, self.reason))
+
+
+class DeliveryError(MonitorError):
+    """A message was not delivered.
+
+    `permanent`: retrying will not help (a 5xx for this recipient or message).
+    `scope`: "message" (the connection is still good) or "connection" (reconnect first).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: int | None = None,
+        permanent: bool = False,
+        scope: str = "message",
+    ) -> None:
+        self.reason = reason
+        self.code = code
+        self.permanent = permanent
+        self.scope = scope
+        head = f"SMTP {code}" if code else ("永久失败" if permanent else "暂时失败")
+        super().__init__(f"邮件未送达（{head}）：{reason}")
+
+
+class ServiceLocked(MonitorError):
+    """Another `fundmon run` holds this store."""
+
+
+class LockLost(MonitorError):
+    """The lock went with its connection and another instance took it meanwhile."""
 
 
 class NotFound(MonitorError):

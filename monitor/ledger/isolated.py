@@ -33,20 +33,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from monitor.core.errors import MonitorError
+from monitor.core.errors import ChildCrashed
 
 T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
-
-
-class ChildCrashed(MonitorError):
-    """The child died without an answer: `reason` says how, in Chinese."""
-
-    def __init__(self, reason: str, *, progress: Any = None) -> None:
-        self.reason = reason
-        self.progress = progress  # the last progress message the child sent
-        super().__init__(reason)
 
 
 def fresh_engine(engine: Engine) -> Engine:

@@ -48,8 +48,8 @@ from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 
 from monitor.config.settings import Config
 from monitor.core.errors import (
+    FileChanged,
     LedgerRejected,
-    MonitorError,
     StoreConflict,
     StoreOutdated,
     StoreUnavailable,
@@ -95,10 +95,6 @@ class IngestReport:
     def changed(self) -> bool:
         """Whether any file changed the stored ledger (so the service re-evaluates)."""
         return any(f.outcome == IMPORTED and f.changed > 0 for f in self.files)
-
-
-class FileChanged(MonitorError):
-    """The dropped file changed while it was read: its import was rolled back."""
 
 
 class _Seen(NamedTuple):

@@ -31,31 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.config.alerts import SmtpSettings
-from monitor.core.errors import MonitorError
-from monitor.store.files import UnsafePath, private_dir, replace_file
-
-
-class DeliveryError(MonitorError):
-    """A message was not delivered.
-
-    `permanent`: retrying will not help (a 5xx for this recipient or message).
-    `scope`: "message" (the connection is still good) or "connection" (reconnect first).
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        code: int | None = None,
-        permanent: bool = False,
-        scope: str = "message",
-    ) -> None:
-        self.reason = reason
-        self.code = code
-        self.permanent = permanent
-        self.scope = scope
-        head = f"SMTP {code}" if code else ("永久失败" if permanent else "暂时失败")
-        super().__init__(f"邮件未送达（{head}）：{reason}")
+from monitor.core.errors import DeliveryError, UnsafePath
+from monitor.store.files import private_dir, replace_file
 
 
 class Mailer(Protocol):

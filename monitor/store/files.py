@@ -27,15 +27,11 @@ import stat
 import tempfile
 from pathlib import Path
 
-from monitor.core.errors import MonitorError
+from monitor.core.errors import UnsafePath
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 GROUP_FILE_MODE, GROUP_DIR_MODE = 0o640, 0o750
 TEMP_PREFIX = ".fundmon-"  # hidden: the watched folder and the archive index skip it
-
-
-class UnsafePath(MonitorError):
-    """A folder the service must write to is a symlink or not a folder: nothing was written."""
 
 
 def modes(group: str | None) -> tuple[int, int]:
