@@ -8,24 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 from tabulate import tabulate
 
 from monitor.cli.common import Context, echo, local_time, now, reports_errors
 from monitor.core.text_safety import safe_rows
-
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
-LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
-KIND_ZH = {
-    "raise": "新预警",
-    "escalate": "升级",
-    "remind": "持续提醒",
-    "downgrade": "降级",
-    "clear": "解除",
-    "notice": "提示",
-}
+from monitor.core.vocabulary import DISPLAY_TZ, decimal, fund_name, kind_label, level_label
 
 
 def _user() -> str:
@@ -70,9 +59,7 @@ def _fund_key(obj: Context, fund: str) -> str:
 
 
 def _fund_short(obj: Context, key: str) -> str:
-    if key == "*":
-        return "全部险种"
-    return obj.config.funds[key].short if key in obj.config.funds else key
+    return "全部险种" if key == "*" else fund_name(obj.config.funds, key)
 
 
 def _mail_column(row: Any) -> str:
@@ -87,8 +74,9 @@ def _mail_column(row: Any) -> str:
 
 
 def _payable(row: Any) -> str:
-    value = ((row.event or {}).get("snapshot") or {}).get("indicators", {}).get("payable_months")
-    return "—" if value is None else f"{value:.1f}"
+    return decimal(
+        ((row.event or {}).get("snapshot") or {}).get("indicators", {}).get("payable_months")
+    )
 
 
 # ---------------------------------------------------------------- alerts
@@ -125,9 +113,9 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
                 f"{one_line(r.region_name)}（{r.region_code}）",
                 _fund_short(obj, r.fund),
                 r.month,
-                KIND_ZH.get(r.kind, r.kind),
-                LEVEL_ZH.get(r.level, r.level)
-                + (f" ← {LEVEL_ZH[r.previous_level]}" if r.previous_level != r.level else ""),
+                kind_label(r.kind),
+                level_label(r.level)
+                + (f" ← {level_label(r.previous_level)}" if r.previous_level != r.level else ""),
                 _payable(r),
                 _mail_column(r),
                 f"{r.acked_by} {local_time(r.acked_at)}" + (f"：{r.ack_note}" if r.ack_note else "")
@@ -164,7 +152,7 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
             [
                 f"{one_line(row.region_name) if row else ''}（{s.region_code}）",
                 _fund_short(obj, s.fund),
-                LEVEL_ZH[s.level.value],
+                level_label(s.level),
                 s.month or "",
                 local_time(s.level_since) if s.level_since else "",
                 f"#{s.alert_id}" if s.alert_id else "",
@@ -238,7 +226,7 @@ def alerts_ack(obj: Context, alert_id: int, note: str, until_text: str | None) -
         )
     echo(
         f"已确认 #{done.alert_id}：{done.region_name}（{done.region_code}）"
-        f"{_fund_short(obj, done.fund)} {LEVEL_ZH[done.level.value]}，"
+        f"{_fund_short(obj, done.fund)} {level_label(done.level)}，"
         f"至 {local_time(done.until)} 不再发送提醒（升至更高级别时仍会通知）"
     )
 

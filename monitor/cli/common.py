@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import click
 from tabulate import tabulate
@@ -21,6 +20,8 @@ from monitor.core.errors import LedgerRejected, MonitorError, ThresholdProfileEr
 from monitor.core.findings import Finding
 from monitor.core.money import parse_unit
 from monitor.core.text_safety import safe_lines, safe_rows, safe_text
+from monitor.core.vocabulary import DISPLAY_TZ as DISPLAY_TZ
+from monitor.core.vocabulary import local_time as local_time  # for every command's times
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_LISTED = 50  # findings and changes printed; all are stored
@@ -55,17 +56,6 @@ class Context:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-
-# Offices read times in Beijing time whatever zone the server runs in (times are stored in UTC).
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def local_time(value: dt.datetime) -> str:
-    """A stored timestamp (naive UTC from SQLite, aware from PostgreSQL) in Beijing time."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def now() -> dt.datetime:

@@ -146,6 +146,7 @@ def _forecast_fund(
     obj: Context, region: str, fund: str, horizon: int, n_paths: int, seed: int, fmt: str
 ) -> None:
 
+    from monitor.core.vocabulary import fund_name
     from monitor.pipeline.forecasts import fund_outlook_from_history, fund_series
     from monitor.render.outlook import outlook_json, outlook_lines
     from monitor.store.db import read_regions
@@ -156,7 +157,7 @@ def _forecast_fund(
     outlook, income, expenditure, notes = fund_outlook_from_history(
         history, series_id=f"{region}:{fund}", horizon=horizon, n_paths=n_paths, seed=seed
     )
-    title = f"{names.get(region, region)}（{region}）{obj.config.funds[fund].short}"
+    title = f"{names.get(region, region)}（{region}）{fund_name(obj.config.funds, fund)}"
     if fmt == "json":
         echo(
             json.dumps(

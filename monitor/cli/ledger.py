@@ -20,6 +20,7 @@ from monitor.cli.common import (
 from monitor.core.columns import BY_NAME
 from monitor.core.errors import NotFound
 from monitor.core.money import format_amount, yuan_grouped
+from monitor.core.vocabulary import decimal, fund_name
 
 
 @click.group()
@@ -73,7 +74,7 @@ def ledger_show(
     name = dict(zip(regions["code"], regions["name"], strict=True)).get(region, region)
     derived = bool(data["derived"].any())
     echo(
-        f"{name}（{region}）{obj.config.funds[key].short}"
+        f"{name}（{region}）{fund_name(obj.config.funds, key)}"
         f"{'（下级汇总）' if derived else ''}，金额单位：{unit}"
     )
     rows = [
@@ -82,7 +83,7 @@ def ledger_show(
             format_amount(r.income, unit),
             format_amount(r.expenditure, unit),
             format_amount(r.balance, unit),
-            f"{r.payable_months:.1f}" + ("*" if r.short_history else ""),
+            decimal(r.payable_months) + ("*" if r.short_history else ""),
         ]
         for r in data.assign(
             income=data["income"] / 100,

@@ -36,14 +36,41 @@ def yuan_grouped(fen: int) -> str:
     return f"{sign}{whole:,}.{cents:02d}"
 
 
-def format_amount(yuan: float, unit: str = "auto", digits: int = 2, lang: str = "zh") -> str:
-    """1.404e9 → '14.04亿元' (zh) or 'CNY 1.40 bn' (en); with thousands separators."""
+# English: amounts in CNY millions (万元 tables) or billions (亿元): (scale, suffix, heading)
+_EN_UNITS = {
+    "m": (1e6, " m", "CNY million"), "bn": (1e9, " bn", "CNY billion"), "元": (1.0, "", "CNY"),
+}  # fmt: skip
+_EN_OF = {"万元": "m", "亿元": "bn", "m": "m", "bn": "bn", "元": "元"}
+
+
+def display_unit(yuan: float, unit: str = "auto", lang: str = "zh") -> str:
+    """The unit an amount is shown in: `unit`, or for "auto" 亿元 from 1 亿元 up and 万元
+    below (English: bn from CNY 1 bn up, m below; 万元/亿元 read as m/bn)."""
     if lang != "zh":
-        if unit == "auto":
-            unit = "bn" if abs(yuan) >= 1e9 else "m"
-        scale = {"bn": 1e9, "m": 1e6, "元": 1.0, "万元": 1e6, "亿元": 1e9}[unit]
-        suffix = {"bn": " bn", "m": " m", "元": "", "万元": " m", "亿元": " bn"}[unit]
-        return f"CNY {yuan / scale:,.{digits}f}{suffix}"
-    if unit == "auto":
-        unit = "亿元" if abs(yuan) >= 1e8 else "万元"
-    return f"{yuan / UNITS[unit]:,.{digits}f}{unit}"
+        return ("bn" if abs(yuan) >= 1e9 else "m") if unit == "auto" else _EN_OF[unit]
+    return ("亿元" if abs(yuan) >= 1e8 else "万元") if unit == "auto" else unit
+
+
+def unit_scale(unit: str, lang: str = "zh") -> float:
+    """Yuan per `unit` (a `display_unit`)."""
+    return _EN_UNITS[_EN_OF[unit]][0] if lang != "zh" else float(UNITS[unit])
+
+
+def unit_label(unit: str, lang: str = "zh") -> str:
+    """A unit as a heading names it: '万元' / 'CNY million'."""
+    return _EN_UNITS[_EN_OF[unit]][2] if lang != "zh" else unit
+
+
+def amount_figure(yuan: float, unit: str, digits: int = 2, lang: str = "zh") -> str:
+    """The figure alone, for a table whose heading names `unit`: 1.404e9, 万元 → '140,400.00'."""
+    return f"{yuan / unit_scale(unit, lang):,.{digits}f}"
+
+
+def format_amount(yuan: float, unit: str = "auto", digits: int = 2, lang: str = "zh") -> str:
+    """1.404e9 → '14.04亿元' (zh) or 'CNY 1.40 bn' (en); with thousands separators. The one
+    formatter of amounts: tables and charts take `display_unit`/`amount_figure` from it."""
+    shown = display_unit(yuan, unit, lang)
+    figure = amount_figure(yuan, shown, digits, lang)
+    if lang != "zh":
+        return f"CNY {figure}{_EN_UNITS[_EN_OF[shown]][1]}"
+    return f"{figure}{shown}"

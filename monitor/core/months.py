@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 import pandas as pd
+
+from monitor.core.vocabulary import DISPLAY_TZ
+from monitor.core.vocabulary import month_label as month_label  # its home is the vocabulary
 
 # The funds monitored began in the 1990s (employee medical insurance: 1998); a year before
 # this is a keying error such as 1900 from an empty Excel date, not history.
 EARLIEST_MONTH = "1990-01"
-OFFICE_TZ = ZoneInfo("Asia/Shanghai")  # the month an office is in decides "today"
+OFFICE_TZ = DISPLAY_TZ  # the month an office is in decides "today"
 
 _PATTERNS = (
     re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$"),  # 2024-05, 2024/5, 2024年5月
@@ -67,8 +69,3 @@ def month_number(month: str) -> int:
 
 def month_from_index(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def month_label(month: str, lang: str = "zh") -> str:
-    year, mon = month.split("-")
-    return f"{year}年{int(mon)}月" if lang == "zh" else f"{year}-{mon}"

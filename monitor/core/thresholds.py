@@ -83,6 +83,7 @@ from monitor.core.indicators import (
     key_name,
     key_params,
 )
+from monitor.core.vocabulary import level_label
 
 
 # ---------------------------------------------------------------- levels and operators
@@ -99,7 +100,8 @@ class Level(Enum):
         return _RANK[self.value]
 
     def label(self, lang: str = "zh") -> str:
-        return _LEVEL_ZH[self.value] if lang == "zh" else self.value
+        """'红色' / 'red'; green is '正常' / 'normal' (monitor.core.vocabulary)."""
+        return level_label(self.value, lang)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Level):
@@ -123,7 +125,6 @@ class Level(Enum):
 
 
 _RANK = {"green": 0, "yellow": 1, "orange": 2, "red": 3}
-_LEVEL_ZH = {"green": "绿色", "yellow": "黄色", "orange": "橙色", "red": "红色", "notice": "提示"}
 NOTICE = "notice"
 RULE_LEVELS: dict[str, Level | None] = {
     "red": Level.RED,
@@ -137,7 +138,7 @@ COLOUR_LEVELS = (Level.YELLOW, Level.ORANGE, Level.RED)
 def level_word(level: Level | None, lang: str = "zh") -> str:
     """'红色' / 'red'; a notice (None) is '提示' / 'notice'."""
     if level is None:
-        return _LEVEL_ZH[NOTICE] if lang == "zh" else NOTICE
+        return level_label(NOTICE, lang)
     return level.label(lang)
 
 
@@ -598,7 +599,7 @@ class _Parser:
         if missing and "*" not in declared:
             self.problem(
                 "缺少级别的规则："
-                + "、".join(f"{lv}（{_LEVEL_ZH[lv]}）" for lv in missing)
+                + "、".join(f"{lv}（{level_label(lv)}）" for lv in missing)
                 + "；阈值配置须有红、橙、黄三级规则",
                 None,
             )

@@ -14,29 +14,23 @@ goes out as `plain_message`, the short edition without templates.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from functools import lru_cache
-from typing import Any
-from zoneinfo import ZoneInfo
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pathlib import Path
 
 from monitor.config.alerts import AlertSettings
+from monitor.core import vocabulary as v
 from monitor.core.alerts import Event, Mail, envelope_address
 from monitor.core.funds import FundCatalogue
-from monitor.core.money import format_amount
-from monitor.core.months import month_label
 from monitor.core.text_safety import FORBIDDEN
 from monitor.core.thresholds import Level
-from monitor.render.templating import shipped_templates
+from monitor.core.vocabulary import DISPLAY_TZ as DISPLAY_TZ  # (the outbox's lease times)
+from monitor.render.templating import environment, select
 
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_THRESHOLDS: Mapping[Level, float] = {Level.RED: 3.0, Level.ORANGE: 6.0, Level.YELLOW: 9.0}
 
 # Background and text colour per level: the red/orange/yellow of the warning system.
@@ -48,19 +42,9 @@ COLOURS = {
     "notice": ("#5B6B7B", "#FFFFFF"),
 }
 
+# The words of the alert e-mail itself (levels, event kinds, numbers: monitor.core.vocabulary).
 WORDS: dict[str, dict[str, str]] = {
     "zh": {
-        "red": "红色",
-        "orange": "橙色",
-        "yellow": "黄色",
-        "green": "正常",
-        "notice": "提示",
-        "raise": "新预警",
-        "escalate": "升级",
-        "remind": "持续提醒",
-        "downgrade": "降级",
-        "clear": "解除",
-        "notice_kind": "提示",
         "digest_title": "基金风险预警",
         "items": "项",
         "payable": "可支付月数",
@@ -96,17 +80,6 @@ WORDS: dict[str, dict[str, str]] = {
         "data_missing": "本月数据缺失，级别沿用上月",
     },
     "en": {
-        "red": "red",
-        "orange": "orange",
-        "yellow": "yellow",
-        "green": "normal",
-        "notice": "notice",
-        "raise": "new alert",
-        "escalate": "escalated",
-        "remind": "reminder",
-        "downgrade": "downgraded",
-        "clear": "cleared",
-        "notice_kind": "notice",
         "digest_title": "Fund risk alerts",
         "items": "items",
         "payable": "payable months",
@@ -157,57 +130,14 @@ def one_line(value: object) -> str:
     return _SPACES.sub(" ", FORBIDDEN.sub(" ", str(value))).strip()
 
 
-# ---------------------------------------------------------------- numbers in words
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _months(value: Any, lang: str) -> str:
-    x = _finite(value)
-    if x is None:
-        return "—"
-    return f"{x:.1f} 个月" if lang == "zh" else f"{x:.1f} months"
-
-
-def _pct(value: Any, digits: int = 0) -> str:
-    x = _finite(value)
-    return "—" if x is None else f"{100 * x:.{digits}f}%"
-
-
-def _pp(value: Any, lang: str) -> str:
-    x = _finite(value)
-    if x is None:
-        return "—"
-    return f"{x:+.1f} 个百分点" if lang == "zh" else f"{x:+.1f} pp"
-
-
-def _amount(value: Any, lang: str) -> str:
-    x = _finite(value)
-    return "—" if x is None else format_amount(x, lang=lang)
-
-
-def _local(value: dt.datetime) -> str:
-    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def fund_name(funds: FundCatalogue, key: str, lang: str) -> str:
-    if key not in funds:
-        return key
-    return funds[key].short if lang == "zh" else funds[key].name_en
+    """A fund as an alert names it: the short name in Chinese; in English the catalogue's
+    full name, as the catalogue has no short English one."""
+    return v.fund_name(funds, key, lang, full=lang != "zh")
 
 
-def level_word(level: Level | str, lang: str) -> str:
-    return word(level.value if isinstance(level, Level) else level, lang)
-
-
-def kind_word(kind: str, lang: str) -> str:
-    return word("notice_kind" if kind == "notice" else kind, lang)
+level_word = v.level_label
+kind_word = v.kind_label
 
 
 def _notice_labels(event: Event, ids: Sequence[str], lang: str) -> list[str]:
@@ -224,11 +154,12 @@ def headline(event: Event, funds: FundCatalogue, lang: str, now: dt.datetime | N
     """The one line for a subject or a list: who, what, and the headline number."""
     s = event.snapshot
     who = one_line(f"{s.region_name} {fund_name(funds, s.fund, lang)}")
-    payable = _finite(s.payable_months)
     number = ""
-    if payable is not None:
+    if v.number(s.payable_months) is not None:
         number = (
-            f" 可支付月数 {payable:.1f} 个月" if lang == "zh" else f": payable months {payable:.1f}"
+            f" 可支付月数 {v.months_text(s.payable_months, lang)}"
+            if lang == "zh"
+            else f": payable months {v.decimal(s.payable_months)}"
         )
     lv, prev = level_word(event.level, lang), level_word(event.previous_level, lang)
     if event.kind == "raise":
@@ -291,7 +222,7 @@ def subject(
     counts = {b: 0 for b in _BUCKETS}
     for event in mail.events:
         counts[_digest_bucket(event)] += 1
-    names = {b: kind_word(b, lang) if b in ("downgrade", "clear", "notice") else word(b, lang)
+    names = {b: kind_word(b, lang) if b in ("downgrade", "clear", "notice") else level_word(b, lang)
              for b in _BUCKETS}  # fmt: skip
     parts = [f"{names[b]} {n}" for b, n in counts.items() if n]
     if lang == "zh":
@@ -365,28 +296,28 @@ def trend_bars(event: Event, thresholds: Mapping[Level, float], lang: str) -> li
     """Now and each forecast month's expected payable months, as bars (widths in px)."""
     s = event.snapshot
     points: list[tuple[str, float | None, str]] = [
-        (s.month + ("（当前）" if lang == "zh" else " (now)"), _finite(s.payable_months), "")
+        (s.month + ("（当前）" if lang == "zh" else " (now)"), v.number(s.payable_months), "")
     ]
     for m in (s.forecast or {}).get("months") or ():
-        lo, hi = _finite(m.get("payable_lo80")), _finite(m.get("payable_hi80"))
+        lo, hi = v.number(m.get("payable_lo80")), v.number(m.get("payable_hi80"))
         band = "" if lo is None or hi is None else f"（{lo:.1f}–{hi:.1f}）"
         if lang != "zh" and band:
             band = f" ({lo:.1f}–{hi:.1f})"
-        points.append((str(m.get("month")), _finite(m.get("payable_mean")), band))
-    values = [v for _, v, _ in points if v is not None]
+        points.append((str(m.get("month")), v.number(m.get("payable_mean")), band))
+    values = [x for _, x, _ in points if x is not None]
     if not values:
         return []
     top = max([*values, max(thresholds.values(), default=9.0) * 1.2, 1.0])
     bars = []
     for label, value, band in points:
         if value is None:
-            bars.append(Bar(label, "—", 1, BAR_WIDTH - 1, "#DDDDDD"))
+            bars.append(Bar(label, v.MISSING, 1, BAR_WIDTH - 1, "#DDDDDD"))
             continue
         width = max(1, min(BAR_WIDTH, round(BAR_WIDTH * max(value, 0.0) / top)))
         bars.append(
             Bar(
                 label,
-                f"{value:.1f}{band}",
+                v.decimal(value) + band,
                 width,
                 BAR_WIDTH - width,
                 _bar_colour(value, thresholds),
@@ -403,11 +334,12 @@ def _changes(event: Event, lang: str) -> list[str]:
             return [f"{word('first', lang)}（此前级别：{level_word(event.previous_level, lang)}）"]
         return [f"{word('first', lang)} (before: {level_word(event.previous_level, lang)})"]
     zh = lang == "zh"
-    when = _local(last.at)
+    when = v.local_time(last.at)
+    data = v.month_label(last.month, lang)
     lines = [
-        f"上次通知：{when}（{last.month} 数据，{level_word(last.level, lang)}）"
+        f"上次通知：{when}（{data}数据，{level_word(last.level, lang)}）"
         if zh
-        else f"Last message: {when} ({last.month} data, {level_word(last.level, lang)})"
+        else f"Last message: {when} ({data} data, {level_word(last.level, lang)})"
     ]
     if last.level != event.level:
         lines.append(
@@ -415,24 +347,25 @@ def _changes(event: Event, lang: str) -> list[str]:
             if zh
             else f"Level: {level_word(last.level, lang)} → {level_word(event.level, lang)}"
         )
-    before, now = _finite(last.payable_months), _finite(s.payable_months)
+    before, now = v.number(last.payable_months), v.number(s.payable_months)
     if before is not None and now is not None:
         lines.append(
-            f"可支付月数：{before:.1f} → {now:.1f} 个月（{now - before:+.1f}）"
+            f"可支付月数：{v.decimal(before)} → {v.months_text(now, lang)}"
+            f"（{v.decimal(now - before, signed=True)}）"
             if zh
-            else f"Payable months: {before:.1f} → {now:.1f} ({now - before:+.1f})"
+            else f"Payable months: {v.decimal(before)} → {v.decimal(now)} "
+            f"({v.decimal(now - before, signed=True)})"
         )
-    pb, pn = _finite(last.p_depletion12), _finite(s.p_depletion12)
+    pb, pn = v.number(last.p_depletion12), v.number(s.p_depletion12)
     if pb is not None and pn is not None:
         lines.append(
-            f"12 个月内耗尽概率：{_pct(pb)} → {_pct(pn)}"
+            f"12 个月内耗尽概率：{v.probability(pb)} → {v.probability(pn)}"
             if zh
-            else f"P(depleted within 12 months): {_pct(pb)} → {_pct(pn)}"
+            else f"P(depleted within 12 months): {v.probability(pb)} → {v.probability(pn)}"
         )
     if last.month != s.month:
-        lines.append(
-            f"数据月份：{last.month} → {s.month}" if zh else f"Data month: {last.month} → {s.month}"
-        )
+        months = f"{data} → {v.month_label(s.month, lang)}"
+        lines.append(f"数据月份：{months}" if zh else f"Data month: {months}")
     return lines
 
 
@@ -440,40 +373,41 @@ def _figures(event: Event, lang: str) -> list[tuple[str, str]]:
     ind = event.snapshot.indicators
     zh = lang == "zh"
     rows = [
-        ("可支付月数" if zh else "Payable months", _months(ind.get("payable_months"), lang)),
-        ("当年累计收入" if zh else "Income, year to date", _amount(ind.get("ytd_income"), lang)),
+        ("可支付月数" if zh else "Payable months", v.months_text(ind.get("payable_months"), lang)),
+        ("当年累计收入" if zh else "Income, year to date", v.amount(ind.get("ytd_income"), lang)),
         (
             "当年累计支出" if zh else "Expenditure, year to date",
-            _amount(ind.get("ytd_expenditure"), lang),
+            v.amount(ind.get("ytd_expenditure"), lang),
         ),
-        ("当年累计结余" if zh else "Surplus, year to date", _amount(ind.get("ytd_surplus"), lang)),
+        ("当年累计结余" if zh else "Surplus, year to date", v.amount(ind.get("ytd_surplus"), lang)),
     ]
-    rate = _finite(ind.get("ytd_surplus_rate"))
+    rate = v.number(ind.get("ytd_surplus_rate"))
     if rate is not None:
-        rows.append(("当期结余率" if zh else "Surplus rate", f"{rate:.1f}%"))
-    gi, ge = _finite(ind.get("income_growth")), _finite(ind.get("expenditure_growth"))
+        rows.append(("当期结余率" if zh else "Surplus rate", v.percent(rate)))
+    gi, ge = v.number(ind.get("income_growth")), v.number(ind.get("expenditure_growth"))
     if gi is not None and ge is not None:
         rows.append(
             (
                 "收入增速 / 支出增速（同比）" if zh else "Income / expenditure growth (y/y)",
-                f"{gi:.1f}% / {ge:.1f}%",
+                f"{v.growth(gi)} / {v.growth(ge)}",
             )
         )
-        rows.append(("增速差" if zh else "Growth gap", _pp(ind.get("growth_gap"), lang)))
-    ratio = _finite(ind.get("retiree_ratio"))
+        rows.append(("增速差" if zh else "Growth gap", v.points(ind.get("growth_gap"), lang)))
+    ratio = v.number(ind.get("retiree_ratio"))
     if ratio is not None:
-        rows.append(("在职退休比" if zh else "Active to retired", f"{ratio:.2f}"))
+        rows.append(("在职退休比" if zh else "Active to retired", v.decimal(ratio, 2)))
     months = (event.snapshot.forecast or {}).get("months") or []
     for ahead in (6, 12):
         if len(months) >= ahead:
             m = months[ahead - 1]
-            balance = _amount(m.get("balance_mean"), lang)
+            balance = v.amount(m.get("balance_mean"), lang)
+            when = v.month_label(str(m.get("month")), lang)
             label = (
-                f"{ahead} 个月后（{m.get('month')}）预计结余 / 可支付月数"
+                f"{ahead} 个月后（{when}）预计结余 / 可支付月数"
                 if zh
-                else f"In {ahead} months ({m.get('month')}): balance / payable months"
+                else f"In {ahead} months ({when}): balance / payable months"
             )
-            rows.append((label, f"{balance} / {_months(m.get('payable_mean'), lang)}"))
+            rows.append((label, f"{balance} / {v.months_text(m.get('payable_mean'), lang)}"))
     return rows
 
 
@@ -487,15 +421,18 @@ def _probabilities(event: Event, lang: str) -> list[tuple[str, str]]:
             rows.append(
                 (
                     f"{w} 个月内基金耗尽（结余 < 0）" if zh else f"Depleted within {w} months",
-                    _pct(depletion[f"p{w}"]),
+                    v.probability(depletion[f"p{w}"]),
                 )
             )
     if depletion.get("expected_month"):
         rows.append(
-            ("若耗尽，预计月份" if zh else "If depleted, expected in", depletion["expected_month"])
+            (
+                "若耗尽，预计月份" if zh else "If depleted, expected in",
+                v.month_label(depletion["expected_month"], lang),
+            )
         )
     for p in fc.get("prob_below") or ():
-        t, w = _finite(p.get("threshold")), p.get("window")
+        t, w = v.number(p.get("threshold")), p.get("window")
         if t is None:
             continue
         rows.append(
@@ -503,14 +440,15 @@ def _probabilities(event: Event, lang: str) -> list[tuple[str, str]]:
                 f"{w} 个月内可支付月数低于 {t:g} 个月"
                 if zh
                 else f"Payable months < {t:g} within {w}",
-                _pct(p.get("probability")),
+                v.probability(p.get("probability")),
             )
         )
     ytd = fc.get("ytd_deficit") or {}
     if ytd.get("probability") is not None:
-        value = _pct(ytd["probability"])
+        value = v.probability(ytd["probability"])
         if ytd.get("median_month"):
-            value += f"（{ytd['median_month']}）" if zh else f" ({ytd['median_month']})"
+            when = v.month_label(ytd["median_month"], lang)
+            value += f"（{when}）" if zh else f" ({when})"
         rows.append(("预测期内出现当年累计收不抵支" if zh else "Year-to-date deficit ahead", value))
     return rows
 
@@ -522,15 +460,15 @@ def _model_notes(event: Event, lang: str) -> list[str]:
         m = fc.get(part)
         if not m:
             continue
-        mase, cov = _finite(m.get("mase")), _finite(m.get("coverage80"))
+        mase, cov = v.number(m.get("mase")), v.number(m.get("coverage80"))
         accuracy = ""
         if mase is not None:
             accuracy = (
-                f"；回测 MASE {mase:.2f}，80% 区间覆盖 {_pct(cov)}"
+                f"；回测 MASE {v.decimal(mase, 2)}，80% 区间覆盖 {v.probability(cov)}"
                 if lang == "zh"
-                else f"; backtest MASE {mase:.2f}, 80% band covered {_pct(cov)}"
+                else f"; backtest MASE {v.decimal(mase, 2)}, 80% band covered {v.probability(cov)}"
             )
-        notes.append(f"{word(part, lang)}：{m.get('model')}{accuracy}")
+        notes.append(f"{word(part, lang)}：{v.model_text(str(m.get('model')), lang)}{accuracy}")
     if fc.get("n_paths"):
         notes.append(
             f"{fc['n_paths']} 条联合模拟路径" if lang == "zh" else f"{fc['n_paths']} joint paths"
@@ -543,7 +481,7 @@ def _status_line(event: Event, now: dt.datetime, lang: str) -> str:
     zh = lang == "zh"
     if event.kind == "remind" and event.level_since is not None:
         days = max(0, (now - event.level_since).days)
-        since = _local(event.level_since)[:10]
+        since = v.local_date(event.level_since)
         return (
             f"{lv}，已持续 {days} 天（自 {since}）"
             if zh
@@ -566,7 +504,7 @@ def event_view(
     s = event.snapshot
     colour_key = "notice" if event.kind == "notice" else event.level.value
     bg, fg = COLOURS[colour_key]
-    badge = word("notice", lang) if event.kind == "notice" else level_word(event.level, lang)
+    badge = level_word("notice" if event.kind == "notice" else event.level, lang)
     # The rules of the fund's level (all of them when it is green: a clear has none), and
     # the lower rules that also fired only as a count: a leader reads the top of the list.
     top = [r for r in s.reasons if r["level"] == s.level.value] or list(s.reasons)
@@ -599,10 +537,10 @@ def event_view(
         if lang == "zh"
         else f"{one_line(s.region_name)} ({s.region_code})",
         fund=fund_name(funds, s.fund, lang),
-        month=month_label(s.month, lang),
+        month=v.month_label(s.month, lang),
         headline=headline(event, funds, lang, now),
         summary=_summary(event, lang),
-        payable=_months(s.payable_months, lang),
+        payable=v.months_text(s.payable_months, lang),
         status_line=_status_line(event, now, lang),
         changes=_changes(event, lang),
         figures=_figures(event, lang),
@@ -631,20 +569,6 @@ def _summary(event: Event, lang: str) -> str:
 
 
 # ---------------------------------------------------------------- the message
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    """The one Jinja environment of alert mail: .html autoescaped, .txt not."""
-    env = Environment(
-        loader=FileSystemLoader(str(shipped_templates())),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env
-
-
 def mail_view(
     mail: Mail,
     *,
@@ -659,10 +583,10 @@ def mail_view(
         event_view(e, funds=funds, settings=settings, thresholds=thresholds, now=now)
         for e in mail.events
     ]
-    months = sorted({e.snapshot.month for e in mail.events})
+    months = [v.month_label(m, lang) for m in sorted({e.snapshot.month for e in mail.events})]
     if mail.digest:
         intro = (
-            f"本次评估（{'、'.join(months)} 数据）有 {len(events)} 项需要您关注，"
+            f"本次评估（{'、'.join(months)}数据）有 {len(events)} 项需要您关注，"
             "按级别从高到低排列："
             if lang == "zh"
             else f"This evaluation ({', '.join(months)} data) has {len(events)} items for you, "
@@ -683,16 +607,17 @@ def mail_view(
         digest=mail.digest,
         intro=intro,
         events=events,
-        generated=_local(now),
+        generated=v.local_time(now),
         footer=word("footer", lang),
     )
 
 
-def render_parts(view: MailView) -> tuple[str, str]:
-    """(plain text, HTML) of a mail."""
-    env = environment()
-    text = env.get_template("alert_mail.txt").render(m=view)
-    html = env.get_template("alert_mail.html").render(m=view)
+def render_parts(view: MailView, templates: Path | None = None) -> tuple[str, str]:
+    """(plain text, HTML) of a mail, from the shared environment: the office's `templates`
+    folder first (monitor.render.templating.override_folder), then the shipped templates."""
+    env = environment(templates)
+    text = select(env, "alert_mail.txt", view.lang).render(m=view)
+    html = select(env, "alert_mail.html", view.lang).render(m=view)
     return text, html
 
 
@@ -710,11 +635,13 @@ def build_message(
     message_id: str,
     now: dt.datetime,
     thresholds: Mapping[Level, float] | None = None,
+    templates: Path | None = None,
 ) -> EmailMessage:
     """The whole message: multipart/alternative, plain text then HTML, UTF-8 in base64
-    (Chinese text survives any relay), headers RFC 2047-encoded by the email package."""
+    (Chinese text survives any relay), headers RFC 2047-encoded by the email package.
+    `templates`: the office's override folder (None: the shipped templates)."""
     view = mail_view(mail, funds=funds, settings=settings, thresholds=thresholds, now=now)
-    text, html = render_parts(view)
+    text, html = render_parts(view, templates)
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = one_line(view.subject)
     msg["From"] = one_line(sender)
@@ -734,18 +661,17 @@ def build_message(
 
 def _plain_line(event: Event, funds: FundCatalogue, lang: str) -> str:
     s = event.snapshot
-    payable = _finite(s.payable_months)
-    figure = "—" if payable is None else f"{payable:.1f}"
+    figure, month = v.decimal(s.payable_months), v.month_label(s.month, lang)
     if lang == "zh":
         return (
             f"- {one_line(s.region_name)}（{s.region_code}）{fund_name(funds, s.fund, lang)}："
             f"{kind_word(event.kind, lang)}，{level_word(event.level, lang)}，"
-            f"数据月份 {s.month}，可支付月数 {figure}（预警编号 #{event.id}）"
+            f"数据月份 {month}，可支付月数 {figure}（预警编号 #{event.id}）"
         )
     return (
         f"- {one_line(s.region_name)} ({s.region_code}) {fund_name(funds, s.fund, lang)}: "
         f"{kind_word(event.kind, lang)}, {level_word(event.level, lang)}, "
-        f"data month {s.month}, payable months {figure} (alert #{event.id})"
+        f"data month {month}, payable months {figure} (alert #{event.id})"
     )
 
 

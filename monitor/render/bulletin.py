@@ -32,15 +32,16 @@ from dataclasses import dataclass, field, fields
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from monitor.config.bulletin import BulletinSettings
+from monitor.core import vocabulary as v
 from monitor.core.findings import Finding
 from monitor.core.funds import FundCatalogue
 from monitor.core.indicators import INDICATORS, format_threshold, key_text
-from monitor.core.money import format_amount
+from monitor.core.money import amount_figure, unit_label
 from monitor.core.months import month_from_index
 from monitor.core.thresholds import ThresholdProfile
+from monitor.core.vocabulary import model_text as model_text
 from monitor.render.charts import (
     ChartView,
     chart_png,
@@ -48,7 +49,6 @@ from monitor.render.charts import (
     payable_thresholds,
 )
 
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")  # offices read times in Beijing time
 LEVELS = ("red", "orange", "yellow", "green")  # most severe first
 RANK = {"green": 0, "yellow": 1, "orange": 2, "red": 3}
 HISTORY_MONTHS = 24  # months of history in each chart
@@ -358,20 +358,10 @@ class ArchiveContext:
 
 
 # ---------------------------------------------------------------- words
+# Level labels as badges and table cells show them ('Normal'); running text lowers them.
 LEVEL_LABELS = {
-    "zh": {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常", "notice": "提示"},
-    "en": {
-        "red": "Red",
-        "orange": "Orange",
-        "yellow": "Yellow",
-        "green": "Normal",
-        "notice": "Notice",
-    },
+    lang: {lv: v.level_badge(lv, lang) for lv in v.LEVEL_LABELS[lang]} for lang in v.LEVEL_LABELS
 }
-MONTHS_EN = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
@@ -566,17 +556,6 @@ LABELS: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
-def month_text(month: str, lang: str) -> str:
-    year, mon = int(month[:4]), int(month[5:7])
-    return f"{year}年{mon}月" if lang == "zh" else f"{MONTHS_EN[mon - 1]} {year}"
-
-
-def local_time(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def bulletin_basename(month: str, scope: str, lang: str) -> str:
     """The archive's file stem of one bulletin: bulletin-2024-12-341700-zh."""
     return f"bulletin-{month}-{scope}-{lang}"
@@ -584,48 +563,8 @@ def bulletin_basename(month: str, scope: str, lang: str) -> str:
 
 def title_of(scope_name: str, month: str, lang: str) -> str:
     if lang == "zh":
-        return f"{scope_name}{LABELS['zh']['doc_kind']}（{month_text(month, 'zh')}）"
-    return f"{scope_name} {LABELS['en']['doc_kind']} ({month_text(month, 'en')})"
-
-
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _amount(yuan: Any, lang: str) -> str:
-    v = _finite(yuan)
-    return "—" if v is None else format_amount(v, lang=lang)
-
-
-def _pct(value: Any, signed: bool = False, digits: int = 1) -> str:
-    v = _finite(value)
-    if v is None:
-        return "—"
-    return f"{v:+.{digits}f}%" if signed else f"{v:.{digits}f}%"
-
-
-def _prob(p: Any) -> str:
-    v = _finite(p)
-    if v is None:
-        return "—"
-    if 0 < v < 0.005:
-        return "<1%"
-    if 0.995 <= v < 1:
-        return ">99%"
-    return f"{v * 100:.0f}%"
-
-
-def _months(value: Any, lang: str) -> str:
-    v = _finite(value)
-    if v is None:
-        return "—"
-    return f"{v:.1f} 个月" if lang == "zh" else f"{v:.1f} months"
+        return f"{scope_name}{LABELS['zh']['doc_kind']}（{v.month_label(month, 'zh')}）"
+    return f"{scope_name} {LABELS['en']['doc_kind']} ({v.month_label(month, 'en')})"
 
 
 def _anchor(region: str, fund: str) -> str:
@@ -653,12 +592,12 @@ class _Fund:
 
     @property
     def payable(self) -> float | None:
-        return _finite(self.ev.indicators.get("payable_months"))
+        return v.number(self.ev.indicators.get("payable_months"))
 
     @property
     def p12(self) -> float:
         dep = (self.ev.forecast or {}).get("depletion") or {}
-        return _finite(dep.get("p12")) or 0.0
+        return v.number(dep.get("p12")) or 0.0
 
     def severity(self) -> tuple[float, float, float]:
         payable = self.payable
@@ -710,8 +649,8 @@ def build_context(inputs: BulletinInputs) -> BulletinContext:
         LevelCount(lv, levels[lv], sum(1 for f in funds if f.ev.level == lv)) for lv in LEVELS
     )
     sections = [_fund_section(f, inputs) for f in funds]
-    scale, kpi_unit, digits = _table_unit(funds, lang)
-    kpi = tuple(_kpi_row(f, inputs, (scale, digits)) for f in funds)
+    unit, kpi_unit, digits = _table_unit(funds, lang)
+    kpi = tuple(_kpi_row(f, inputs, (unit, digits)) for f in funds)
     severe = sorted((f for f in funds if f.rank > 0), key=_Fund.severity)
     warnings = tuple(_warning(f, inputs) for f in severe)
     notices = tuple(
@@ -736,11 +675,10 @@ def build_context(inputs: BulletinInputs) -> BulletinContext:
         issue=f"{year}年 第{mon}期" if lang == "zh" else f"Issue {inputs.month}",
         title=title_of(scope_region.name, inputs.month, lang),
         month=inputs.month,
-        month_label=month_text(inputs.month, lang),
+        month_label=v.month_label(inputs.month, lang),
         scope_code=scope_region.code,
         scope_name=scope_region.name,
-        generated=local_time(inputs.generated_at)
-        + ("（北京时间）" if lang == "zh" else " (UTC+8)"),
+        generated=v.local_time(inputs.generated_at) + v.TIME_ZONE_NOTE[lang],
         profile="、".join(profiles) if lang == "zh" else ", ".join(profiles),
         counts=counts,
         kpi_unit=kpi_unit,
@@ -775,17 +713,8 @@ def _mail_sections(
     return tuple(by_key[f.key] for f in picked)
 
 
-def _fund_name(funds: FundCatalogue, key: str, lang: str, full: bool = False) -> str:
-    if key not in funds:
-        return key
-    f = funds[key]
-    if lang == "zh":
-        return f.name if full else f.short
-    return f.name_en if full else key.replace("_", " ")
-
-
 def _fund_title(f: _Fund, inputs: BulletinInputs, full: bool = False) -> str:
-    name = _fund_name(inputs.funds, f.fund, inputs.lang, full)
+    name = v.fund_name(inputs.funds, f.fund, inputs.lang, full=full)
     if inputs.lang == "zh":
         return f"{f.region.name}{'·' if full else ''}{name}"
     return f"{f.region.name} · {name}"
@@ -802,36 +731,34 @@ def _change(f: _Fund, lang: str) -> tuple[str, str]:
     return f"{'up' if up else 'down'} from {words[old].lower()}", "up" if up else "down"
 
 
-def _table_unit(funds: Sequence[_Fund], lang: str) -> tuple[float, str, int]:
-    """One unit for a whole table, and its decimals: 万元 (CNY million) so that a county's
-    small fund keeps its digits beside the province's; whole 万元 once amounts reach 100 亿元,
-    where the cents of a 万元 say nothing."""
+def _table_unit(funds: Sequence[_Fund], lang: str) -> tuple[str, str, int]:
+    """One unit for a whole table, its heading and its decimals: 万元 (CNY million) so that a
+    county's small fund keeps its digits beside the province's; whole 万元 once amounts reach
+    100 亿元, where the cents of a 万元 say nothing."""
     biggest = 0.0
     for f in funds:
         for name in ("ytd_income", "ytd_expenditure"):
-            v = _finite(f.ev.indicators.get(name))
-            biggest = max(biggest, abs(v or 0.0))
+            biggest = max(biggest, abs(v.number(f.ev.indicators.get(name)) or 0.0))
         if f.history:
             biggest = max(biggest, abs(f.history[-1].balance))
     digits = 0 if biggest >= 1e10 else 2
-    return (1e4, "万元", digits) if lang == "zh" else (1e6, "CNY million", digits)
+    return "万元", unit_label("万元", lang), digits
 
 
-def _scaled(yuan: Any, unit: tuple[float, int]) -> str:
-    v = _finite(yuan)
-    return "—" if v is None else f"{v / unit[0]:,.{unit[1]}f}"
+def _scaled(yuan: Any, unit: tuple[str, int], lang: str) -> str:
+    x = v.number(yuan)
+    return v.MISSING if x is None else amount_figure(x, unit[0], unit[1], lang)
 
 
-def _kpi_row(f: _Fund, inputs: BulletinInputs, scale: tuple[float, int]) -> KpiRow:
+def _kpi_row(f: _Fund, inputs: BulletinInputs, scale: tuple[str, int]) -> KpiRow:
     lang = inputs.lang
     ind = f.ev.indicators
     last = f.history[-1] if f.history and f.history[-1].month == inputs.month else None
     prev = _previous(f.history, inputs.month)
     payable = f.payable
-    delta = "—"
+    delta = v.MISSING
     if payable is not None and prev is not None and prev.payable_months is not None:
-        d = payable - prev.payable_months
-        delta = f"{d:+.1f}"
+        delta = v.decimal(payable - prev.payable_months, signed=True)
     change, direction = _change(f, lang)
     flags: list[str] = []
     decision = f.ev.decision.get(lang, {})
@@ -840,8 +767,8 @@ def _kpi_row(f: _Fund, inputs: BulletinInputs, scale: tuple[float, int]) -> KpiR
         flags.append("不足12个月" if lang == "zh" else "< 12 months of data")
     if f.ev.stale:
         flags.append("评估后台账已更正" if lang == "zh" else "corrected since evaluated")
-    gap = _finite(ind.get("growth_gap"))
-    surplus = _finite(ind.get("ytd_surplus"))
+    gap = v.number(ind.get("growth_gap"))
+    surplus = v.number(ind.get("ytd_surplus"))
     return KpiRow(
         anchor=_anchor(*f.key),
         region_code=f.region.code,
@@ -849,22 +776,22 @@ def _kpi_row(f: _Fund, inputs: BulletinInputs, scale: tuple[float, int]) -> KpiR
         depth=f.depth,
         derived=f.key in inputs.derived,
         fund=f.fund,
-        fund_name=_fund_name(inputs.funds, f.fund, lang),
+        fund_name=v.fund_name(inputs.funds, f.fund, lang),
         level=f.ev.level,
         level_label=LEVEL_LABELS[lang].get(f.ev.level, f.ev.level),
         change=change,
         change_dir=direction,
-        ytd_income=_scaled(ind.get("ytd_income"), scale),
-        ytd_expenditure=_scaled(ind.get("ytd_expenditure"), scale),
-        ytd_surplus=_scaled(surplus, scale),
-        ytd_surplus_rate=_pct(ind.get("ytd_surplus_rate")),
+        ytd_income=_scaled(ind.get("ytd_income"), scale, lang),
+        ytd_expenditure=_scaled(ind.get("ytd_expenditure"), scale, lang),
+        ytd_surplus=_scaled(surplus, scale, lang),
+        ytd_surplus_rate=v.percent(ind.get("ytd_surplus_rate")),
         deficit=surplus is not None and surplus < 0,
-        balance=_scaled(last.balance if last else None, scale),
-        payable="—" if payable is None else f"{payable:.1f}",
+        balance=_scaled(last.balance if last else None, scale, lang),
+        payable=v.decimal(payable),
         payable_delta=delta,
-        income_growth=_pct(ind.get("income_growth"), signed=True),
-        expenditure_growth=_pct(ind.get("expenditure_growth"), signed=True),
-        growth_gap="—" if gap is None else f"{gap:+.1f}",
+        income_growth=v.growth(ind.get("income_growth")),
+        expenditure_growth=v.growth(ind.get("expenditure_growth")),
+        growth_gap=v.decimal(gap, signed=True),
         flags=tuple(x for x in flags if x),
     )
 
@@ -895,7 +822,7 @@ def _probabilities(f: _Fund, lang: str) -> tuple[ProbabilityView, ...]:
     dep = fc.get("depletion") or {}
     h = len(fc.get("months") or [])
     for key, months in (("p6", 6), ("p12", 12), ("p_h", h)):
-        p = _finite(dep.get(key))
+        p = v.number(dep.get(key))
         if p is None or (key == "p_h" and h in (6, 12)) or months > h:
             continue
         label = (
@@ -903,11 +830,11 @@ def _probabilities(f: _Fund, lang: str) -> tuple[ProbabilityView, ...]:
             if lang == "zh"
             else f"fund depleted (balance < 0) within {months} months"
         )
-        out.append(ProbabilityView(label, _prob(p), p >= 0.5))
+        out.append(ProbabilityView(label, v.probability(p), p >= 0.5))
     for row in sorted(
         fc.get("prob_below") or [], key=lambda r: (r.get("window", 0), r.get("threshold", 0))
     ):
-        p = _finite(row.get("probability"))
+        p = v.number(row.get("probability"))
         if p is None:
             continue
         thr, win = float(row.get("threshold", 0)), int(row.get("window", 0))
@@ -916,19 +843,19 @@ def _probabilities(f: _Fund, lang: str) -> tuple[ProbabilityView, ...]:
             if lang == "zh"
             else f"payable months below {thr:g} within {win} months"
         )
-        out.append(ProbabilityView(label, _prob(p), p >= 0.5))
+        out.append(ProbabilityView(label, v.probability(p), p >= 0.5))
     deficit = fc.get("ytd_deficit") or {}
-    p = _finite(deficit.get("probability"))
+    p = v.number(deficit.get("probability"))
     if p is not None and p > 0:
         when = deficit.get("median_month")
         label = (
             "预测期内出现当年累计收不抵支"
-            + (f"（中位月份 {month_text(when, 'zh')}）" if when else "")
+            + (f"（中位月份 {v.month_label(when, 'zh')}）" if when else "")
             if lang == "zh"
             else "a year-to-date deficit within the horizon"
-            + (f" (median month {month_text(when, 'en')})" if when else "")
+            + (f" (median month {v.month_label(when, 'en')})" if when else "")
         )
-        out.append(ProbabilityView(label, _prob(p), p >= 0.5))
+        out.append(ProbabilityView(label, v.probability(p), p >= 0.5))
     return tuple(out)
 
 
@@ -951,36 +878,37 @@ def _outlook(f: _Fund, lang: str) -> str:
         if row is None:
             continue
         mean, lo, hi = (
-            _finite(row.get("payable_mean")),
-            _finite(row.get("payable_lo80")),
-            _finite(row.get("payable_hi80")),
+            v.number(row.get("payable_mean")),
+            v.number(row.get("payable_lo80")),
+            v.number(row.get("payable_hi80")),
         )
         if mean is None:
             continue
-        when = month_text(str(row.get("month")), lang)
+        when = v.month_label(str(row.get("month")), lang)
+        known = lo is not None and hi is not None
         if lang == "zh":
-            band = f"（80% 区间 {lo:.1f}～{hi:.1f}）" if lo is not None and hi is not None else ""
-            parts.append(f"{ahead} 个月后（{when}）可支付月数预计为 {mean:.1f} 个月{band}")
+            band = f"（80% 区间 {v.decimal(lo)}～{v.decimal(hi)}）" if known else ""
+            parts.append(f"{ahead} 个月后（{when}）可支付月数预计为 {v.months_text(mean)}{band}")
         else:
-            band = f" (80% band {lo:.1f} to {hi:.1f})" if lo is not None and hi is not None else ""
+            band = f" (80% band {v.decimal(lo)} to {v.decimal(hi)})" if known else ""
             parts.append(
-                f"in {ahead} months ({when}) payable months are expected at {mean:.1f}{band}"
+                f"in {ahead} months ({when}) payable months are expected at {v.decimal(mean)}{band}"
             )
     dep = fc.get("depletion") or {}
-    p12 = _finite(dep.get("p12"))
+    p12 = v.number(dep.get("p12"))
     expected = dep.get("expected_month")
     if lang == "zh":
         text = "；".join(parts)
         if p12 is not None:
-            text += f"；12 个月内基金耗尽的概率为 {_prob(p12)}"
+            text += f"；12 个月内基金耗尽的概率为 {v.probability(p12)}"
         if expected and (p12 or 0) >= 0.05:
-            text += f"，若耗尽，预计在 {month_text(expected, 'zh')}前后"
+            text += f"，若耗尽，预计在 {v.month_label(expected, 'zh')}前后"
         return (text + "。") if text else "本月没有预测结果。"
     text = "; ".join(parts)
     if p12 is not None:
-        text += f"; the probability of depletion within 12 months is {_prob(p12)}"
+        text += f"; the probability of depletion within 12 months is {v.probability(p12)}"
     if expected and (p12 or 0) >= 0.05:
-        text += f", expected around {month_text(expected, 'en')} if it happens"
+        text += f", expected around {v.month_label(expected, 'en')} if it happens"
     return (text[0].upper() + text[1:] + ".") if text else "No forecast this month."
 
 
@@ -1029,64 +957,22 @@ def _charts(f: _Fund, inputs: BulletinInputs) -> tuple[ChartView, ...]:
     )
 
 
-_MODEL_NAMES = {
-    "zh": {"snaive": "季节朴素", "theta": "Theta", "ets": "ETS", "sarima": "SARIMA", "log": "对数"},
-    "en": {
-        "snaive": "seasonal naive", "theta": "Theta", "ets": "ETS", "sarima": "SARIMA",
-        "log": "log",
-    },
-}  # fmt: skip
-
-
-def model_text(model: str, lang: str = "zh") -> str:
-    """'mean(theta(M)×0.28,ets(A,Ad,A)·log×0.38)' → '组合：ETS(A,Ad,A)·对数 38%、Theta(M) 28%'."""
-    names = _MODEL_NAMES[lang]
-
-    def one(name: str) -> str:
-        base, _, transform = name.partition("·")
-        m = re.match(r"([a-z]+)(.*)", base)
-        if not m:
-            return name
-        word = names.get(m.group(1), m.group(1))
-        text = word + m.group(2)
-        return text + (f"·{names.get(transform, transform)}" if transform else "")
-
-    m = re.fullmatch(r"mean\((.*)\)", model.strip())
-    if not m:
-        return one(model.strip())
-    parts, depth, cur = [], 0, ""
-    for ch in m.group(1):
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        depth += (ch == "(") - (ch == ")")
-        cur += ch
-    parts.append(cur)
-    weighted = []
-    for p in parts:
-        name, _, weight = p.rpartition("×")
-        w = _finite(weight)
-        weighted.append((w if w is not None else 0.0, one(name or p)))
-    weighted.sort(key=lambda x: -x[0])
-    inner = ("、" if lang == "zh" else ", ").join(f"{n} {w * 100:.0f}%" for w, n in weighted)
-    return f"组合：{inner}" if lang == "zh" else f"combination: {inner}"
-
-
 def _accuracy(series: Mapping[str, Any] | None, lang: str) -> str:
     bt = (series or {}).get("backtest")
     if not bt:
         return "序列过短，未回测" if lang == "zh" else "too short to backtest"
-    mase, smape = _finite(bt.get("mase")), _finite(bt.get("smape"))
-    cov = _finite(bt.get("coverage80"))
+    mase, smape = v.number(bt.get("mase")), v.number(bt.get("smape"))
+    cov = v.number(bt.get("coverage80"))
     origins, horizon = bt.get("origins"), bt.get("horizon")
     if lang == "zh":
         return (
-            f"MASE {mase:.2f}，sMAPE {smape:.1f}%，80% 区间覆盖 {_prob(cov)}"
+            f"MASE {v.decimal(mase, 2)}，sMAPE {v.percent(smape)}，"
+            f"80% 区间覆盖 {v.probability(cov)}"
             f"（{origins} 个回测起点，{horizon} 个月）"
         )
     return (
-        f"MASE {mase:.2f}, sMAPE {smape:.1f}%, 80% band coverage {_prob(cov)}"
+        f"MASE {v.decimal(mase, 2)}, sMAPE {v.percent(smape)}, "
+        f"80% band coverage {v.probability(cov)}"
         f" ({origins} origins, {horizon} months)"
     )
 
@@ -1095,27 +981,27 @@ def _fund_section(f: _Fund, inputs: BulletinInputs) -> FundSection:
     lang = inputs.lang
     fc = f.ev.forecast or {}
     last = f.history[-1] if f.history and f.history[-1].month == inputs.month else None
-    balance = _amount(last.balance if last else None, lang)
+    balance = v.amount(last.balance if last else None, lang)
     if lang == "zh":
         headline = (
-            f"截至{month_text(inputs.month, 'zh')}，期末累计结余 {balance}，"
-            f"可支付 {_months(f.payable, 'zh')}"
+            f"截至{v.month_label(inputs.month, 'zh')}，期末累计结余 {balance}，"
+            f"可支付 {v.months_text(f.payable, 'zh')}"
         )
-        surplus = _finite(f.ev.indicators.get("ytd_surplus"))
+        surplus = v.number(f.ev.indicators.get("ytd_surplus"))
         if surplus is not None:
             headline += (
-                f"；当年累计{'结余' if surplus >= 0 else '赤字'} {_amount(abs(surplus), 'zh')}"
+                f"；当年累计{'结余' if surplus >= 0 else '赤字'} {v.amount(abs(surplus), 'zh')}"
             )
         headline += "。"
     else:
         headline = (
-            f"At the end of {month_text(inputs.month, 'en')}: cumulative balance {balance}, "
-            f"payable months {_months(f.payable, 'en')}"
+            f"At the end of {v.month_label(inputs.month, 'en')}: cumulative balance {balance}, "
+            f"payable months {v.months_text(f.payable, 'en')}"
         )
-        surplus = _finite(f.ev.indicators.get("ytd_surplus"))
+        surplus = v.number(f.ev.indicators.get("ytd_surplus"))
         if surplus is not None:
             word = "surplus" if surplus >= 0 else "deficit"
-            headline += f"; year-to-date {word} {_amount(abs(surplus), 'en')}"
+            headline += f"; year-to-date {word} {v.amount(abs(surplus), 'en')}"
         headline += "."
     models = []
     for key, zh, en in (("income", "收入", "Income"), ("expenditure", "支出", "Expenditure")):
@@ -1134,7 +1020,7 @@ def _fund_section(f: _Fund, inputs: BulletinInputs) -> FundSection:
         region_code=f.region.code,
         region_name=f.region.name,
         fund=f.fund,
-        fund_name=_fund_name(inputs.funds, f.fund, lang, full=True),
+        fund_name=v.fund_name(inputs.funds, f.fund, lang, full=True),
         level=f.ev.level,
         level_label=LEVEL_LABELS[lang].get(f.ev.level, f.ev.level),
         headline=headline,
@@ -1163,11 +1049,11 @@ def _summary(
 ) -> tuple[str, ...]:
     lang = inputs.lang
     words = LEVEL_LABELS[lang]
-    month = month_text(inputs.month, lang)
+    month = v.month_label(inputs.month, lang)
     n_regions = len({f.region.code for f in funds})
     fund_kinds = []
     for f in funds:
-        name = _fund_name(inputs.funds, f.fund, lang)
+        name = v.fund_name(inputs.funds, f.fund, lang)
         if name not in fund_kinds:
             fund_kinds.append(name)
     c = {x.level: x.count for x in counts}
@@ -1179,12 +1065,13 @@ def _summary(
             else (f"{scope.name} has no evaluation for {month}.",)
         )
     below = n_regions - 1
+    w = v.LEVEL_LABELS[lang]  # in running text: lower case in English
     if lang == "zh":
         who = f"{scope.name}及所辖 {below} 个统筹区" if below > 0 else scope.name
         text = (
             f"{month}，{who}共 {len(funds)} 个基金（{'、'.join(fund_kinds)}）纳入监测。"
-            f"按阈值配置评估：红色预警 {c['red']} 个、橙色 {c['orange']} 个、"
-            f"黄色 {c['yellow']} 个，{c['green']} 个运行正常。"
+            f"按阈值配置评估：{w['red']}预警 {c['red']} 个、{w['orange']} {c['orange']} 个、"
+            f"{w['yellow']} {c['yellow']} 个，{c['green']} 个运行{w['green']}。"
         )
         if not any(c[lv] for lv in ("red", "orange", "yellow")):
             text += "本月未触发任何颜色预警。"
@@ -1192,7 +1079,8 @@ def _summary(
         who = f"{scope.name} and the {below} regions under it" if below > 0 else scope.name
         text = (
             f"In {month}, {len(funds)} funds of {who} ({', '.join(fund_kinds)}) were monitored: "
-            f"{c['red']} red, {c['orange']} orange, {c['yellow']} yellow and {c['green']} normal."
+            f"{c['red']} {w['red']}, {c['orange']} {w['orange']}, {c['yellow']} {w['yellow']} "
+            f"and {c['green']} {w['green']}."
         )
     paras.append(text)
 
@@ -1219,7 +1107,7 @@ def _summary(
         )
         if drops and drops[0][0] < -0.05:
             d, f = drops[0]
-            text += f"可支付月数降幅最大的是{_fund_title(f, inputs)}，减少 {-d:.1f} 个月。"
+            text += f"可支付月数降幅最大的是{_fund_title(f, inputs)}，减少 {v.months_text(-d)}。"
     else:
         text = (
             "Since last month: "
@@ -1233,7 +1121,7 @@ def _summary(
             d, f = drops[0]
             text += (
                 f" The largest fall in payable months was {_fund_title(f, inputs)}: "
-                f"{-d:.1f} months."
+                f"{v.months_text(-d, lang)}."
             )
     paras.append(text)
 
@@ -1262,22 +1150,22 @@ def _summary(
         parts = []
         for f in own:
             last = f.history[-1] if f.history and f.history[-1].month == inputs.month else None
-            name = _fund_name(inputs.funds, f.fund, lang)
+            name = v.fund_name(inputs.funds, f.fund, lang)
             if last is None:
                 continue
             if lang == "zh":
                 parts.append(
-                    f"{name}期末累计结余 {_amount(last.balance, lang)}，"
-                    f"可支付 {_months(f.payable, lang)}"
-                    f"，当年累计收入 {_amount(f.ev.indicators.get('ytd_income'), lang)}、"
-                    f"支出 {_amount(f.ev.indicators.get('ytd_expenditure'), lang)}"
+                    f"{name}期末累计结余 {v.amount(last.balance, lang)}，"
+                    f"可支付 {v.months_text(f.payable, lang)}"
+                    f"，当年累计收入 {v.amount(f.ev.indicators.get('ytd_income'), lang)}、"
+                    f"支出 {v.amount(f.ev.indicators.get('ytd_expenditure'), lang)}"
                 )
             else:
                 parts.append(
-                    f"{name}: balance {_amount(last.balance, lang)}, "
-                    f"{_months(f.payable, lang)} payable, "
-                    f"year-to-date income {_amount(f.ev.indicators.get('ytd_income'), lang)} "
-                    f"and expenditure {_amount(f.ev.indicators.get('ytd_expenditure'), lang)}"
+                    f"{name}: balance {v.amount(last.balance, lang)}, "
+                    f"{v.months_text(f.payable, lang)} payable, "
+                    f"year-to-date income {v.amount(f.ev.indicators.get('ytd_income'), lang)} "
+                    f"and expenditure {v.amount(f.ev.indicators.get('ytd_expenditure'), lang)}"
                 )
         if parts:
             paras.append(
@@ -1329,9 +1217,10 @@ def _notice_phrase(f: _Fund, inputs: BulletinInputs) -> str:
         for n in f.ev.decision.get(lang, {}).get("notices", [])
         if n.get("id") != "data_missing"
     ]
+    payable = v.months_text(f.payable, lang)
     if lang == "zh":
-        return f"{_fund_title(f, inputs)}{'、'.join(labels)}（可支付 {_months(f.payable, lang)}）"
-    return f"{_fund_title(f, inputs)}: {', '.join(labels)} ({_months(f.payable, lang)} payable)"
+        return f"{_fund_title(f, inputs)}{'、'.join(labels)}（可支付 {payable}）"
+    return f"{_fund_title(f, inputs)}: {', '.join(labels)} ({payable} payable)"
 
 
 def _notes(funds: Sequence[_Fund], inputs: BulletinInputs) -> tuple[str, ...]:
@@ -1350,7 +1239,7 @@ def _notes(funds: Sequence[_Fund], inputs: BulletinInputs) -> tuple[str, ...]:
     if inputs.not_evaluated:
         names = [
             f"{next((r.name for r in inputs.regions if r.code == code), code)}"
-            f"{'' if lang == 'zh' else ' · '}{_fund_name(inputs.funds, fund, lang)}"
+            f"{'' if lang == 'zh' else ' · '}{v.fund_name(inputs.funds, fund, lang)}"
             for code, fund in inputs.not_evaluated[:5]
         ]
         more = "等" if len(inputs.not_evaluated) > 5 else ""
@@ -1377,13 +1266,13 @@ def _alerts(inputs: BulletinInputs) -> AlertsView:
         )
         return AlertView(
             region=f"{region}（{a.region_code}）" if a.region_code and lang == "zh" else region,
-            fund=_fund_name(inputs.funds, a.fund, lang)
+            fund=v.fund_name(inputs.funds, a.fund, lang)
             if a.fund
             else ("全部险种" if lang == "zh" else "all funds"),
-            level_label=words.get(a.level or "", a.level or "—"),
-            who=a.who or "—",
-            when=local_time(a.at) if a.at else "—",
-            until=local_time(a.until)
+            level_label=words.get(a.level or "", a.level or v.MISSING),
+            who=a.who or v.MISSING,
+            when=v.local_time(a.at) if a.at else v.MISSING,
+            until=v.local_time(a.until)
             if a.until
             else ("解除前一直有效" if lang == "zh" else "until lifted"),
             note=a.note or "",
@@ -1401,12 +1290,12 @@ def _findings(inputs: BulletinInputs) -> FindingsView:
     for imp in inputs.imports:
         if lang == "zh":
             imports.append(
-                f"导入 #{imp.id}：{local_time(imp.started_at)}，{imp.user}，{imp.source}"
+                f"导入 #{imp.id}：{v.local_time(imp.started_at)}，{imp.user}，{imp.source}"
                 f"（警告 {imp.warnings} 条）"
             )
         else:
             imports.append(
-                f"import #{imp.id}: {local_time(imp.started_at)}, {imp.user}, {imp.source}"
+                f"import #{imp.id}: {v.local_time(imp.started_at)}, {imp.user}, {imp.source}"
                 f" ({imp.warnings} warnings)"
             )
     items = []
@@ -1415,14 +1304,14 @@ def _findings(inputs: BulletinInputs) -> FindingsView:
         if f.region_code:
             where.append(f"{names.get(f.region_code, f.region_code)}（{f.region_code}）")
         if f.fund:
-            where.append(_fund_name(inputs.funds, f.fund, lang))
+            where.append(v.fund_name(inputs.funds, f.fund, lang))
         if f.month:
             where.append(f.month)
         severity = {"error": "错误", "warning": "警告"} if lang == "zh" else {}
         items.append(
             FindingView(
                 severity=severity.get(f.severity, f.severity),
-                where=" ".join(where) or "—",
+                where=" ".join(where) or v.MISSING,
                 text=f.render(),
             )
         )
@@ -1546,17 +1435,17 @@ def _method(funds: Sequence[_Fund], inputs: BulletinInputs) -> MethodView:
             for f in funds
             if f.ev.forecast and (bt := (f.ev.forecast.get(key) or {}).get("backtest"))
         ]
-        mases = [m for bt in bts if (m := _finite(bt.get("mase"))) is not None]
-        smapes = [m for bt in bts if (m := _finite(bt.get("smape"))) is not None]
-        covs = [m for bt in bts if (m := _finite(bt.get("coverage80"))) is not None]
+        mases = [m for bt in bts if (m := v.number(bt.get("mase"))) is not None]
+        smapes = [m for bt in bts if (m := v.number(bt.get("smape"))) is not None]
+        covs = [m for bt in bts if (m := v.number(bt.get("coverage80"))) is not None]
         if not mases:
             continue
         worse = sum(1 for m in mases if m > 1)
         if lang == "zh":
             accuracy.append(
-                f"{zh}：{len(mases)} 个序列，MASE 中位数 {statistics.median(mases):.2f}，"
-                f"sMAPE 中位数 {statistics.median(smapes):.1f}%，80% 区间覆盖率中位数 "
-                f"{_prob(statistics.median(covs))}"
+                f"{zh}：{len(mases)} 个序列，MASE 中位数 {v.decimal(statistics.median(mases), 2)}，"
+                f"sMAPE 中位数 {v.percent(statistics.median(smapes))}，80% 区间覆盖率中位数 "
+                f"{v.probability(statistics.median(covs))}"
                 + (
                     f"；{worse} 个序列 MASE 大于 1（误差大于季节朴素法的样本内误差），参考时宜谨慎"
                     if worse
@@ -1566,9 +1455,9 @@ def _method(funds: Sequence[_Fund], inputs: BulletinInputs) -> MethodView:
             )
         else:
             accuracy.append(
-                f"{en}: {len(mases)} series, median MASE {statistics.median(mases):.2f}, median "
-                f"sMAPE {statistics.median(smapes):.1f}%, median 80% band coverage "
-                f"{_prob(statistics.median(covs))}"
+                f"{en}: {len(mases)} series, median MASE {v.decimal(statistics.median(mases), 2)}, "
+                f"median sMAPE {v.percent(statistics.median(smapes))}, median 80% band coverage "
+                f"{v.probability(statistics.median(covs))}"
                 + (
                     f"; {worse} series have MASE above 1 (worse than seasonal naive "
                     "in-sample): read them with care"
@@ -1608,7 +1497,7 @@ def archive_context(
         entries.append(
             ArchiveEntry(
                 month=str(m["month"]),
-                month_label=month_text(str(m["month"]), lang),
+                month_label=v.month_label(str(m["month"]), lang),
                 scope_code=str(m.get("scope_code", "")),
                 scope_name=str(m.get("scope_name", "")),
                 lang=LABELS[lang].get(f"lang_{m.get('lang')}", str(m.get("lang"))),
@@ -1627,7 +1516,7 @@ def archive_context(
         t=LABELS[lang],
         title=LABELS[lang]["archive_title"],
         entries=tuple(entries),
-        generated=local_time(generated_at) + ("（北京时间）" if lang == "zh" else " (UTC+8)"),
+        generated=v.local_time(generated_at) + v.TIME_ZONE_NOTE[lang],
     )
 
 
@@ -1668,9 +1557,10 @@ def render_mail(ctx: BulletinContext, env: Any = None) -> tuple[str, str]:
 
 def mail_subject(ctx: BulletinContext) -> str:
     c = {x.level: x.count for x in ctx.counts}
+    w = v.LEVEL_LABELS[ctx.lang]
     if ctx.lang == "zh":
-        return f"{ctx.title}：红色 {c['red']}、橙色 {c['orange']}、黄色 {c['yellow']}"
-    return f"{ctx.title}: {c['red']} red, {c['orange']} orange, {c['yellow']} yellow"
+        return f"{ctx.title}：" + "、".join(f"{w[lv]} {c[lv]}" for lv in LEVELS[:3])
+    return f"{ctx.title}: " + ", ".join(f"{c[lv]} {w[lv]}" for lv in LEVELS[:3])
 
 
 def build_bulletin_email(
@@ -1697,7 +1587,7 @@ def build_bulletin_email(
     stem = bulletin_basename(ctx.month, ctx.scope_code, ctx.lang)
     if date is not None:
         aware = date if date.tzinfo else date.replace(tzinfo=dt.UTC)
-        msg["Date"] = format_datetime(aware.astimezone(DISPLAY_TZ))
+        msg["Date"] = format_datetime(aware.astimezone(v.DISPLAY_TZ))
         msg["Message-ID"] = f"<{stem}.{aware.astimezone(dt.UTC):%Y%m%d%H%M%S}@fundmon>"
     msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")

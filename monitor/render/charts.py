@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from markupsafe import Markup
 
+from monitor.core.money import display_unit, unit_label, unit_scale
 from monitor.core.months import month_from_index
+from monitor.core.vocabulary import level_badge, number
 
 if TYPE_CHECKING:
     from monitor.core.thresholds import ThresholdProfile
@@ -526,20 +528,6 @@ class ChartView:
 
 
 _RANK = {"yellow": 1, "orange": 2, "red": 3}
-_LEVEL_WORDS = {
-    "zh": {"red": "红色", "orange": "橙色", "yellow": "黄色", "notice": "提示"},
-    "en": {"red": "Red", "orange": "Orange", "yellow": "Yellow", "notice": "Notice"},
-}
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _axis_months(history: Sequence[Month], forecast: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -553,10 +541,9 @@ def _axis_months(history: Sequence[Month], forecast: Sequence[Mapping[str, Any]]
 
 
 def _money_unit(values: Sequence[float | None], lang: str) -> tuple[float, str]:
-    biggest = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=0.0)
-    if lang == "zh":
-        return (1e8, "亿元") if biggest >= 1e8 else (1e4, "万元")
-    return (1e9, "CNY billion") if biggest >= 1e9 else (1e6, "CNY million")
+    """The scale and heading of an amount axis: the unit its biggest value is shown in."""
+    unit = display_unit(max((abs(x) for x in _finite(values)), default=0.0), "auto", lang)
+    return unit_scale(unit, lang), unit_label(unit, lang)
 
 
 def payable_thresholds(profile: ThresholdProfile, region: str, fund: str) -> list[HLine]:
@@ -619,7 +606,7 @@ def fund_charts(
         if history and actual is not None:
             vals[history[-1].month] = actual / scale
         for r in forecast:
-            v = _number(r.get(key))
+            v = number(r.get(key))
             vals[str(r["month"])] = None if v is None else v / scale
         return series(vals)
 
@@ -632,7 +619,7 @@ def fund_charts(
     hlines = list(thresholds)
     data_max = max(
         [v for v in actual_pm.values() if v is not None]
-        + [v for r in forecast if (v := _number(r.get("payable_hi80"))) is not None],
+        + [v for r in forecast if (v := number(r.get("payable_hi80"))) is not None],
         default=0.0,
     )
     hlines = [h for h in hlines if h.role != "notice" or data_max >= 0.8 * h.value]
@@ -653,7 +640,7 @@ def fund_charts(
         include_zero=True,
         digits=None,
     )
-    words = _LEVEL_WORDS[lang]
+    words = {role: level_badge(role, lang) for role in ("red", "orange", "yellow", "notice")}
     threshold_items = [
         (
             h.role,
@@ -696,7 +683,7 @@ def fund_charts(
         v
         for r in forecast
         for k in ("balance_lo95", "balance_hi95", "balance_mean")
-        if (v := _number(r.get(k))) is not None
+        if (v := number(r.get(k))) is not None
     ]
     scale, unit = _money_unit(bal_values, lang)
     last_bal = history[-1].balance if history else None
@@ -754,14 +741,14 @@ def fund_charts(
         v
         for r in forecast
         for k in ("income_mean", "expenditure_mean")
-        if (v := _number(r.get(k))) is not None
+        if (v := number(r.get(k))) is not None
     ]
     scale, unit = _money_unit(flows, lang)
 
     def flow(attr: str, key: str) -> tuple[float | None, ...]:
         vals: dict[str, float | None] = {h.month: getattr(h, attr) / scale for h in history}
         for r in forecast:
-            v = _number(r.get(key))
+            v = number(r.get(key))
             vals[str(r["month"])] = None if v is None else v / scale
         return series(vals)
 

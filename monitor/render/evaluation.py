@@ -11,6 +11,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from monitor.core import vocabulary as v
 from monitor.core.evaluation import FundResult, ReplayFund, lead_times
 from monitor.core.funds import FundCatalogue
 from monitor.core.text_safety import safe_text, write_csv
@@ -22,19 +23,11 @@ LEVEL_STYLE = {
     "yellow": {"fg": "yellow"},
     "green": {"fg": "green"},
 }
-LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
-LEVEL_EN = {"red": "red", "orange": "orange", "yellow": "yellow", "green": "normal"}
 
 
 def level_text(level: str, lang: str, color: bool) -> str:
-    word = (LEVEL_ZH if lang == "zh" else LEVEL_EN)[level]
+    word = v.level_label(level, lang)
     return click.style(word, **LEVEL_STYLE[level]) if color else word
-
-
-def _num(value: Any, fmt: str = "{:.1f}") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return fmt.format(value)
 
 
 def _p_depletion(result: FundResult) -> float | None:
@@ -57,17 +50,14 @@ def results_table(
     rows = []
     order = {"red": 0, "orange": 1, "yellow": 2, "green": 3}
     for r in sorted(results, key=lambda r: (order[r.decision.level.value], r.region_code, r.fund)):
-        fund = funds[r.fund].short if r.fund in funds else r.fund
-        if lang != "zh" and r.fund in funds:
-            fund = r.fund
         rows.append(
             [
                 safe_text(f"{r.region_name}（{r.region_code}）"),
-                safe_text(fund),
+                safe_text(v.fund_name(funds, r.fund, lang)),
                 safe_text(r.month),
                 level_text(r.decision.level.value, lang, color),  # our colour codes, kept
-                _num(r.indicators.get("payable_months")),
-                _num(_p_depletion(r), "{:.0%}"),
+                v.decimal(r.indicators.get("payable_months")),
+                v.probability(_p_depletion(r)),
                 safe_text(_summary(r, lang)),
             ]
         )
@@ -166,13 +156,13 @@ def replay_lines(
             total_false += row["false_alarms"]
             if not row["first_raised"] and not row["crossed"]:
                 continue
-            name = catalogue[fund.fund].short if fund.fund in catalogue else fund.fund
+            name = v.fund_name(catalogue, fund.fund)
             lead = row["lead_months"]
             rows.append(
                 [
                     safe_text(f"{fund.region_name}（{fund.region_code}）"),
                     safe_text(name),
-                    LEVEL_ZH[row["level"].value],
+                    v.level_label(row["level"]),
                     f"< {row['threshold']:g}",
                     row["first_raised"] or "未预警",
                     row["crossed"] or "未跌破",
@@ -217,11 +207,7 @@ def explain_lines(rows: Sequence[Any], lang: str = "zh") -> list[str]:
             False: "未触发" if lang == "zh" else "clear",
             None: "无法评估" if lang == "zh" else "n/a",
         }[r.fires]
-        level = (
-            LEVEL_ZH.get(r.level.value, r.level.value)
-            if isinstance(r.level, Level)
-            else ("提示" if lang == "zh" else "notice")
-        )
+        level = v.level_label(r.level if isinstance(r.level, Level) else "notice", lang)
         table.append([safe_text(r.rule_id), level, fires, safe_text(r.text(lang))])
     headers = (
         ["规则", "级别", "当前", "说明"]
@@ -247,7 +233,7 @@ def results_summary(
         row = counts.setdefault(r.fund, dict.fromkeys(levels, 0))
         row[r.decision.level.value] += 1
     table = [
-        [safe_text(funds[f].short if f in funds and lang == "zh" else f)]
+        [safe_text(v.fund_name(funds, f, lang))]
         + [str(c[lv]) for lv in levels]
         + [str(sum(c.values()))]
         for f, c in sorted(counts.items())
@@ -273,12 +259,13 @@ def results_summary(
         )
 
     worst = [r for r in sorted(results, key=severity) if r.decision.level.value != "green"]
+    yellow = v.level_label("yellow", lang)
     if worst:
         lines.append("")
         lines.append(
-            f"最严重的 {min(top, len(worst))} 个（共 {len(worst)} 个非绿色）："
+            f"最严重的 {min(top, len(worst))} 个（共 {len(worst)} 个{yellow}及以上）："
             if lang == "zh"
-            else f"The {min(top, len(worst))} most severe (of {len(worst)} not green):"
+            else f"The {min(top, len(worst))} most severe (of {len(worst)} at {yellow} or worse):"
         )
         lines.append(results_table(worst[:top], funds, lang=lang, color=color))
     return "\n".join(lines)

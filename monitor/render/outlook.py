@@ -12,20 +12,17 @@ from monitor.core.forecast.simulate import FundOutlook
 from monitor.core.forecast.types import SeriesForecast
 from monitor.core.money import format_amount
 from monitor.core.text_safety import safe_text
-
-
-def _pct(p: float) -> str:
-    return f"{100 * p:.0f}%"
+from monitor.core.vocabulary import decimal, model_text, percent, probability
 
 
 def accuracy_text(forecast: SeriesForecast) -> str:
     a = forecast.accuracy
     if a is None:
-        return f"模型 {forecast.model}（序列过短，未回测）"
+        return f"模型 {model_text(forecast.model)}（序列过短，未回测）"
     return (
-        f"模型 {forecast.model}；近 {a.horizon} 个月滚动回测（{a.origins} 个起点）："
-        f"MASE {a.mase:.2f}，sMAPE {a.smape:.1f}%，80% 区间覆盖 {_pct(a.coverage80)}，"
-        f"95% 区间覆盖 {_pct(a.coverage95)}"
+        f"模型 {model_text(forecast.model)}；近 {a.horizon} 个月滚动回测（{a.origins} 个起点）："
+        f"MASE {decimal(a.mase, 2)}，sMAPE {percent(a.smape)}，"
+        f"80% 区间覆盖 {probability(a.coverage80)}，95% 区间覆盖 {probability(a.coverage95)}"
     )
 
 
@@ -44,7 +41,7 @@ def outlook_lines(
     title = safe_text(title)  # names a region from the store
     lines = [
         f"{title}：截至 {last['month']}，期末累计结余 {format_amount(last['balance'])}，"
-        f"可支付月数 {payable:.1f}",
+        f"可支付月数 {decimal(payable)}",
         f"收入预测：{accuracy_text(income)}",
         f"支出预测：{accuracy_text(expenditure)}",
         "",
@@ -58,9 +55,9 @@ def outlook_lines(
                 format_amount(r.expenditure_mean, "万元"),
                 format_amount(r.balance_mean),
                 f"{format_amount(r.balance_lo80)} ～ {format_amount(r.balance_hi80)}",
-                f"{r.payable_median:.1f}",
-                f"{r.payable_lo80:.1f} ～ {r.payable_hi80:.1f}",
-                _pct(r.p_depleted),
+                decimal(r.payable_median),
+                f"{decimal(r.payable_lo80)} ～ {decimal(r.payable_hi80)}",
+                probability(r.p_depleted),
             ]
         )
     lines.append(
@@ -85,7 +82,10 @@ def outlook_lines(
     lines.append("可支付月数跌破阈值（至少一个月）的概率：")
     lines.append(
         tabulate(
-            [[f"{t:g} 个月", *(_pct(probs.loc[t, w]) for w in probs.columns)] for t in probs.index],
+            [
+                [f"{t:g} 个月", *(probability(probs.loc[t, w]) for w in probs.columns)]
+                for t in probs.index
+            ],
             headers=["阈值", *(f"{w} 个月内" for w in probs.columns)],
             disable_numparse=True,
             colalign=("left", *["right"] * len(probs.columns)),
@@ -99,13 +99,13 @@ def outlook_lines(
         spans.append((h, d["p_h"]))
     lines.append(
         "基金耗尽（结余 < 0）的概率："
-        + "，".join(f"{w} 个月内 {_pct(p)}" for w, p in spans)
+        + "，".join(f"{w} 个月内 {probability(p)}" for w, p in spans)
         + (f"；若耗尽，预计在 {month}" if month else "")
     )
     y = outlook.ytd_deficit
     if y.get("mean_path_month") or y.get("probability", 0) > 0:
         lines.append(
-            f"当年累计收不抵支：预测期内出现的概率 {_pct(y['probability'])}"
+            f"当年累计收不抵支：预测期内出现的概率 {probability(y['probability'])}"
             + (f"，中位月份 {y['median_month']}" if y.get("median_month") else "")
             + (f"；按期望路径首次出现于 {y['mean_path_month']}" if y.get("mean_path_month") else "")
         )

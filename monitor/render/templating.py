@@ -1,23 +1,24 @@
-"""The one Jinja2 environment of fund-risk-monitor (bulletins now; alert e-mails may share it).
+"""The one Jinja2 environment of fund-risk-monitor: the bulletin and the alert e-mails.
 
 Templates live in `templates/` at the top of the repository (installed as
 `monitor/templates`): `base.html` (the layout, with blocks), `_*.html`
 partials, and one template per output (`bulletin.html`, `bulletin_mail.html`,
-`bulletin_mail.txt`, `archive_index.html`; alert e-mails add their `alert_*` ones). An
-office may override any of them from a folder of its own (`extra_dirs`, searched first).
+`bulletin_mail.txt`, `archive_index.html`, `alert_mail.html`, `alert_mail.txt`). An office
+may override any of them from a folder of its own (`override_folder`, searched first), and
+give one language its own edition (`bulletin.en.html`, `alert_mail.zh.txt`: tried first).
 
 - Autoescape by extension: `.html`/`.htm`/`.xml` are escaped (a region name from a ledger is
   data), `.txt` is not (a plain-text e-mail must show `<` as `<`).
 - `StrictUndefined`: a field a template names but the context lacks fails the render (and
   so a test) instead of rendering blank.
-- Filters are registered here, explicitly: `amount`, `percent`, `month_label`, `level_label`.
+- Filters are registered here, explicitly, and say what monitor.core.vocabulary says:
+  `amount`, `percent`, `probability`, `months`, `month_label`, `level_label`.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,61 +28,26 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     select_autoescape,
 )
 
+from monitor.core import vocabulary as v
 from monitor.core.errors import ConfigError
-from monitor.core.money import format_amount
-
-_LEVELS = {
-    "zh": {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常", "notice": "提示"},
-    "en": {
-        "red": "red", "orange": "orange", "yellow": "yellow", "green": "normal",
-        "notice": "notice",
-    },
-}  # fmt: skip
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def amount_filter(yuan: Any, lang: str = "zh", unit: str = "auto", digits: int = 2) -> str:
     """Yuan as leaders read it: 1.404e9 → '14.04亿元'; a missing value → '—'."""
-    v = _number(yuan)
-    return "—" if v is None else format_amount(v, unit, digits=digits, lang=lang)
-
-
-def percent_filter(value: Any, digits: int = 1, signed: bool = False) -> str:
-    """A value already in percent: 3.59 → '3.6%' (signed: '+3.6%')."""
-    v = _number(value)
-    if v is None:
-        return "—"
-    return f"{v:+.{digits}f}%" if signed else f"{v:.{digits}f}%"
-
-
-def month_label_filter(month: str, lang: str = "zh") -> str:
-    """'2024-12' → '2024年12月' (zh) or '2024-12' (en)."""
-    year, mon = str(month)[:4], int(str(month)[5:7])
-    return f"{year}年{mon}月" if lang == "zh" else f"{year}-{mon:02d}"
-
-
-def level_label_filter(level: str, lang: str = "zh") -> str:
-    """'red' → '红色'; 'green' → '正常'."""
-    return _LEVELS.get(lang, _LEVELS["en"]).get(str(level), str(level))
+    return v.amount(yuan, lang, unit, digits)
 
 
 FILTERS = {
     "amount": amount_filter,
-    "percent": percent_filter,
-    "month_label": month_label_filter,
-    "level_label": level_label_filter,
+    "percent": v.percent,  # 3.59 → '3.6%' (signed=True: '+3.6%')
+    "probability": v.probability,  # 0.003 → '<1%'
+    "months": v.months_text,  # 2.43 → '2.4 个月'
+    "month_label": v.month_label,  # '2024-12' → '2024年12月' / 'December 2024'
+    "level_label": v.level_label,  # 'green' → '正常' / 'normal'
 }
 
 
@@ -121,17 +87,38 @@ def _cached(extra: tuple[str, ...]) -> Environment:
     return create_environment(extra)
 
 
-def bulletin_environment(templates_dir: str | Path | None = None) -> Environment:
-    """The shared environment (built once per set of override folders)."""
+def environment(templates_dir: str | Path | None = None) -> Environment:
+    """The shared environment of every output (built once per override folder)."""
     return _cached((str(templates_dir),) if templates_dir else ())
+
+
+bulletin_environment = environment  # the name its first users know it by
+
+
+def override_folder(config: Any) -> Path | None:
+    """The office's override folder from the configuration (None: the shipped templates)."""
+    from monitor.config.bulletin import settings_from_config
+
+    # TODO(issue 14, H1): read `[templates] dir` through its accessor in monitor.config once it
+    # lands (`[bulletin] templates` stays an alias); this is the one place that reads it.
+    return settings_from_config(config).templates
+
+
+def select(env: Environment, name: str, lang: str) -> Template:
+    """`name` in the edition of `lang` when the folders have one ('alert_mail.en.txt'), else
+    `name` itself."""
+    stem, dot, suffix = name.rpartition(".")
+    return env.select_template([f"{stem}.{lang}.{suffix}", name] if dot else [name])
 
 
 TEMPLATE_SUFFIXES = (".html", ".htm", ".txt", ".xml")
 
 
-def check_templates(folder: Path, config_path: Path | None = None) -> None:
-    """`[bulletin] templates`: a folder whose every template compiles (a typo in its name
-    would silently leave the shipped templates in use; a syntax error would fail the bulletin)."""
+def check_templates(
+    folder: Path, config_path: Path | None = None, key: str = "bulletin.templates"
+) -> None:
+    """The override folder: every template in it compiles (a typo in its name would silently
+    leave the shipped templates in use; a syntax error would fail the bulletin or the alerts)."""
     from jinja2 import FileSystemLoader, TemplateError
 
     where = str(config_path) if config_path else None
@@ -145,5 +132,5 @@ def check_templates(folder: Path, config_path: Path | None = None) -> None:
             line = getattr(exc, "lineno", None)
             at = f" 第 {line} 行" if line else ""
             raise ConfigError(
-                f"模板 {folder / name}{at} 无法使用：{exc}", path=where, key="bulletin.templates"
+                f"模板 {folder / name}{at} 无法使用：{exc}", path=where, key=key
             ) from None

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.service import JOBS, schedule_settings
 from monitor.config.settings import Config
+from monitor.core.vocabulary import level_label
 from monitor.notify.outbox import outbox_counts
 from monitor.notify.outbox import utc as _utc
 from monitor.store.schema import evaluations, import_findings, imports, ingested_files, job_runs
@@ -178,7 +179,6 @@ _OUTCOME_ZH = {
     "missed": "错过",
     "running": "运行中",
 }
-_LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常"}
 
 
 def status_lines(status: dict[str, Any], fmt_time: Any) -> list[str]:
@@ -202,7 +202,7 @@ def status_lines(status: dict[str, Any], fmt_time: Any) -> list[str]:
         if j["last_summary"]:
             lines.append(f"             {j['last_summary']}")
     lv = status["levels"]
-    counts = "，".join(f"{_LEVEL_ZH[k]} {v}" for k, v in lv["counts"].items())
+    counts = "，".join(f"{level_label(k)} {n}" for k, n in lv["counts"].items())
     lines.append(f"风险级别（各基金最新评估月，至 {lv['latest_month'] or '—'}）：{counts}")
     o = status["outbox"]
     lines.append(

@@ -1,0 +1,234 @@
+"""One vocabulary: every level, event kind, month, number, time and fund name a user reads,
+defined once, in Chinese and English.
+
+Every output takes its words from here: the CLI's tables and messages, the CSV and JSON
+notes, the bulletin and its e-mail, the alert e-mails, the service's status and log lines.
+So one fact reads the same everywhere: a green fund is 正常 / normal (DESIGN: "green
+(normal)"), 2.4 payable months are "2.4 个月" in a sentence and "2.4" under a 可支付月数
+heading, a 12-month depletion probability of 0.3% is "<1%", a time is Beijing time to the
+minute. Amounts go through `monitor.core.money.format_amount`, the one 万元/亿元 formatter.
+
+Pure: no I/O, no clock. A missing or non-finite number is shown as `MISSING` ("—").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitor.core.funds import FundCatalogue
+from monitor.core.money import format_amount
+
+# Offices read times in Beijing time whatever zone the server runs in (the store keeps UTC).
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+MISSING = "—"
+
+# ---------------------------------------------------------------- levels and events
+LEVEL_LABELS: dict[str, dict[str, str]] = {
+    "zh": {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "正常", "notice": "提示"},
+    "en": {
+        "red": "red", "orange": "orange", "yellow": "yellow", "green": "normal",
+        "notice": "notice",
+    },
+}  # fmt: skip
+
+# What happened to a fund's alert (monitor.core.alerts.Event.kind).
+KIND_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "raise": "新预警", "escalate": "升级", "remind": "持续提醒", "downgrade": "降级",
+        "clear": "解除", "notice": "提示",
+    },
+    "en": {
+        "raise": "new alert", "escalate": "escalated", "remind": "reminder",
+        "downgrade": "downgraded", "clear": "cleared", "notice": "notice",
+    },
+}  # fmt: skip
+
+
+def _words(table: dict[str, dict[str, str]], lang: str) -> dict[str, str]:
+    return table["zh"] if lang == "zh" else table["en"]
+
+
+def level_label(level: Any, lang: str = "zh") -> str:
+    """'red' or Level.RED → '红色' / 'red'; 'green' → '正常' / 'normal'; 'notice' → '提示'.
+    Anything else is shown as it is."""
+    key = str(getattr(level, "value", level))
+    return _words(LEVEL_LABELS, lang).get(key, key)
+
+
+def kind_label(kind: str, lang: str = "zh") -> str:
+    """'raise' → '新预警' / 'new alert'."""
+    return _words(KIND_LABELS, lang).get(kind, kind)
+
+
+def level_badge(level: Any, lang: str = "zh") -> str:
+    """A level label standing alone (a badge, a table cell, a chart legend): in English it
+    starts with a capital, 'Normal'; running text uses `level_label`."""
+    label = level_label(level, lang)
+    return label[:1].upper() + label[1:]
+
+
+# ---------------------------------------------------------------- months
+MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def month_label(month: str, lang: str = "zh") -> str:
+    """'2024-12' → '2024年12月' / 'December 2024'. The 'YYYY-MM' itself is a value, shown
+    as it is in tables, CSV and JSON."""
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year}年{mon}月" if lang == "zh" else f"{MONTHS_EN[mon - 1]} {year}"
+
+
+# ---------------------------------------------------------------- numbers
+def number(value: Any) -> float | None:
+    """A value as a finite float, or None (None, a bool, text, NaN, ±inf): what is shown as —."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def decimal(value: Any, digits: int = 1, signed: bool = False) -> str:
+    """A figure under a heading that names its unit: 2.43 → '2.4'; signed: '+2.4'."""
+    x = number(value)
+    if x is None:
+        return MISSING
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def months_text(value: Any, lang: str = "zh", digits: int = 1) -> str:
+    """Payable months (or any count of months) in a sentence: '2.4 个月' / '2.4 months'."""
+    x = number(value)
+    if x is None:
+        return MISSING
+    return f"{x:.{digits}f} 个月" if lang == "zh" else f"{x:.{digits}f} months"
+
+
+def percent(value: Any, digits: int = 1, signed: bool = False) -> str:
+    """A value already in percent (a rate, a growth): 3.59 → '3.6%'; signed: '+3.6%'."""
+    x = number(value)
+    if x is None:
+        return MISSING
+    return f"{x:+.{digits}f}%" if signed else f"{x:.{digits}f}%"
+
+
+def growth(value: Any) -> str:
+    """A year-on-year growth in percent, always signed: 3.59 → '+3.6%'."""
+    return percent(value, signed=True)
+
+
+def points(value: Any, lang: str = "zh", signed: bool = True, digits: int = 1) -> str:
+    """A difference of two percentages: 1.23 → '+1.2 个百分点' / '+1.2 pp'."""
+    x = number(value)
+    if x is None:
+        return MISSING
+    figure = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return f"{figure} 个百分点" if lang == "zh" else f"{figure} pp"
+
+
+def probability(p: Any) -> str:
+    """A probability (0–1) in whole percent; never a false certainty: 0.003 → '<1%',
+    0.997 → '>99%', 0 → '0%', 1 → '100%'."""
+    x = number(p)
+    if x is None:
+        return MISSING
+    shown = f"{x * 100:.0f}"
+    if x > 0 and shown == "0":
+        return "<1%"
+    if x < 1 and shown == "100":
+        return ">99%"
+    return f"{shown}%"
+
+
+def amount(yuan: Any, lang: str = "zh", unit: str = "auto", digits: int = 2) -> str:
+    """Yuan as leaders read it (monitor.core.money.format_amount): 1.404e9 → '14.04亿元' /
+    'CNY 1.40 bn'; a missing value → '—'."""
+    x = number(yuan)
+    return MISSING if x is None else format_amount(x, unit, digits=digits, lang=lang)
+
+
+# ---------------------------------------------------------------- forecast models
+_MODEL_NAMES = {
+    "zh": {"snaive": "季节朴素", "theta": "Theta", "ets": "ETS", "sarima": "SARIMA", "log": "对数"},
+    "en": {
+        "snaive": "seasonal naive", "theta": "Theta", "ets": "ETS", "sarima": "SARIMA",
+        "log": "log",
+    },
+}  # fmt: skip
+
+
+def model_text(model: str, lang: str = "zh") -> str:
+    """'mean(theta(M)×0.28,ets(A,Ad,A)·log×0.38)' → '组合：ETS(A,Ad,A)·对数 38%、Theta(M) 28%'."""
+    names = _words(_MODEL_NAMES, lang)
+
+    def one(name: str) -> str:
+        base, _, transform = name.partition("·")
+        m = re.match(r"([a-z]+)(.*)", base)
+        if not m:
+            return name
+        word = names.get(m.group(1), m.group(1))
+        text = word + m.group(2)
+        return text + (f"·{names.get(transform, transform)}" if transform else "")
+
+    m = re.fullmatch(r"mean\((.*)\)", model.strip())
+    if not m:
+        return one(model.strip())
+    parts: list[str] = []
+    depth, cur = 0, ""
+    for ch in m.group(1):
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur += ch
+    parts.append(cur)
+    weighted: list[tuple[float, str]] = []
+    for p in parts:
+        name, _, weight = p.rpartition("×")
+        w = number(weight)
+        weighted.append((w if w is not None else 0.0, one(name or p)))
+    weighted.sort(key=lambda x: -x[0])
+    inner = ("、" if lang == "zh" else ", ").join(f"{n} {w * 100:.0f}%" for w, n in weighted)
+    return f"组合：{inner}" if lang == "zh" else f"combination: {inner}"
+
+
+# ---------------------------------------------------------------- times
+TIME_ZONE_NOTE = {"zh": "（北京时间）", "en": " (UTC+8)"}
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored time as an aware one: SQLite gives naive UTC, PostgreSQL aware."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def local_time(value: dt.datetime) -> str:
+    """A time in Beijing time to the minute: '2025-01-06 10:30'."""
+    return as_utc(value).astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def local_date(value: dt.datetime) -> str:
+    """The Beijing-time day of a time: '2025-01-06'."""
+    return local_time(value)[:10]
+
+
+# ---------------------------------------------------------------- funds
+def fund_name(funds: FundCatalogue, key: str, lang: str = "zh", *, full: bool = False) -> str:
+    """A fund as people name it: '居民医保' (full: '城乡居民基本医疗保险基金'); in English the
+    key in words, 'long term care' (full: the catalogue's English name). A key the catalogue
+    does not know is shown as it is."""
+    if key not in funds:
+        return key
+    f = funds[key]
+    if lang == "zh":
+        return f.name if full else f.short
+    return f.name_en if full else key.replace("_", " ")
