@@ -45,7 +45,7 @@ def test_sighup_with_a_password_in_smtp_is_refused_and_the_running_config_kept(
         edited = config.read_text(encoding="utf-8").replace('"0 9 * * *"', '"30 9 * * *"')
         config.write_text(edited + f'password = "{SECRET}"\n', encoding="utf-8")
         service.signal(signal.SIGHUP)
-        service.wait_for(r"event=reload_refused .*config\.toml, 键 smtp\.password）")
+        service.wait_for(r"event=reload_refused .*config\.toml:12, 键 smtp\.password）")
         assert service.p.poll() is None
         # nothing of the refused file was taken: not its schedule either
         assert not [line for line in service.lines if "event=reloaded" in line]
@@ -62,6 +62,25 @@ def test_sighup_with_a_password_in_smtp_is_refused_and_the_running_config_kept(
     assert SECRET not in "\n".join(service.lines)
 
 
+def test_sighup_with_a_misspelt_key_is_refused_naming_the_key_and_its_line(
+    tmp_path: Path, store: str
+) -> None:
+    config = write(tmp_path, store, SCHEDULE)  # 6 lines
+    service = Proc([*CLI, "run"], tmp_path)
+    try:
+        service.wait_for(r"event=started")
+        with config.open("a", encoding="utf-8") as fh:
+            fh.write('[alerts]\nrepeat_intervall = "7d"\n')  # lines 7-8
+        service.signal(signal.SIGHUP)
+        service.wait_for(r"event=reload_refused .*config\.toml:8, 键 alerts\.repeat_intervall）")
+        assert service.p.poll() is None
+        assert not [line for line in service.lines if "event=reloaded" in line]
+        service.signal(signal.SIGTERM)
+        assert service.wait(15) == 0, service.log()
+    finally:
+        service.kill()
+
+
 def test_a_start_with_a_password_in_smtp_is_refused_with_exit_1(tmp_path: Path, store: str) -> None:
     write(tmp_path, store, SCHEDULE + SMTP + f'password = "{SECRET}"\n')
     service = Proc([*CLI, "run"], tmp_path)  # finds ./config.toml
@@ -70,7 +89,7 @@ def test_a_start_with_a_password_in_smtp_is_refused_with_exit_1(tmp_path: Path, 
     finally:
         service.kill()
     out = "\n".join(service.lines)
-    assert "配置错误（config.toml, 键 smtp.password）" in out, out
+    assert "配置错误（config.toml:12, 键 smtp.password）" in out, out  # the key's line
     assert "password_env" in out and SECRET not in out
     assert not (tmp_path / "store.db.service-lock").exists()  # refused before taking the lock
 
@@ -126,7 +145,7 @@ def test_a_password_in_the_store_url_in_the_file_is_refused_but_not_from_the_env
     config = write(tmp_path, url, "")
     result = CliRunner().invoke(main, ["--config", str(config), "status"])
     assert result.exit_code == 1
-    assert f"配置错误（{config}, 键 store.url）" in result.output, result.output
+    assert f"配置错误（{config}:2, 键 store.url）" in result.output, result.output
     assert "FUNDMON_DB" in result.output and SECRET not in result.output
 
     (tmp_path / "env").mkdir()

@@ -2,63 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import dataclasses
+from typing import Annotated
 
-from monitor.core.errors import ConfigError
+from pydantic import AfterValidator, Field, model_validator
+from pydantic.dataclasses import dataclass
+
+from monitor.config.fields import Configured, Int, Text, choice, fail
+from monitor.config.sections import SECTION
 
 EXECUTORS = ("local", "dask")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ComputeSettings:
-    executor: str = "local"  # local | dask
-    scheduler: str = ""  # dask: tcp://host:8786, or "local" for an in-process LocalCluster
-    workers: int = 0  # local: processes (0 = one per core); dask LocalCluster: workers
-    chunk: int = 4  # tasks sent together: fewer round trips, still fine-grained progress
+    executor: Annotated[Text, AfterValidator(choice(*EXECUTORS))] = "local"
+    scheduler: Text = ""  # dask: tcp://host:8786, or "local" for an in-process LocalCluster
+    # local: processes (0 = one per core); dask LocalCluster: workers. Absent: [forecast] workers
+    workers: Annotated[Int, Field(ge=0)] = 0
+    chunk: Annotated[Int, Field(ge=1)] = 4  # tasks sent together: fewer round trips
+
+    @model_validator(mode="after")
+    def _scheduler_for_dask(self) -> ComputeSettings:
+        if self.executor == "dask" and not self.scheduler:
+            raise fail("dask_scheduler", field="scheduler")
+        return self
 
     def check(self, path: str | None = None) -> None:
-        """:raises ConfigError: an unknown executor, dask without a scheduler, bad numbers."""
-        if self.executor not in EXECUTORS:
-            raise ConfigError(
-                f"executor 应为 {' 或 '.join(EXECUTORS)}，而不是 {self.executor!r}",
-                path=path,
-                key="compute.executor",
-            )
-        if self.executor == "dask" and not self.scheduler:
-            raise ConfigError(
-                'executor = "dask" 需要 scheduler（如 "tcp://10.0.0.5:8786"，'
-                '或 "local" 在本机启动 LocalCluster）',
-                path=path,
-                key="compute.scheduler",
-            )
-        if self.workers < 0 or self.chunk < 1:
-            raise ConfigError("workers 不小于 0，chunk 至少 1", path=path, key="compute")
+        """Nothing left to check: the settings were validated when they were made (kept for
+        the callers that ask)."""
 
 
-def compute_settings(config: Any) -> ComputeSettings:
+def compute_settings(config: Configured) -> ComputeSettings:
     """`[compute]` of the config file; `[forecast] workers` still counts where [compute] has
     no `workers` (the key's first home)."""
-    section = config.section("compute")
-    path = str(config.path) if config.path else None
-
-    def typed(name: str, kind: type, default: Any) -> Any:
-        value = section.get(name, default)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(
-                f"{name} 应为 {kind.__name__}，而不是 {value!r}", path=path, key=f"compute.{name}"
-            )
-        return value
-
-    values = {
-        "executor": typed("executor", str, "local"),
-        "scheduler": typed("scheduler", str, ""),
-        "workers": typed("workers", int, config.forecast.workers),
-        "chunk": typed("chunk", int, ComputeSettings.chunk),
-    }
-    unknown = set(section) - set(values)
-    if unknown:
-        raise ConfigError(f"未知的键 {sorted(unknown)}", path=path, key="compute")
-    settings = ComputeSettings(**values)
-    settings.check(path)
+    settings: ComputeSettings = config.sections.compute
+    written = config.raw.get("compute", {})
+    if "workers" not in written and config.forecast.workers:
+        settings = dataclasses.replace(settings, workers=config.forecast.workers)
     return settings

@@ -2,110 +2,101 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import AfterValidator, BeforeValidator, ConfigDict
+from pydantic.dataclasses import dataclass
 
-from monitor.config.alerts import SectionReader
-from monitor.config.settings import Config
-from monitor.core.money import parse_unit
+from monitor.config.fields import (
+    Configured,
+    Duration,
+    Flag,
+    OptionalPath,
+    Pause,
+    Text,
+    Unit,
+    fail,
+)
 
 JOBS = ("ingest", "deliver", "bulletin")
-DEFAULT_CRON = {
-    "ingest": "*/10 * * * *",  # look for new ledgers every 10 minutes
-    "deliver": "*/5 * * * *",  # retry the outbox every 5 minutes (new alerts go at once)
-    "bulletin": "0 8 5 * *",  # 08:00 on the 5th: last month's ledgers are in by then
-}
 
 
-@dataclass(frozen=True)
+def _zone(value: Any) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    if not isinstance(value, str):
+        raise fail("string_type")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail("timezone", input=value) from None
+
+
+def _cron(expr: str) -> str:
+    expr = expr.strip()
+    if expr:
+        try:
+            CronTrigger.from_crontab(expr, timezone=dt.UTC)
+        except ValueError as exc:
+            raise fail("cron", input=expr, reason=str(exc)) from None
+    return expr
+
+
+def _stop_timeout(value: dt.timedelta) -> dt.timedelta:
+    if value > dt.timedelta(seconds=10):  # + up to 3 s to end the step's process
+        raise fail("stop_timeout")
+    return value
+
+
+Cron = Annotated[Text, AfterValidator(_cron)]  # 5 fields (minute hour day month weekday); "": off
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
 class ScheduleSettings:
-    timezone: ZoneInfo
-    cron: Mapping[str, str]  # job → 5-field cron expression; "" disables the job
-    misfire_grace: dt.timedelta  # a run missed while down still runs at start within this
-    job_timeout: dt.timedelta  # a step running longer is stopped and reported
-    heartbeat: dt.timedelta
-    stop_timeout: dt.timedelta  # on SIGTERM, how long the step in progress may finish
+    # Never the host's zone by accident: a server set to UTC would send the bulletin at 16:00.
+    timezone: Annotated[ZoneInfo, BeforeValidator(_zone)] = ZoneInfo("Asia/Shanghai")
+    ingest: Cron = "*/10 * * * *"  # look for new ledgers every 10 minutes
+    deliver: Cron = "*/5 * * * *"  # retry the outbox every 5 minutes (new alerts go at once)
+    bulletin: Cron = "0 8 5 * *"  # 08:00 on the 5th: last month's ledgers are in by then
+    misfire_grace: Duration = dt.timedelta(hours=6)  # a missed run still runs at start within
+    job_timeout: Duration = dt.timedelta(minutes=30)  # a step running longer is stopped
+    heartbeat: Duration = dt.timedelta(seconds=30)
+    # on SIGTERM, how long the step in progress may finish
+    stop_timeout: Annotated[Duration, AfterValidator(_stop_timeout)] = dt.timedelta(seconds=8)
+
+    @property
+    def cron(self) -> Mapping[str, str]:
+        """job → 5-field cron expression; "" disables the job."""
+        return {job: getattr(self, job) for job in JOBS}
 
     def trigger(self, job: str) -> CronTrigger | None:
         expr = self.cron.get(job, "")
         return CronTrigger.from_crontab(expr, timezone=self.timezone) if expr else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class IngestSettings:
-    watch_dir: Path | None  # None: no folder is watched
-    unit: str | None  # unit of dropped files that state none
-    sql: bool  # also run the [source] query on the ingest schedule
-    # a dropped file is taken only once its size and mtime have not changed for this long
-    settle: dt.timedelta = dt.timedelta(seconds=30)
+    watch_dir: OptionalPath = None  # None: no folder is watched
+    unit: Unit = None  # unit of dropped files that state none (None: [import] unit)
+    sql: Flag = False  # also run the [source] query on the ingest schedule
+    # a dropped file is taken only once its size and mtime have not changed for this long;
+    # 0 is a choice here: an office whose writers always rename files into place
+    settle: Pause = dt.timedelta(seconds=30)
 
 
-def schedule_settings(config: Config) -> ScheduleSettings:
-    r = SectionReader(config, "schedule")
-    t: Mapping[str, Any] = config.section("schedule")
-    where = "schedule"
-    r.check_keys(
-        t,
-        ["timezone", *JOBS, "misfire_grace", "job_timeout", "heartbeat", "stop_timeout"],
-        where,
-    )
-    # Never the host's zone by accident: a server set to UTC would send the bulletin at 16:00.
-    zone_name = r.get(t, "timezone", str, "Asia/Shanghai", where)
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise r.error(
-            f"{where}.timezone", f"时区 {zone_name!r} 不存在，应如 Asia/Shanghai"
-        ) from None
-    cron = {}
-    for job in JOBS:
-        expr = r.get(t, job, str, DEFAULT_CRON[job], where).strip()
-        if expr:
-            try:
-                CronTrigger.from_crontab(expr, timezone=zone)
-            except ValueError as exc:
-                raise r.error(
-                    f"{where}.{job}",
-                    f'{expr!r} 不是 5 段 cron 表达式（分 时 日 月 周，如 "0 8 5 * *"）：{exc}',
-                ) from None
-        cron[job] = expr
-    stop = r.duration(t, "stop_timeout", dt.timedelta(seconds=8), where)
-    if stop > dt.timedelta(seconds=10):  # + up to 3 s to end the step's process
-        raise r.error(f"{where}.stop_timeout", "应不超过 10 秒：停止须在 15 秒内完成")
-    return ScheduleSettings(
-        timezone=zone,
-        cron=cron,
-        misfire_grace=r.duration(t, "misfire_grace", dt.timedelta(hours=6), where),
-        job_timeout=r.duration(t, "job_timeout", dt.timedelta(minutes=30), where),
-        heartbeat=r.duration(t, "heartbeat", dt.timedelta(seconds=30), where),
-        stop_timeout=stop,
-    )
+def schedule_settings(config: Configured) -> ScheduleSettings:
+    settings: ScheduleSettings = config.sections.schedule
+    return settings
 
 
-def ingest_settings(config: Config) -> IngestSettings:
-    r = SectionReader(config, "ingest")
-    t: Mapping[str, Any] = config.section("ingest")
-    where = "ingest"
-    r.check_keys(t, ["watch_dir", "unit", "sql", "settle"], where)
-    folder = r.get(t, "watch_dir", str, "", where).strip()
-    text = r.get(t, "unit", str, "", where).strip()
-    unit = parse_unit(text) if text else config.imports.unit
-    if text and unit is None:
-        raise r.error(f"{where}.unit", f"单位 {text!r} 应为 元、万元 或 亿元")
-    return IngestSettings(
-        watch_dir=(config.base_dir / folder).resolve() if folder else None,
-        unit=unit or None,
-        sql=r.get(t, "sql", bool, False, where),
-        # 0 is a choice here: an office whose writers always rename files into place
-        settle=(
-            dt.timedelta(0)
-            if t.get("settle") in (0, "0", "0s")
-            else r.duration(t, "settle", dt.timedelta(seconds=30), where)
-        ),
-    )
+def ingest_settings(config: Configured) -> IngestSettings:
+    """`[ingest]`; its `unit` falls back to `[import] unit`."""
+    settings: IngestSettings = config.sections.ingest
+    if settings.unit is None and config.imports.unit is not None:
+        settings = dataclasses.replace(settings, unit=config.imports.unit)
+    return settings
