@@ -99,8 +99,9 @@ def override_folder(config: Any) -> Path | None:
     """The office's override folder from the configuration (None: the shipped templates)."""
     from monitor.config.bulletin import settings_from_config
 
-    # TODO(issue 14, H1): read `[templates] dir` through its accessor in monitor.config once it
-    # lands (`[bulletin] templates` stays an alias); this is the one place that reads it.
+    # TODO(issue 14, lead): once `[templates] dir` lands in monitor.config (H1: `Config.templates`,
+    # `[bulletin] templates` its old name), return `config.templates.dir` here; this is the one
+    # place that reads the folder for the bulletin and the alert mail.
     return settings_from_config(config).templates
 
 
