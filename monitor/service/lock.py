@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from monitor import __version__
 from monitor.core.errors import LockLost, MonitorError, ServiceLocked
+from monitor.core.vocabulary import MISSING, local_time
 from monitor.store.schema import service_instance
 
 NAME = "fundmon"
@@ -196,8 +197,5 @@ def _open_lock_file(path: Path) -> IO[bytes]:
 
 
 def _local(value: dt.datetime | None) -> str:
-    if value is None:
-        return "—"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    """As `fundmon service status` shows the same times: Beijing time to the minute."""
+    return MISSING if value is None else local_time(value)
