@@ -3,6 +3,8 @@ place; raised where things happen, surfaced once (the CLI prints it and exits 1)
 
 MonitorError
  ├── ConfigError            a config file or setting is invalid (names the file and key)
+ │    └── ConfigProblems    every problem of one file, each with its key and line; defined in
+ │                          monitor.config.problems, beside the wording it renders
  ├── ThresholdProfileError  a threshold profile was refused; lists every problem with its line
  ├── LedgerRejected         an input ledger was refused whole; carries every finding
  ├── ChildCrashed           the process reading a ledger died (out of memory, a signal)
@@ -17,11 +19,12 @@ MonitorError
  ├── LockLost               the service's lock went with its connection and was taken
  └── NotFound               a region, fund or month asked for is not in the store
 
-Signals caught inside their own package, which no user sees, stay beside the code that
-raises them: `ModelFailed` (monitor.core.forecast: the candidate model is dropped),
-`DeadlineExceeded` (monitor.notify.mailer: becomes a DeliveryError), `StoreFailed`
-(monitor.notify.outbox: the sending pass stops, the outcome journaled) and `_Unmeasurable`
-(monitor.ledger.sheet_limits: the sheet is refused).
+Every error class is drawn here (a test checks it). Signals caught inside their own package,
+which no user sees, stay beside the code that raises them: `ModelFailed`
+(monitor.core.forecast: the candidate model is dropped), `DeadlineExceeded`
+(monitor.notify.mailer: becomes a DeliveryError), `StoreFailed` (monitor.notify.outbox: the
+sending pass stops, the outcome journaled) and `_Unmeasurable` (monitor.ledger.sheet_limits:
+the sheet is refused).
 """
 
 from __future__ import annotations
