@@ -297,3 +297,24 @@ scopes.341702.issuer = "x"
     assert at.line(("bulletin", "scopes", "341702", "issuer")) == 14
     assert at.line(("smtp", "host")) is None
     assert TomlLines(None).line(("a",)) is None
+
+
+def test_lines_under_nested_arrays_and_past_multi_line_strings() -> None:
+    text = """\
+[[rules]]
+[[rules.overrides]]
+[[rules]]
+[[rules.overrides]]
+[[rules.overrides]]
+value = 3
+[source]
+query = \"\"\"
+[not_a_table]
+\"\"\"
+unit = "元"
+"""
+    at = TomlLines(text)
+    assert at.line(("rules", 1, "overrides", 1, "value")) == 6
+    assert at.line(("rules", 0, "overrides", 0)) == 2
+    assert at.line(("source", "unit")) == 11
+    assert at.line(("not_a_table",)) is None

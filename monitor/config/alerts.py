@@ -57,6 +57,7 @@ from monitor.config.fields import (
     RelPath,
     Strings,
     Text,
+    as_strings,
     choice,
     fail,
     parse_duration,
@@ -82,7 +83,10 @@ def valid_region_glob(glob: str) -> bool:
 
 # ---------------------------------------------------------------- [[alerts.routes]]
 def _levels(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    def check(values: tuple[str, ...]) -> frozenset[str]:
+    """A string or a list of them, each one of `allowed` → a frozenset."""
+
+    def check(value: Any) -> frozenset[str]:
+        values = as_strings(value)
         bad = [v for v in values if v not in allowed]
         if bad:
             raise fail("choice", choices=", ".join(allowed), input=bad)
@@ -115,7 +119,7 @@ def _fund_keys(values: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]
     return tuple(keys)
 
 
-RouteLevels = Annotated[Strings, AfterValidator(_levels(ROUTE_LEVELS))]
+RouteLevels = Annotated[frozenset[str], BeforeValidator(_levels(ROUTE_LEVELS))]
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -154,7 +158,9 @@ class AlertSettings:
     routes: Annotated[tuple[RouteSettings, ...], BeforeValidator(_routes)] = ()
     language: Annotated[Text, AfterValidator(choice("zh", "en"))] = "zh"
     repeat_interval: Duration = dt.timedelta(days=7)  # reminder while a repeat level persists
-    repeat_levels: Annotated[Strings, AfterValidator(_levels(REPEAT_LEVELS))] = frozenset({"red"})
+    repeat_levels: Annotated[frozenset[str], BeforeValidator(_levels(REPEAT_LEVELS))] = frozenset(
+        {"red"}
+    )
     ack_expires: Duration = dt.timedelta(days=30)
     bulletin_url: Annotated[Text, AfterValidator(_bulletin_url)] = ""
     # .eml folder when there is no [smtp], relative to the file
@@ -187,13 +193,15 @@ def _host(value: str) -> str:
     return value.strip()
 
 
-def _sender(value: str | None, info: ValidationInfo) -> str:
+def _sender(value: Any, info: ValidationInfo) -> str:
     """Required in the file (mail from `fundmon@localhost` is mail nobody can answer); code
     that builds settings for a test server may leave it out."""
     if value is None:
         if isinstance(info.context, dict) and info.context.get("file"):
             raise fail("missing")
         return DEFAULT_SENDER
+    if not isinstance(value, str):
+        raise fail("string_type")
     if envelope_address(value) is None:
         raise fail("address", input=value)
     return value
@@ -207,10 +215,8 @@ class SmtpSettings:
     port: Annotated[Int, Field(gt=0, lt=65536)] = Field(default_factory=_port_for)
     username: Text = ""
     password_env: Text = ""  # the NAME of the variable holding the password
-    # From: of alert mail; `str` once validated (None only says "not written")
-    sender: Annotated[Text | None, AfterValidator(_sender)] = Field(
-        default=None, validate_default=True
-    )
+    # From: of alert mail (None: not written — refused in a file, DEFAULT_SENDER in code)
+    sender: Annotated[Text, BeforeValidator(_sender)] = Field(default=None, validate_default=True)
     timeout: Annotated[Number, Field(gt=0)] = 30.0  # seconds per SMTP command
     tls_verify: Flag = True
     cafile: OptionalPath = None  # a CA bundle to trust (an internal CA)

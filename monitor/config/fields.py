@@ -117,7 +117,7 @@ Pause = Annotated[dt.timedelta, BeforeValidator(_pause)]
 
 
 # ---------------------------------------------------------------- text
-def _strings(value: object) -> tuple[str, ...]:
+def as_strings(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple | set | frozenset) or not all(
@@ -157,7 +157,7 @@ def choice(*values: str) -> Callable[[str], str]:
     return check
 
 
-Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
+Strings = Annotated[tuple[str, ...], BeforeValidator(as_strings)]
 OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
 Addresses = Annotated[Strings, AfterValidator(_addresses)]
 OptionalAddress = Annotated[OptionalText, AfterValidator(_address)]

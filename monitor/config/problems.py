@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
@@ -24,7 +24,8 @@ from monitor.core.errors import ConfigError
 from monitor.core.toml_lines import TomlLines
 
 Lang = Literal["zh", "en"]
-_SECRET_KEYS = {("smtp", "password"): "smtp_password"}  # a key refused for what it would hold
+# a key refused for what it would hold
+_SECRET_KEYS: dict[tuple[str | int, ...], str] = {("smtp", "password"): "smtp_password"}
 _SHOWS_NO_INPUT = {"store_password", "source_password", "smtp_password", "url"}
 
 
@@ -69,6 +70,8 @@ class ConfigProblems(ConfigError):
     def __init__(
         self, problems: Sequence[ConfigProblem], *, path: str | None = None, lang: Lang = "zh"
     ) -> None:
+        if not problems:
+            raise ValueError("ConfigProblems needs at least one problem")
         self.problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
         first = self.problems[0]
         super().__init__(first.message(lang), path=first.where(path), key=first.key or None)
@@ -107,9 +110,14 @@ def problems_from(
     """`error` (from validating `model`, the section found at `prefix` of the file) as
     problems with their keys and lines."""
     at = TomlLines(text)
+    errors = error.errors(include_url=False)
     found = []
-    for e in error.errors(include_url=False):
+    for e in errors:
         loc = tuple(p for p in e["loc"] if p != "[key]")  # a bad table name: the table itself
+        if e["type"] == "too_short" and any(
+            len(o["loc"]) > len(loc) and o["loc"][: len(loc)] == loc for o in errors
+        ):
+            continue  # a list "too short" only because its entries were refused: said below
         ctx = dict(e.get("ctx") or {})
         if "field" in ctx:  # a check on the whole section names the key at fault
             at_fault = ctx.pop("field")
@@ -117,7 +125,7 @@ def problems_from(
         full = (*prefix, *loc)
         kind = SAME_AS.get(e["type"], e["type"])
         if kind == "unknown_key":
-            kind = _SECRET_KEYS.get(full[-2:], kind)  # type: ignore[call-overload]
+            kind = _SECRET_KEYS.get(full[-2:], kind)
             if kind == "unknown_key":
                 known = known_keys(model, loc[:-1])
                 kind = "unknown_section" if len(full) == 1 else kind
@@ -149,6 +157,9 @@ def shown(value: object) -> str:
 
 
 # ---------------------------------------------------------------- the keys a table may hold
+_MAPPINGS = (dict, Mapping)
+
+
 def known_keys(model: Any, loc: Iterable[str | int]) -> list[str]:
     """The keys the table at `loc` inside `model` may hold (for "did you mean …")."""
     kind: Any = model
@@ -157,7 +168,7 @@ def known_keys(model: Any, loc: Iterable[str | int]) -> list[str]:
         names = _fields(kind)
         if isinstance(part, str) and part in names:
             kind = names[part]
-        elif isinstance(part, int) or typing.get_origin(kind) is dict:
+        elif isinstance(part, int) or typing.get_origin(kind) in _MAPPINGS:
             kind = _item(kind)
         else:
             return []
@@ -189,4 +200,4 @@ def _inner(kind: Any) -> Any:
 def _item(kind: Any) -> Any:
     kind = _inner(kind)
     args = typing.get_args(kind)
-    return args[-1] if typing.get_origin(kind) is dict else (args[0] if args else None)
+    return args[-1] if typing.get_origin(kind) in _MAPPINGS else (args[0] if args else None)

@@ -46,8 +46,6 @@ __all__ = [  # the section types every command uses, importable from here as bef
     "resolve_store_url",
 ]
 
-SECTIONS = tuple(f.alias or name for name, f in ConfigFile.model_fields.items())
-
 
 @dataclass(frozen=True)
 class Config:

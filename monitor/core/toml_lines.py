@@ -41,8 +41,12 @@ class TomlLines:
         # (first line index, location of the table) for every header, in file order
         self.headers: list[tuple[int, tuple[str | int, ...]]] = []
         arrays: dict[tuple[str | int, ...], int] = {}  # array-of-tables → elements seen
+        quote = None  # the delimiter of a multi-line string we are inside ('"""' or "'''")
         for i, line in enumerate(self.lines):
-            m = _HEADER.match(line)
+            m = None if quote else _HEADER.match(line)
+            for delimiter in ('"""', "'''"):
+                if (quote in (None, delimiter)) and line.count(delimiter) % 2:
+                    quote = None if quote else delimiter
             if not m:
                 continue
             names = split_key(m.group(2))
