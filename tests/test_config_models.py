@@ -241,6 +241,39 @@ def test_a_password_is_never_repeated_in_the_message(tmp_path: Path) -> None:
     assert "Secr3t" not in str(err.value) and "Secr3t" not in err.value.render("en")
 
 
+def test_the_readings_of_before_hold(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from monitor.config.alerts import alert_settings, smtp_settings
+    from monitor.config.compute import compute_settings
+    from monitor.config.service import ingest_settings
+
+    config = parse_config(
+        {
+            "import": {"unit": "万元"},
+            "forecast": {"workers": 3},
+            "alerts": {
+                "mail_dir": "",
+                "routes": [{"to": "a@x.org", "regions": [], "funds": ["*"]}],
+            },
+            "ingest": {"unit": "", "settle": "0s", "watch_dir": "in"},
+            "smtp": {},
+        },
+        path=tmp_path / "c.toml",
+    )
+    alerts = alert_settings(config)
+    assert alerts.mail_dir == tmp_path / "mail"  # empty: the default, relative to the file
+    assert alerts.routes[0].to == ("a@x.org",) and alerts.routes[0].regions == ("*",)
+    assert alerts.routes[0].funds == ()  # "*": every fund
+    assert compute_settings(config).workers == 3  # [forecast] workers, the key's first home
+    ingest = ingest_settings(config)
+    assert ingest.unit == "万元" and ingest.settle == dt.timedelta(0)  # [import] unit
+    assert ingest.watch_dir == tmp_path / "in"
+    assert smtp_settings(config) is None  # an empty [smtp]: no SMTP
+    smtp = SmtpSettings(host="m", security="ssl")
+    assert smtp.port == 465 and smtp.sender.endswith("<fundmon@localhost>")  # code may omit it
+
+
 # ---------------------------------------------------------------- [templates]
 def test_templates_dir_is_relative_to_the_file_and_must_exist(tmp_path: Path) -> None:
     (tmp_path / "etc" / "tpl").mkdir(parents=True)

@@ -164,7 +164,9 @@ class AlertSettings:
     ack_expires: Duration = dt.timedelta(days=30)
     bulletin_url: Annotated[Text, AfterValidator(_bulletin_url)] = ""
     # .eml folder when there is no [smtp], relative to the file
-    mail_dir: RelPath = Field(default=Path("mail"), validate_default=True)
+    mail_dir: Annotated[RelPath, BeforeValidator(lambda v: v or "mail")] = Field(
+        default=Path("mail"), validate_default=True
+    )
     max_attempts: Annotated[Int, Field(ge=1)] = 8  # then the message is marked failed
     retry_backoff: Duration = dt.timedelta(minutes=1)  # first retry; doubling …
     retry_backoff_max: Duration = dt.timedelta(hours=1)  # … up to this
