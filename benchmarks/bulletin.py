@@ -31,7 +31,7 @@ from monitor.ledger.importer import import_files  # noqa: E402
 from monitor.pipeline.bulletin import produce_bulletin, read_inputs  # noqa: E402
 from monitor.pipeline.evaluate import evaluate_store  # noqa: E402
 from monitor.render.bulletin import build_bulletin_email, build_context, render_html  # noqa: E402
-from monitor.render.templating import bulletin_environment  # noqa: E402
+from monitor.render.templating import environment  # noqa: E402
 from monitor.store.db import open_store  # noqa: E402
 
 NOW = dt.datetime(2025, 1, 5, 1, 0, tzinfo=dt.UTC)
@@ -88,7 +88,7 @@ def bench(name: str, db: Path, config: Config, out: Path) -> None:
     engine = open_store(url)
     folder = out / f"{name}-bulletin"
     shutil.rmtree(folder, ignore_errors=True)
-    env = bulletin_environment()
+    env = environment()
     stages: dict[str, float] = {}
     try:
         best = None

@@ -27,7 +27,7 @@ from monitor.pipeline.bulletin import produce_bulletin
 from monitor.pipeline.evaluate import evaluate_store
 from monitor.render import bulletin as b
 from monitor.render.charts import ChartSpec, HLine, Line, chart_png, chart_svg, nice_ticks
-from monitor.render.templating import bulletin_environment, create_environment
+from monitor.render.templating import create_environment, environment
 from monitor.store.db import open_store
 
 NOW = dt.datetime(2025, 1, 6, 2, 30, tzinfo=dt.UTC)
@@ -523,9 +523,9 @@ def test_send_queues_the_email_edition_once_per_recipient_and_delivers_it(
 
 
 def test_the_environment_is_shared_and_overridable(tmp_path: Path) -> None:
-    assert bulletin_environment() is bulletin_environment()
+    assert environment() is environment()
     (tmp_path / "_masthead.html").write_text("<header>OWN {{ issuer }}</header>", encoding="utf-8")
-    env = bulletin_environment(tmp_path)
+    env = environment(tmp_path)
     assert (
         env.get_template("_masthead.html").render(issuer="<x>") == "<header>OWN &lt;x&gt;</header>"
     )

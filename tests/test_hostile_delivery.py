@@ -35,10 +35,11 @@ from test_outbox import SETTINGS, T0, clock_at, queue_plain, received_ids, statu
 
 from monitor.config.alerts import SmtpSettings
 from monitor.config.settings import Config
+from monitor.core.errors import DeliveryError
 from monitor.demo.data import demo_city
 from monitor.demo.files import write_canonical_csv
 from monitor.notify import outbox as outbox_module
-from monitor.notify.mailer import DeliveryError, FileMailer, SmtpMailer
+from monitor.notify.mailer import FileMailer, SmtpMailer
 from monitor.notify.outbox import deliver_pending, journal_dir, queue_alerts
 from monitor.store.db import open_store
 from monitor.store.schema import alerts as alerts_table

@@ -31,13 +31,12 @@ from sqlalchemy import Engine, func, select
 
 import monitor.ledger.importer
 from monitor.config.settings import Config, ImportSettings
-from monitor.core.errors import LedgerRejected
+from monitor.core.errors import LedgerRejected, UnsafePath
 from monitor.demo.data import demo_city
 from monitor.demo.files import write_canonical_csv
 from monitor.ledger.files import read_ledger_file
 from monitor.ledger.watch import IngestReport, ingest_folder
 from monitor.store.db import open_store
-from monitor.store.files import UnsafePath
 from monitor.store.schema import imports, ingested_files, ledger
 
 CLI = [sys.executable, "-c", "from monitor.cli.app import main; main()"]

@@ -17,9 +17,9 @@ from smtp_server import make_certificates, start_server
 
 from monitor.config.alerts import AlertSettings, SmtpSettings
 from monitor.core.alerts import Route, decide
-from monitor.core.errors import ConfigError
+from monitor.core.errors import ConfigError, DeliveryError
 from monitor.core.funds import FundCatalogue
-from monitor.notify.mailer import DeliveryError, FileMailer, SmtpMailer, delivery_error
+from monitor.notify.mailer import FileMailer, SmtpMailer, delivery_error
 from monitor.render.alert_mail import build_message
 
 NOW = dt.datetime(2025, 1, 6, 1, 0, tzinfo=dt.UTC)

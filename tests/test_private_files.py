@@ -16,11 +16,10 @@ from test_bulletin import SMALL, evaluated_store
 
 from monitor.cli.app import main
 from monitor.config.settings import Config, parse_config
-from monitor.core.errors import MonitorError
+from monitor.core.errors import MonitorError, UnsafePath
 from monitor.demo.data import demo_city
 from monitor.pipeline.bulletin import produce_bulletin
 from monitor.store.db import open_store
-from monitor.store.files import UnsafePath
 
 NOW = dt.datetime(2025, 1, 6, 2, 30, tzinfo=dt.UTC)
 

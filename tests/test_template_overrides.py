@@ -103,11 +103,6 @@ def test_an_office_template_changes_the_bulletin(office: Any, tmp_path: Path) ->
     assert '<p class="own">本局定制月报：2024年12月</p>' in page.read_text(encoding="utf-8")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notify/outbox.py must pass templates=override_folder(config) to build_message "
-    "(issue 14, for the lead): then remove this mark",
-)
 def test_an_office_template_changes_the_alert_mail_sent_through_the_outbox(
     office: Any, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from tabulate import tabulate
 
+from monitor.config.problems import ConfigProblems
 from monitor.config.settings import Config, load_config
 from monitor.core.errors import LedgerRejected, MonitorError, ThresholdProfileError
 from monitor.core.findings import Finding
@@ -115,6 +116,13 @@ def reports_errors(fn: F) -> F:
             for problem in exc.problems:
                 echo("  " + problem.describe(exc.source), err=True)
             sys.exit(1)
+        except ConfigProblems as exc:  # a file's problems: a head line, one line per problem
+            en = kwargs.get("lang") == "en"
+            head, *problems = exc.render("en" if en else "zh").split("\n")
+            echo(f"{'Error: ' if en else '错误：'}{head}", err=True)
+            for line in problems:
+                echo(line, err=True)
+            sys.exit(1)
         except MonitorError as exc:
             echo(f"错误：{exc}", err=True)
             sys.exit(1)
@@ -161,10 +169,10 @@ def month_option(_c: Any, _p: Any, value: str | None) -> str | None:
     return month
 
 
-def profile_option(obj: Context, path: str | None) -> tuple[Any, str]:
+def profile_option(obj: Context, path: str | None) -> Any:
+    """The threshold profile of `--profile FILE`, else the configured one."""
     from monitor.core.thresholds import load_profile
 
     if path:
-        return load_profile(path, funds=list(obj.config.funds.funds)), str(path)
-    profile = obj.config.load_profile()
-    return profile, str(obj.config.profile_path or f"national（内置：{profile.name}）")
+        return load_profile(path, funds=list(obj.config.funds.funds))
+    return obj.config.load_profile()

@@ -61,7 +61,7 @@ def evaluate(
     from monitor.render.evaluation import replay_lines, results_csv, results_json, results_table
 
     if replay_range:
-        profile, _ = profile_option(obj, profile_path)
+        profile = profile_option(obj, profile_path)
         start, sep, end = replay_range.partition("..")
         start_m, end_m = month_option(None, None, start), month_option(None, None, end)
         if not sep or start_m is None or end_m is None or start_m > end_m:

@@ -12,6 +12,7 @@ from monitor.cli.common import (
     reports_errors,
 )
 from monitor.core.errors import NotFound
+from monitor.core.vocabulary import fund_name
 
 
 @click.group()
@@ -52,7 +53,7 @@ def thresholds_explain(
     key = obj.config.funds.key_for(fund)
     if key is None:
         raise click.BadParameter(f"未知险种 {fund!r}", param_hint="--fund")
-    profile, _ = profile_option(obj, profile_path)
+    profile = profile_option(obj, profile_path)
     with obj.engine().connect() as conn:
         inputs = ev.load_inputs(conn)
     rows = ev.current_rows(inputs, (region, key))
@@ -67,7 +68,7 @@ def thresholds_explain(
     for _, _, values, _ in ev.run_forecasts(jobs, workers=1, progress=False):
         forecast = values
     name = inputs.names.get(region, region)
-    echo(f"{name}（{region}）{obj.config.funds[key].short} {month}")
+    echo(f"{name}（{region}）{fund_name(obj.config.funds, key)} {month}")
     values = indicator_values(at.iloc[0], forecast)
     for line in explain_lines(explain(profile, region, key, values), lang):
         echo(line, block=True)

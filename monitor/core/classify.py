@@ -46,7 +46,6 @@ from monitor.core.indicators import (
     key_text,
 )
 from monitor.core.money import format_amount
-from monitor.core.months import month_label
 from monitor.core.thresholds import (
     BELOW,
     Combination,
@@ -57,6 +56,7 @@ from monitor.core.thresholds import (
     When,
     level_word,
 )
+from monitor.core.vocabulary import month_label
 
 Values = Mapping[Key, object]
 STATE_VERSION = 1

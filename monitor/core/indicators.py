@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from monitor.core import vocabulary
 from monitor.core.money import format_amount
 from monitor.core.months import month_from_index, month_index, month_number
 
@@ -192,23 +193,21 @@ def is_missing(value: object) -> bool:
 def format_value(unit: str, value: float, lang: str = "zh", digits: int | None = None) -> str:
     """A value with its unit, as a leader reads it: months → '2.7 个月', probability → '63%'."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—" if lang == "zh" else "n/a"
+        return vocabulary.MISSING
     if np.isinf(value):
         return "预测期内不出现" if lang == "zh" else "not within the horizon"
     if unit == "yuan":
-        return format_amount(float(value), lang=lang, digits=2 if digits is None else digits)
-    if unit == "probability":
-        d = 0 if digits is None else digits
-        return f"{value * 100:.{d}f}%"
+        return vocabulary.amount(value, lang, digits=2 if digits is None else digits)
+    if unit == "probability":  # '<1%' rather than a false '0%', as every output says it
+        return vocabulary.probability(value) if digits is None else f"{value * 100:.{digits}f}%"
     d = {"months": 1, "percent": 1, "pp": 1, "ratio": 2}[unit] if digits is None else digits
-    number = f"{value:.{d}f}"
     if unit == "months":
-        return f"{number} 个月" if lang == "zh" else f"{number} months"
+        return vocabulary.months_text(value, lang, d)
     if unit == "percent":
-        return f"{number}%"
+        return vocabulary.percent(value, d)
     if unit == "pp":
-        return f"{number} 个百分点" if lang == "zh" else f"{number} pp"
-    return number  # ratio
+        return vocabulary.points(value, lang, signed=False, digits=d)
+    return vocabulary.decimal(value, d)  # ratio
 
 
 def format_threshold(unit: str, value: float, lang: str = "zh") -> str:

@@ -8,7 +8,6 @@ import re
 import pandas as pd
 
 from monitor.core.vocabulary import DISPLAY_TZ
-from monitor.core.vocabulary import month_label as month_label  # its home is the vocabulary
 
 # The funds monitored began in the 1990s (employee medical insurance: 1998); a year before
 # this is a keying error such as 1900 from an empty Excel date, not history.

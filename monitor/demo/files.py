@@ -26,7 +26,8 @@ from openpyxl.utils import get_column_letter
 from monitor.core.columns import AMOUNTS, BY_NAME, COLUMNS, COUNTS
 from monitor.core.funds import FundCatalogue
 from monitor.core.money import UNITS, parse_unit
-from monitor.core.months import month_label, parse_month
+from monitor.core.months import parse_month
+from monitor.core.vocabulary import fund_name, month_label
 
 # The canonical CSV leads with these (those present), then the detail columns present.
 CSV_LEAD: tuple[str, ...] = (
@@ -150,7 +151,7 @@ def write_office_workbook(
 
     if sheet_per_fund and "fund" in columns:
         order = list(dict.fromkeys(frame["fund"]))
-        sheets = [(_fund_short(catalogue, f), frame[frame["fund"] == f]) for f in order]
+        sheets = [(fund_name(catalogue, f), frame[frame["fund"] == f]) for f in order]
     else:
         sheets = []
     if not sheets:
@@ -181,10 +182,6 @@ def write_office_workbook(
     wb.properties.created = stamp
     wb.save(path)
     return path
-
-
-def _fund_short(catalogue: FundCatalogue, key: str) -> str:
-    return catalogue[key].short if key in catalogue else key
 
 
 def _sheet_rows(
@@ -220,7 +217,7 @@ def _sheet_rows(
             labels = {m: month_label(m) for m in col.unique()}
             text = [labels[m] for m in col]
         elif name == "fund":
-            shorts = {f: _fund_short(catalogue, f) for f in col.unique()}
+            shorts = {f: fund_name(catalogue, f) for f in col.unique()}
             text = [shorts[f] for f in col]
         else:
             text = [None if pd.isna(v) else str(v) for v in col]

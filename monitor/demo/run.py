@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from tabulate import tabulate
 
 from monitor.config.settings import Config
+from monitor.core import vocabulary
 from monitor.core.indicators import payable_months
 from monitor.core.money import format_amount
 from monitor.core.rollup import rollup
@@ -184,12 +185,12 @@ def _import_and_show(
             [
                 f"{names.get(r.region_code, r.region_code)}（{r.region_code}）"
                 + ("·汇总" if r.derived else ""),
-                config.funds[r.fund].short,
+                vocabulary.fund_name(config.funds, r.fund),
                 r.month,
                 format_amount(r.income / 100, "万元"),
                 format_amount(r.expenditure / 100, "万元"),
                 format_amount(r.balance / 100),
-                f"{r.payable_months:.1f}",
+                vocabulary.decimal(r.payable_months),
             ]
         )
     echo("")

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from monitor.config.settings import Config
+from monitor.core import vocabulary
 from monitor.core.columns import BY_NAME
 from monitor.core.errors import LedgerRejected
 from monitor.core.findings import Finding
@@ -95,8 +96,8 @@ def describe_changes(
             old = "空" if c.old is None else show(c.old)
             new = "空" if c.new is None else show(c.new)
             parts.append(f"{column.label} {old} → {new}{unit}")
-        fund_name = catalogue[fund].short if fund in catalogue else fund
-        lines.append(f"{names.get(code, code)}（{code}）{fund_name} {month}：" + "；".join(parts))
+        fund = vocabulary.fund_name(catalogue, fund)
+        lines.append(f"{names.get(code, code)}（{code}）{fund} {month}：" + "；".join(parts))
     return lines
 
 
@@ -579,7 +580,8 @@ def _unreadable(path: Path | str, reason: str) -> Finding:
 def _import_isolated(
     engine: Engine, files: list[Path], *, timeout: float | None, **kwargs: Any
 ) -> ImportResult:
-    from monitor.ledger.isolated import ChildCrashed, fresh_engine, run_in_child
+    from monitor.core.errors import ChildCrashed
+    from monitor.ledger.isolated import fresh_engine, run_in_child
 
     config: Config = kwargs["config"]
     with engine.connect() as conn:  # imports committed after this one are the child's

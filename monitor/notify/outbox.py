@@ -92,10 +92,11 @@ from monitor.core.alerts import (
     decide,
     silence_baselines,
 )
-from monitor.core.errors import MonitorError, NotFound
+from monitor.core.errors import DeliveryError, MonitorError, NotFound
 from monitor.core.thresholds import Level, ThresholdProfile
-from monitor.notify.mailer import DeliveryError, FileMailer, Mailer, SmtpMailer
+from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.render.alert_mail import build_message, fund_name, headline, one_line, plain_message
+from monitor.render.templating import override_folder
 from monitor.store.files import TEMP_PREFIX, private_dir, write_new
 from monitor.store.schema import alert_silences, alert_state, alerts, outbox
 
@@ -325,13 +326,14 @@ def record_plan(
     sender = sender_of(config)
     envelope_from = envelope_address(sender) or "fundmon@localhost"
     domain = envelope_from.rpartition("@")[2]
+    templates = override_folder(config)  # the office's own templates, as for the bulletin
 
     def make(mail: Mail, reason: str | None) -> Rendered:
         message_id = _message_id(domain, mail.events[0].id)
         if reason is None:
             msg = build_message(
                 mail, funds=funds, settings=settings, sender=sender, message_id=message_id,
-                now=now, thresholds=thresholds,
+                now=now, thresholds=thresholds, templates=templates,
             )  # fmt: skip
         else:
             msg = plain_message(

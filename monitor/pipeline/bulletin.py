@@ -49,6 +49,7 @@ from monitor.core.findings import Finding
 from monitor.core.fingerprint import figure_lines, fingerprint_of_lines
 from monitor.core.indicators import payable_months
 from monitor.core.rollup import rollup
+from monitor.core.vocabulary import as_utc
 from monitor.render.bulletin import (
     AlertRecord,
     BulletinContext,
@@ -345,7 +346,7 @@ def read_alerts(
     if not have_alerts and silences_table is None:
         return None
     wanted = set(codes)
-    t = _aware(now)
+    t = as_utc(now)
     out: list[AlertRecord] = []
     if have_alerts:
         table = Table("alerts", MetaData(), autoload_with=conn)
@@ -413,10 +414,6 @@ def _get(row: Mapping[Any, Any], cols: Mapping[str, str], name: str) -> Any:
     return row[cols[name]] if name in cols else None
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _when(value: Any) -> dt.datetime | None:
     if value is None:
         return None
@@ -425,7 +422,7 @@ def _when(value: Any) -> dt.datetime | None:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return None
-    return _aware(value) if isinstance(value, dt.datetime) else None
+    return as_utc(value) if isinstance(value, dt.datetime) else None
 
 
 # ---------------------------------------------------------------- writing the archive
@@ -521,9 +518,9 @@ def produce_bulletin(
         inputs = read_inputs(
             conn, config=config, settings=settings, month=month, scope=scope, lang=lang, now=now
         )
-    from monitor.render.templating import bulletin_environment
+    from monitor.render.templating import environment, override_folder
 
-    env = bulletin_environment(settings.templates)
+    env = environment(override_folder(config))
     ctx = build_context(inputs)
     html = render_html(ctx, env)
     recipients = settings.recipients(inputs.scope)

@@ -48,6 +48,7 @@ from monitor.render.charts import (
     fund_charts,
     payable_thresholds,
 )
+from monitor.render.templating import environment
 
 LEVELS = ("red", "orange", "yellow", "green")  # most severe first
 RANK = {"green": 0, "yellow": 1, "orange": 2, "red": 3}
@@ -1523,18 +1524,14 @@ def archive_context(
 # ---------------------------------------------------------------- rendering (strings)
 def render_html(ctx: BulletinContext, env: Any = None) -> str:
     """The standalone HTML bulletin."""
-    from monitor.render.templating import bulletin_environment
-
-    env = env or bulletin_environment()
+    env = env or environment()
     return env.select_template([f"bulletin.{ctx.lang}.html", "bulletin.html"]).render(
         ctx.template_vars()
     )
 
 
 def render_archive(ctx: ArchiveContext, env: Any = None) -> str:
-    from monitor.render.templating import bulletin_environment
-
-    env = env or bulletin_environment()
+    env = env or environment()
     return env.get_template("archive_index.html").render(ctx.template_vars())
 
 
@@ -1542,9 +1539,7 @@ def render_mail(ctx: BulletinContext, env: Any = None) -> tuple[str, str]:
     """The e-mail edition's HTML (CSS inlined, images by cid:) and its plain text."""
     import css_inline
 
-    from monitor.render.templating import bulletin_environment
-
-    env = env or bulletin_environment()
+    env = env or environment()
     html = env.select_template([f"bulletin_mail.{ctx.lang}.html", "bulletin_mail.html"]).render(
         ctx.template_vars()
     )

@@ -92,17 +92,13 @@ def environment(templates_dir: str | Path | None = None) -> Environment:
     return _cached((str(templates_dir),) if templates_dir else ())
 
 
-bulletin_environment = environment  # the name its first users know it by
-
 
 def override_folder(config: Any) -> Path | None:
     """The office's override folder from the configuration (None: the shipped templates)."""
-    from monitor.config.bulletin import settings_from_config
-
-    # TODO(issue 14, lead): once `[templates] dir` lands in monitor.config (H1: `Config.templates`,
-    # `[bulletin] templates` its old name), return `config.templates.dir` here; this is the one
-    # place that reads the folder for the bulletin and the alert mail.
-    return settings_from_config(config).templates
+    # `[templates] dir` (or its old name `[bulletin] templates`): the one place that reads the
+    # folder, for the bulletin and the alert mail alike
+    folder: Path | None = config.templates.dir
+    return folder
 
 
 def select(env: Environment, name: str, lang: str) -> Template:
@@ -116,7 +112,7 @@ TEMPLATE_SUFFIXES = (".html", ".htm", ".txt", ".xml")
 
 
 def check_templates(
-    folder: Path, config_path: Path | None = None, key: str = "bulletin.templates"
+    folder: Path, config_path: Path | None = None, key: str = "templates.dir"
 ) -> None:
     """The override folder: every template in it compiles (a typo in its name would silently
     leave the shipped templates in use; a syntax error would fail the bulletin or the alerts)."""

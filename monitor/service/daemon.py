@@ -33,14 +33,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Engine, update
 
-from monitor.config.bulletin import settings_from_config
 from monitor.config.check import check_config
 from monitor.config.service import JOBS, ScheduleSettings, schedule_settings
 from monitor.config.settings import Config, load_config
-from monitor.core.errors import MonitorError
+from monitor.core.errors import LockLost, MonitorError
 from monitor.core.thresholds import ThresholdProfile
-from monitor.render.templating import check_templates
-from monitor.service.lock import LockLost, ServiceLock
+from monitor.render.templating import check_templates, override_folder
+from monitor.service.lock import ServiceLock
 from monitor.service.steps import StepResult
 from monitor.store.db import open_store
 from monitor.store.schema import job_runs
@@ -82,7 +81,7 @@ class Settings:
         """
         config = load_config(config_path, db=db)
         profile = check_config(config, environment=True)
-        templates = settings_from_config(config).templates
+        templates = override_folder(config)
         if templates is not None:  # an office's own templates: every one must compile
             check_templates(templates, config.path)
         return cls(config, profile, schedule_settings(config))

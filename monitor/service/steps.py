@@ -23,6 +23,7 @@ from monitor.config.service import ingest_settings, schedule_settings
 from monitor.config.settings import Config
 from monitor.core.errors import LedgerRejected
 from monitor.core.thresholds import ThresholdProfile
+from monitor.core.vocabulary import fund_name
 
 log = logging.getLogger("monitor.service")
 
@@ -135,7 +136,7 @@ def evaluate_changes(
     for r in results:
         if r.decision.level != r.decision.previous_level:
             log.info(
-                f"{r.region_name} {config.funds[r.fund].short} {r.month}："
+                f"{r.region_name} {fund_name(config.funds, r.fund)} {r.month}："
                 f"{r.decision.previous_level.label()} → {r.decision.level.label()}",
                 extra={
                     "event": "level",
