@@ -1,4 +1,4 @@
-"""The monthly bulletin (基金运行风险监测月报): its settings, its context and its renderings.
+"""The monthly bulletin (基金运行风险监测月报): its context and its renderings.
 
 Everything here is pure. The edge (`monitor.pipeline.bulletin`) reads the store into a
 `BulletinInputs` value; `build_context` turns that into a `BulletinContext`, the one object
@@ -7,18 +7,7 @@ CSS and SVG charts, no script, nothing fetched), `build_bulletin_email` the e-ma
 (text and HTML alternatives, inline CSS, PNG charts by Content-ID). `archive_context`
 describes the archive index of a folder of bulletins.
 
-`[bulletin]` in config.toml (all optional)::
-
-    to = ["leader@example.gov.cn"]     # recipients of the e-mail edition
-    issuer = "池州市医疗保障局"          # shown at the head; default: "<scope>医疗保障局"
-    lang = "zh"                        # zh | en, when --lang is not given
-    archive = "bulletins"              # folder, when --out is not given (relative to the file)
-    archive_group = ""                 # a group that may read the archive (0640/0750); else 0600
-    sender = "fundmon@example.gov.cn"  # From: of the e-mail edition (else the outbox's)
-    mail_charts = 12                   # funds whose charts the e-mail carries (most severe first)
-    templates = ""                     # a folder of templates that override the shipped ones
-    [bulletin.scopes.341721]           # per scope (region code): its own recipients, issuer
-    to = ["dongzhi@example.gov.cn"]
+Its settings (`[bulletin]`) are `monitor.config.bulletin`.
 """
 
 from __future__ import annotations

@@ -83,7 +83,9 @@ class Settings:
         profile = check_config(config, environment=True)
         templates = override_folder(config)
         if templates is not None:  # an office's own templates: every one must compile
-            check_templates(templates, config.path)
+            old_name = config.sections.templates.dir is None  # [bulletin] templates set it
+            key = "bulletin.templates" if old_name else "templates.dir"
+            check_templates(templates, config.path, key=key)
         return cls(config, profile, schedule_settings(config))
 
 
