@@ -53,6 +53,13 @@ class ReplayFund:
     payable: dict[str, float]  # month → payable months (current)
 
 
+def _replayed_month(fund: ReplayFund, decision: Decision) -> str:
+    # a replay classifies named months, so its decisions always carry theirs
+    if decision.month is None:
+        raise ValueError(f"{fund.region_code} {fund.fund}: a replayed decision without a month")
+    return decision.month
+
+
 def lead_times(
     fund: ReplayFund, profile: ThresholdProfile, *, confirm_within: int = 12
 ) -> list[dict[str, Any]]:
@@ -61,7 +68,7 @@ def lead_times(
     confirm within `confirm_within` months)."""
     rows = []
     levels = [d.level for d in fund.decisions]
-    months = [d.month for d in fund.decisions]
+    months = [_replayed_month(fund, d) for d in fund.decisions]
     payable_months = sorted(fund.payable)
     for level, threshold in sorted(current_thresholds(profile).items(), key=lambda x: x[0].rank):
         raised = [

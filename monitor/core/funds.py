@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -72,7 +72,7 @@ class FundCatalogue:
     def __getitem__(self, key: str) -> Fund:
         return self.funds[key]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Fund]:
         return iter(self.funds.values())
 
     def __contains__(self, key: object) -> bool:
@@ -80,19 +80,3 @@ class FundCatalogue:
 
     def describe(self) -> str:
         return "、".join(f"{f.key}（{f.short}）" for f in self.funds.values())
-
-    @classmethod
-    def from_config(cls, entries: Iterable[Mapping[str, object]]) -> FundCatalogue:
-        funds = []
-        for entry in entries:
-            aliases = entry.get("aliases", ())
-            funds.append(
-                Fund(
-                    key=str(entry["key"]),
-                    name=str(entry["name"]),
-                    short=str(entry.get("short", entry["name"])),
-                    name_en=str(entry.get("name_en", entry["key"])),
-                    aliases=tuple(str(a) for a in aliases),  # type: ignore[union-attr]
-                )
-            )
-        return cls(funds)

@@ -69,7 +69,7 @@ def payable_months(ledger: pd.DataFrame) -> pd.DataFrame:
 #   * DATA_MISSING = "data_missing" → True marks a month without any data.
 # A missing value (absent key, None or NaN) makes the rules on it not evaluable.
 
-Key = str | tuple[object, ...]
+Key = str | tuple[str, *tuple[float, ...]]  # a name, or a name and its parameters
 DATA_MISSING = "data_missing"
 SHORT_HISTORY = "short_history"
 
@@ -133,7 +133,7 @@ INDICATORS: dict[str, IndicatorSpec] = {spec.name: spec for spec in _SPECS}
 CURRENT_INDICATORS: tuple[str, ...] = tuple(s.name for s in _SPECS if not s.forecast)
 FORECAST_INDICATORS: tuple[str, ...] = tuple(s.name for s in _SPECS if s.forecast)
 # parameters: name → the type a value must have (ints are windows/horizons in months)
-PARAM_TYPES: dict[str, type] = {"threshold": float, "within": int, "horizon": int}
+PARAM_TYPES: dict[str, type[float]] = {"threshold": float, "within": int, "horizon": int}
 
 
 def indicator_key(name: str, **params: float) -> Key:
@@ -153,7 +153,7 @@ def key_name(key: Key) -> str:
     return key if isinstance(key, str) else str(key[0])
 
 
-def key_params(key: Key) -> dict[str, object]:
+def key_params(key: Key) -> dict[str, float]:
     if isinstance(key, str):
         return {}
     return dict(zip(INDICATORS[str(key[0])].params, key[1:], strict=True))
@@ -168,7 +168,7 @@ def _number_text(x: float, digits: int = 6) -> str:
 def key_text(key: Key, lang: str = "zh") -> str:
     """The indicator in words: ('forecast.p_depletion', 12) → '预计 12 个月内基金耗尽的概率'."""
     spec = INDICATORS[key_name(key)]
-    params = {k: _number_text(float(v)) for k, v in key_params(key).items()}  # type: ignore[arg-type]
+    params = {k: _number_text(float(v)) for k, v in key_params(key).items()}
     return (spec.zh if lang == "zh" else spec.en).format(**params)
 
 
@@ -177,7 +177,7 @@ def key_label(key: Key) -> str:
     params = key_params(key)
     if not params:
         return key_name(key)
-    inner = ", ".join(f"{k}={_number_text(float(v))}" for k, v in params.items())  # type: ignore[arg-type]
+    inner = ", ".join(f"{k}={_number_text(float(v))}" for k, v in params.items())
     return f"{key_name(key)}({inner})"
 
 

@@ -18,7 +18,9 @@ import csv
 import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, TypeVar, overload
+
+_T = TypeVar("_T")
 
 # The characters no text from outside may carry raw: control, format (bidi, zero-width),
 # surrogate and line/paragraph-separator characters. The importer refuses them in a cell
@@ -85,7 +87,11 @@ FORMULA_START = frozenset("=+-@\t\r\n＝＋－＠")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
-def safe_cell(value: Any) -> Any:
+@overload
+def safe_cell(value: str) -> str: ...
+@overload
+def safe_cell(value: _T) -> _T: ...
+def safe_cell(value: object) -> object:
     """A CSV or spreadsheet cell that cannot run as a formula.
 
     Text starting with = + - @ (ASCII or full-width), TAB, CR or LF gets a leading `'`, as

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from monitor.core.errors import Problem, ThresholdProfileError
 from monitor.core.funds import DEFAULT_FUNDS
@@ -79,6 +79,7 @@ from monitor.core.indicators import (
     INDICATORS,
     PARAM_TYPES,
     Key,
+    indicator_key,
     key_label,
     key_name,
     key_params,
@@ -338,8 +339,8 @@ def required_forecasts(profile: ThresholdProfile) -> tuple[set[float], set[int]]
         for c in rule.conditions():
             if c.name == "forecast.p_payable_below":
                 params = key_params(c.key)
-                thresholds.add(float(params["threshold"]))  # type: ignore[arg-type]
-                windows.add(int(params["within"]))  # type: ignore[call-overload]
+                thresholds.add(float(params["threshold"]))
+                windows.add(int(params["within"]))
     return thresholds, windows
 
 
@@ -350,11 +351,10 @@ def required_horizon(profile: ThresholdProfile) -> int:
         for c in rule.conditions():
             for p in ("within", "horizon"):
                 if p in key_params(c.key):
-                    needed = max(needed, int(key_params(c.key)[p]))  # type: ignore[call-overload]
+                    needed = max(needed, int(key_params(c.key)[p]))
     return needed
 
 
-# ---------------------------------------------------------------- errors
 # ---------------------------------------------------------------- locating lines in the text
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rules\s*\]\]")
 _OVERRIDE_HEADER = re.compile(r"^\s*\[\[\s*rules\s*\.\s*overrides\s*\]\]")
@@ -526,11 +526,11 @@ def _type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_positive_int(value: object) -> bool:
+def _is_positive_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -796,6 +796,7 @@ class _Parser:
                 ok = False
                 continue
             nested = [k for k in ("all", "any") if k in part]
+            sub: Condition | Combination | None
             if nested:
                 if len(part) != 1:
                     self.problem(f"嵌套的 {nested[0]} 条件只能含 {nested[0]} 一个键", line, label)
@@ -830,11 +831,11 @@ class _Parser:
 
         n_before = len(self.problems)
         if not simple:
-            for key in raw:
-                if key not in CONDITION_KEYS:
+            for written in raw:
+                if written not in CONDITION_KEYS:
                     self.problem(
-                        f"条件中未知的键 {key!r}（可用：{', '.join(CONDITION_KEYS)}）",
-                        line(key),
+                        f"条件中未知的键 {written!r}（可用：{', '.join(CONDITION_KEYS)}）",
+                        line(written),
                         label,
                     )
         name = raw.get("indicator")
@@ -857,7 +858,7 @@ class _Parser:
                 )
         key: Key | None = None
         if spec is not None:
-            values: list[object] = []
+            values: list[float] = []
             for p in params:
                 if p not in spec.params:
                     taken = "、".join(spec.params) if spec.params else "无"
@@ -869,14 +870,17 @@ class _Parser:
                     self.problem(f"指标 {spec.name} 须写参数 {p}", line("indicator"), label)
                     continue
                 v = params[p]
-                if PARAM_TYPES[p] is int and not _is_positive_int(v):
-                    self.problem(f"{p} 应为正整数（月数），实为 {v!r}", line(p), label)
-                elif PARAM_TYPES[p] is float and not (_is_number(v) and v > 0):  # type: ignore[operator]
-                    self.problem(f"{p} 应为正数（可支付月数），实为 {v!r}", line(p), label)
+                if PARAM_TYPES[p] is int:
+                    if _is_positive_int(v):
+                        values.append(v)
+                    else:
+                        self.problem(f"{p} 应为正整数（月数），实为 {v!r}", line(p), label)
+                elif _is_number(v) and v > 0:
+                    values.append(float(v))
                 else:
-                    values.append(PARAM_TYPES[p](v))
+                    self.problem(f"{p} 应为正数（可支付月数），实为 {v!r}", line(p), label)
             if len(values) == len(spec.params):
-                key = (spec.name, *values) if spec.params else spec.name
+                key = indicator_key(spec.name, **dict(zip(spec.params, values, strict=True)))
         op = raw.get("op")
         if op is None:
             self.problem("缺少 op（<、<=、>、>=）", line("indicator"), label)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -383,11 +383,11 @@ def _weights(runs: Sequence[_Run], actual: np.ndarray, settings: Settings) -> np
         return np.full(k, 1.0 / k)
     if np.any(mae <= 0):  # a perfect candidate (a constant series): take it alone
         w = (mae <= 0).astype(float)
-        return w / w.sum()
+        return w / float(w.sum())
     w = mae ** (-settings.weight_power)
     w /= w.sum()
     w = np.where(w >= settings.min_weight, w, 0.0)
-    return w / w.sum()
+    return w / float(w.sum())
 
 
 # --------------------------------------------------------------------------- calibration
@@ -440,7 +440,8 @@ class _Calibration:
         self, level: int, horizon: np.ndarray, position: np.ndarray, backtest: bool = False
     ) -> np.ndarray:
         growth = self.growth_bt if backtest else self.growth
-        return self.q[level] * self.sigma * growth[horizon] * self.month[position]
+        half: np.ndarray = self.q[level] * self.sigma * growth[horizon] * self.month[position]
+        return half
 
 
 def _tail_factor(level: int, settings: Settings) -> float:
@@ -713,8 +714,3 @@ def _tier_note(tier: str, n: int, m: int, origins: int) -> str:
         f"序列仅 {n} 个月，不足 {m} 个月：无法估计季节性，使用朴素法与 Theta 的组合，"
         "区间仅供参考"
     )
-
-
-def with_settings(**changes: object) -> Settings:
-    """DEFAULT with some constants changed (for the benchmark's ablations)."""
-    return replace(DEFAULT, **changes)

@@ -304,7 +304,8 @@ def _airline_css(w: np.ndarray, m: int, th: np.ndarray, sth: np.ndarray) -> np.n
     for t in range(len(w)):
         k = t + lag
         e[k] = w[t] - th * e[k - 1] - sth * e[k - m] - cross * e[k - lag]
-    return np.einsum("ij,ij->j", e[lag:], e[lag:])
+    sums: np.ndarray = np.einsum("ij,ij->j", e[lag:], e[lag:])
+    return sums
 
 
 def _airline_resid(w: np.ndarray, m: int, th: float, sth: float) -> np.ndarray:
@@ -380,6 +381,7 @@ def fit_airline(y: np.ndarray, m: int, *, log: bool = False) -> Fitted:
                 ma[k] += v
         psi = lfilter(ma, np.convolve([1.0, -1.0], np.r_[1.0, np.zeros(m - 1), -1.0]),
                       np.r_[1.0, np.zeros(h - 1)])
-        return np.sqrt(np.cumsum(psi**2))
+        sd: np.ndarray = np.sqrt(np.cumsum(psi**2))
+        return sd
 
     return Fitted(name, forecast, growth)

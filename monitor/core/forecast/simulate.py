@@ -111,7 +111,8 @@ def _quantile_transform(z: np.ndarray, z_knots: np.ndarray, values: np.ndarray) 
         np.broadcast_to(values, (z.shape[0], *values.shape)), idx[..., None] + 1, axis=2
     )[..., 0]
     z0, z1 = z_knots[idx], z_knots[idx + 1]
-    return v0 + (v1 - v0) / (z1 - z0) * (z - z0)
+    out: np.ndarray = v0 + (v1 - v0) / (z1 - z0) * (z - z0)
+    return out
 
 
 # ---------------------------------------------------------------- horizon structure
@@ -151,7 +152,8 @@ def _nearest_corr(r: np.ndarray) -> np.ndarray:
 
 def _sqrt_psd(r: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh(r)
-    return (v * np.sqrt(np.maximum(w, 0.0))) @ v.T
+    root: np.ndarray = (v * np.sqrt(np.maximum(w, 0.0))) @ v.T
+    return root
 
 
 def horizon_correlation(fc: SeriesForecast, h: int) -> tuple[np.ndarray, str]:
