@@ -409,6 +409,16 @@ rules = [
     assert error.problems[0].line == 4
 
 
+def test_headers_inside_a_multi_line_string_are_not_rules(tmp_path: Path) -> None:
+    # the profile's lines are found by the same TomlLines as config.toml's, which knows that
+    # a `[[rules]]` written inside a """…""" string is text, not the first rule's header
+    text = 'description = """\n[[rules]]\nan example\n"""\n' + BASE.replace(
+        'indicator = "payable_months"', 'indicator = "payable_monthz"', 1
+    )
+    error, _ = refused(tmp_path, text)
+    assert error.problems[0].line == line_of(text, "payable_monthz")
+
+
 def test_parse_profile_without_text_has_no_lines() -> None:
     with pytest.raises(ThresholdProfileError) as info:
         parse_profile({"rules": [{"id": "r", "level": "red"}]})

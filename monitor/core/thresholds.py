@@ -84,6 +84,7 @@ from monitor.core.indicators import (
     key_name,
     key_params,
 )
+from monitor.core.toml_lines import TomlLines
 from monitor.core.vocabulary import level_label
 
 
@@ -356,43 +357,36 @@ def required_horizon(profile: ThresholdProfile) -> int:
 
 
 # ---------------------------------------------------------------- locating lines in the text
-_RULE_HEADER = re.compile(r"^\s*\[\[\s*rules\s*\]\]")
-_OVERRIDE_HEADER = re.compile(r"^\s*\[\[\s*rules\s*\.\s*overrides\s*\]\]")
-_ANY_HEADER = re.compile(r"^\s*\[")
-_RULES_SUB_HEADER = re.compile(r"^\s*\[\[?\s*rules\s*\.")
-
-
 class _Locator:
-    """Finds the lines of rules and keys by scanning the TOML text (tomllib has no
-    positions). Knows `[[rules]]` / `[[rules.overrides]]` headers and falls back to the
-    `id = "…"` line for rules written as inline tables."""
+    """The lines of a profile's rules and keys (tomllib gives no positions): tables and keys
+    through `TomlLines`, plus what only a profile needs — the n-th `key =` of a rule (the
+    conditions of a combination each write `indicator`), and a rule written as an inline table,
+    found by its `id = "…"` line."""
 
     def __init__(self, text: str | None) -> None:
-        self.lines = text.splitlines() if text else []
-        starts = [i for i, s in enumerate(self.lines) if _RULE_HEADER.match(s)]
-        self.blocks: list[tuple[int, int]] = []
-        for n, start in enumerate(starts):
-            end = starts[n + 1] if n + 1 < len(starts) else len(self.lines)
-            for i in range(start + 1, end):
-                s = self.lines[i]
-                if _ANY_HEADER.match(s) and not _RULES_SUB_HEADER.match(s):
-                    end = i
-                    break
-            self.blocks.append((start, end))
+        self.toml = TomlLines(text)
 
-    def _block(self, index: int, rule_id: str | None) -> tuple[int, int] | None:
-        if index < len(self.blocks):
-            return self.blocks[index]
-        if rule_id:
-            pattern = re.compile(rf"""(^|[{{,\s])id\s*=\s*["']{re.escape(rule_id)}["']""")
-            for i, s in enumerate(self.lines):
-                if pattern.search(s):
-                    return (i, i + 1)
+    def _rule(self, index: int, rule_id: str | None) -> tuple[int, int] | None:
+        """0-based [first, end) lines of a rule: its `[[rules]]` table with its sub-tables, or
+        the line of its id."""
+        span = self.toml.span(("rules", index))
+        if span is not None or not rule_id:
+            return span
+        pattern = re.compile(rf"""(^|[{{,\s])id\s*=\s*["']{re.escape(rule_id)}["']""")
+        for i, text in enumerate(self.toml.lines):
+            if pattern.search(text):
+                return i, i + 1
         return None
 
     def rule(self, index: int, rule_id: str | None = None) -> int | None:
-        block = self._block(index, rule_id)
-        return block[0] + 1 if block else None
+        span = self._rule(index, rule_id)
+        return span[0] + 1 if span else None
+
+    def override(self, index: int, rule_id: str | None, n: int) -> int | None:
+        """The rule's n-th `[[rules.overrides]]`, else its `overrides =` line, else the rule."""
+        if self.toml.span(("rules", index)) is None:  # an inline rule: its line
+            return self.rule(index, rule_id)
+        return self.toml.line(("rules", index, "overrides", n))
 
     def key(
         self,
@@ -402,76 +396,39 @@ class _Locator:
         occurrence: int = 0,
         override: int | None = None,
     ) -> int | None:
-        """The line of the n-th `key =` in a rule (or in its n-th override)."""
-        block = self._block(index, rule_id)
-        if block is None:
+        """The line of the n-th `key =` in a rule's own keys (or in its n-th override)."""
+        span = self._rule(index, rule_id)
+        if span is None:
             return None
-        start, end = block
+        start, end = span
         if override is not None:
-            sub = self._override_block(start, end, override)
+            sub = self.toml.span(("rules", index, "overrides", override))
             if sub is None:
-                return self._first(start, end, "overrides") or start + 1
+                return self.override(index, rule_id, override)
             start, end = sub
-        else:
-            # the rule's own keys precede its [[rules.overrides]] sub-tables
-            for i in range(start + 1, end):
-                if _OVERRIDE_HEADER.match(self.lines[i]):
-                    end = i
-                    break
+        else:  # the rule's own keys precede its [[rules.overrides]]
+            end = min(
+                [at for at, where in self.toml.headers
+                 if start < at < end and where[:3] == ("rules", index, "overrides")],
+                default=end,
+            )
         pattern = re.compile(rf"""(^|[{{,\s])["']?{re.escape(key)}["']?\s*=""")
         seen = 0
         for i in range(start, end):
-            s = self.lines[i]
-            if s.lstrip().startswith("#"):
+            text = self.toml.lines[i]
+            if text.lstrip().startswith("#"):
                 continue
-            for _ in pattern.finditer(s):
+            for _ in pattern.finditer(text):
                 if seen == occurrence:
                     return i + 1
                 seen += 1
         return None
 
-    def _first(self, start: int, end: int, key: str) -> int | None:
-        pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=")
-        for i in range(start, end):
-            if pattern.search(self.lines[i]):
-                return i + 1
-        return None
-
-    def _override_block(self, start: int, end: int, n: int) -> tuple[int, int] | None:
-        heads = [i for i in range(start, end) if _OVERRIDE_HEADER.match(self.lines[i])]
-        if n >= len(heads):
-            return None
-        stop = end
-        for i in range(heads[n] + 1, end):
-            if _ANY_HEADER.match(self.lines[i]):
-                stop = i
-                break
-        return heads[n], stop
-
-    def override(self, index: int, rule_id: str | None, n: int) -> int | None:
-        block = self._block(index, rule_id)
-        if block is None:
-            return None
-        sub = self._override_block(*block, n)
-        if sub is not None:
-            return sub[0] + 1
-        return self._first(*block, "overrides") or block[0] + 1
-
     def top_key(self, key: str) -> int | None:
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for i, s in enumerate(self.lines):
-            if _ANY_HEADER.match(s):
-                break
-            if pattern.match(s):
-                return i + 1
-        return None
+        return self.toml.line((key,))
 
     def table(self, name: str) -> int | None:
-        pattern = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]")
-        for i, s in enumerate(self.lines):
-            if pattern.match(s):
-                return i + 1
-        return None
+        return self.toml.line((name,))
 
 
 # ---------------------------------------------------------------- parsing

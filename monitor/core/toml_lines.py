@@ -7,7 +7,7 @@ keys and list indices a validator reports, such as `("alerts", "routes", 0, "to"
 deepest header that matches it. A location not written in the file (a missing key) gets the
 line of its nearest table; one that cannot be placed at all gets None.
 
-Used for config.toml; the threshold profile's own locator (`thresholds._Locator`) predates it.
+Used for config.toml and, through `thresholds._Locator`, for threshold profiles.
 """
 
 from __future__ import annotations
@@ -62,6 +62,19 @@ class TomlLines:
                 elif where in arrays:  # [[a]] then [a.b]: b belongs to the latest a
                     where = (*where, arrays[where] - 1)
             self.headers.append((i, where))
+
+    def span(self, location: Location) -> tuple[int, int] | None:
+        """0-based [first, end) lines of the table written under its own header at `location`,
+        with its sub-tables: up to the next header of a table outside it. None when the table
+        has no header (it is inline, or not written)."""
+        loc = tuple(location)
+        for n, (start, where) in enumerate(self.headers):
+            if where == loc:
+                for after, inner in self.headers[n + 1 :]:
+                    if inner[: len(loc)] != loc:
+                        return start, after
+                return start, len(self.lines)
+        return None
 
     def line(self, location: Location) -> int | None:
         """1-based line of `location`: the key's own line when it is written, else its table's."""
