@@ -181,8 +181,8 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
         echo(f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}")
         values = {c: None if pd.isna(getattr(r, c)) else int(getattr(r, c)) for c in VALUE_COLUMNS}
         if prev is None:
-            for c in ("income", "expenditure", "balance"):
-                echo(f"    {BY_NAME[c].label}：{yuan_grouped(values[c])} 元")
+            for c in ("income", "expenditure", "balance"):  # never missing (NOT NULL)
+                echo(f"    {BY_NAME[c].label}：{yuan_grouped(int(getattr(r, c)))} 元")
         else:
             changes = [
                 Change(region, key, m, c, prev[c], values[c])

@@ -69,6 +69,6 @@ def thresholds_explain(
         forecast = values
     name = inputs.names.get(region, region)
     echo(f"{name}（{region}）{fund_name(obj.config.funds, key)} {month}")
-    values = indicator_values(at.iloc[0], forecast)
-    for line in explain_lines(explain(profile, region, key, values), lang):
+    indicators = indicator_values(at.iloc[0], forecast)
+    for line in explain_lines(explain(profile, region, key, indicators), lang):
         echo(line, block=True)

@@ -15,8 +15,10 @@ expenditure = sum of its kinds.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -160,7 +162,9 @@ class _Spec:
     noise: np.ndarray  # noise multiplier
 
 
-def _lognoise(rng: np.random.Generator, sigma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _lognoise(
+    rng: np.random.Generator, sigma: np.ndarray | float, shape: tuple[int, int]
+) -> np.ndarray:
     # mean-one multiplicative noise, so noise does not move the calibrated levels
     sigma = np.broadcast_to(sigma, shape)
     return np.exp(sigma * rng.standard_normal(shape) - sigma**2 / 2)
@@ -464,8 +468,8 @@ def demo_city(seed: int = 2024) -> DemoWorld:
     # Scale each series so its 2023 totals are the table's, then round to fen.
     in23 = (first + np.arange(count)) // 12 == 2023
     in24 = (first + np.arange(count)) // 12 == 2024
-    inc = sum(parts[name] for name in INCOME_PARTS)
-    exp = sum(parts[name] for name in EXPENDITURE_PARTS)
+    inc: np.ndarray = reduce(operator.add, (parts[name] for name in INCOME_PARTS))
+    exp: np.ndarray = reduce(operator.add, (parts[name] for name in EXPENDITURE_PARTS))
     k_inc = arr("inc23") * _YI / 100 / inc[:, in23].sum(axis=1)
     k_exp = arr("exp23") * _YI / 100 / exp[:, in23].sum(axis=1)
     money = _to_fen(parts, k_inc, k_exp)
@@ -601,9 +605,9 @@ def synthetic_world(
 
     is_drift = (kind == "drift") | ((kind == "recovery") & ~rec_is_shock)
     is_shock = (kind == "shock") | ((kind == "recovery") & rec_is_shock)
-    start = np.where(kind == "recovery", rec_start, np.where(is_drift, drift_start, shock_start))
-    t_drift = np.where(is_drift, start, never)
-    t_shock = np.where(is_shock, start, never)
+    trouble = np.where(kind == "recovery", rec_start, np.where(is_drift, drift_start, shock_start))
+    t_drift = np.where(is_drift, trouble, never)
+    t_shock = np.where(is_shock, trouble, never)
     # A recovering series stops drifting and its income steps up (e.g. a premium rise) at
     # t_end, by the ratio it lost and a little more.
     t_end = np.where(kind == "recovery", np.minimum(rec_start + rec_len, count - 1), never)
@@ -656,7 +660,7 @@ def synthetic_world(
             "region_code": np.repeat(counties["region_code"].to_numpy(dtype=object), n_funds),
             "fund": np.tile(np.array(funds, dtype=object), n_counties),
             "kind": kind.astype(object),
-            "start_month": np.where(has_trouble, months[np.clip(start, 0, count - 1)], None),
+            "start_month": np.where(has_trouble, months[np.clip(trouble, 0, count - 1)], None),
             "end_month": np.where(kind == "recovery", months[np.clip(t_end, 0, count - 1)], None),
             "magnitude": np.select([is_drift, is_shock], [drift_exp, shock], 0.0),
         }

@@ -15,19 +15,26 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from monitor.core.columns import AMOUNTS, BY_NAME, COLUMNS, COUNTS
 from monitor.core.funds import FundCatalogue
 from monitor.core.money import UNITS, parse_unit
 from monitor.core.months import parse_month
 from monitor.core.vocabulary import fund_name, month_label
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+_Cell = str | float | None  # a cell's value (ints are floats to the type checker)
 
 # The canonical CSV leads with these (those present), then the detail columns present.
 CSV_LEAD: tuple[str, ...] = (
@@ -160,14 +167,13 @@ def write_office_workbook(
     n_rows = sum(len(part) for _, part in sheets)
     streamed = n_rows > WRITE_ONLY_ABOVE_ROWS
     wb = Workbook(write_only=streamed)
-    if not streamed:
+    if not streamed and wb.active is not None:  # a new workbook's empty sheet
         wb.remove(wb.active)
     for sheet_name, part in sheets:
         ws = wb.create_sheet(sheet_name[:31])
         rows = _sheet_rows(part, columns, catalogue, UNITS[canonical_unit])
         _write_sheet(
             ws,
-            streamed,
             columns,
             heading=f"{title}（单位：{canonical_unit}）",
             rows=rows,
@@ -186,7 +192,7 @@ def write_office_workbook(
 
 def _sheet_rows(
     part: pd.DataFrame, columns: Sequence[str], catalogue: FundCatalogue, yuan_per_unit: int
-) -> Iterator[tuple[bool, list[object]]]:
+) -> Iterator[tuple[bool, list[_Cell]]]:
     """(is_total, cell values) for the data rows and the 合计 rows of one sheet."""
     keys = ["month", "fund"] if "fund" in columns else ["month"]
     # a stable sort keeps the ledger's region order within a month
@@ -196,8 +202,8 @@ def _sheet_rows(
     block = (part[keys] != part[keys].shift()).any(axis=1).cumsum().to_numpy() - 1
     starts = np.flatnonzero(np.diff(block, prepend=-1))
 
-    cells: dict[str, list[object]] = {}
-    totals: dict[str, list[object]] = {}
+    cells: dict[str, list[_Cell]] = {}
+    totals: dict[str, list[_Cell]] = {}
     for name in columns:
         col = part[name]
         if name in AMOUNTS or name in COUNTS:
@@ -213,6 +219,7 @@ def _sheet_rows(
             cells[name] = [None if m else v for v, m in zip(cell_values, missing, strict=True)]
             totals[name] = [None if m else v for v, m in zip(sum_values, empty, strict=True)]
             continue
+        text: list[_Cell]
         if name == "month":
             labels = {m: month_label(m) for m in col.unique()}
             text = [labels[m] for m in col]
@@ -238,27 +245,40 @@ _WIDTHS = {"code": 11, "text": 12, "fund": 10, "month": 11, "amount": 14, "count
 
 
 def _write_sheet(
-    ws: object,
-    streamed: bool,
+    ws: Worksheet | WriteOnlyWorksheet,
     columns: Sequence[str],
     *,
     heading: str,
-    rows: Iterator[tuple[bool, list[object]]],
+    rows: Iterator[tuple[bool, list[_Cell]]],
     footer: str,
 ) -> None:
     """Title, blank row, header, data and 合计 rows, blank row, footer."""
     kinds = [BY_NAME[name].kind for name in columns]
     last = get_column_letter(len(columns))
     for j, kind in enumerate(kinds, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = _WIDTHS[kind]  # type: ignore[attr-defined]
+        # types-openpyxl leaves column_dimensions off WriteOnlyWorksheet, which has them
+        ws.column_dimensions[get_column_letter(j)].width = _WIDTHS[kind]  # type: ignore[union-attr]
     formats = {"amount": "#,##0.00", "count": "#,##0"}
     title_font, bold = Font(bold=True, size=14), Font(bold=True)
     center = Alignment(horizontal="center", vertical="center")
 
-    if streamed:
+    if isinstance(ws, Worksheet):
+        written = [0]  # ws.max_row scans every cell: count rows here instead
+
+        def put(values: list[_Cell], styles: list[dict[str, object] | None]) -> None:
+            ws.append(values)
+            written[0] += 1
+            r = written[0]
+            for j, style in enumerate(styles, start=1):
+                if style is not None and values[j - 1] is not None:
+                    cell = ws.cell(r, j)
+                    for key, attr in style.items():
+                        setattr(cell, key, attr)
+
+    else:
         # A write-only sheet streams rows; its merged ranges are written with the tail.
-        def put(values: list[object], styles: list[dict[str, object] | None]) -> None:
-            row = []
+        def put(values: list[_Cell], styles: list[dict[str, object] | None]) -> None:
+            row: list[_Cell | Cell] = []
             for value, style in zip(values, styles, strict=True):
                 if style is None or value is None:
                     row.append(value)
@@ -267,31 +287,23 @@ def _write_sheet(
                 for key, attr in style.items():
                     setattr(cell, key, attr)
                 row.append(cell)
-            ws.append(row)  # type: ignore[attr-defined]
-
-    else:
-        written = [0]  # ws.max_row scans every cell: count rows here instead
-
-        def put(values: list[object], styles: list[dict[str, object] | None]) -> None:
-            ws.append(values)  # type: ignore[attr-defined]
-            written[0] += 1
-            r = written[0]
-            for j, style in enumerate(styles, start=1):
-                if style is not None and values[j - 1] is not None:
-                    cell = ws.cell(r, j)  # type: ignore[attr-defined]
-                    for key, attr in style.items():
-                        setattr(cell, key, attr)
+            ws.append(row)
 
     put([heading], [{"font": title_font, "alignment": center}])
-    if streamed:
-        ws.merged_cells.add(f"A1:{last}1")  # type: ignore[attr-defined]
+    if isinstance(ws, Worksheet):
+        ws.merge_cells(f"A1:{last}1")
     else:
-        ws.merge_cells(f"A1:{last}1")  # type: ignore[attr-defined]
+        # types-openpyxl leaves merged_cells off WriteOnlyWorksheet, which has them
+        ws.merged_cells.add(f"A1:{last}1")  # type: ignore[attr-defined]
     put([], [])
-    header_style = {"font": bold, "alignment": center, "fill": _HEADER_FILL, "border": _BORDER}
+    header_style: dict[str, object] = {
+        "font": bold, "alignment": center, "fill": _HEADER_FILL, "border": _BORDER
+    }
     put([BY_NAME[name].label for name in columns], [header_style] * len(columns))
-    data_styles = [{"number_format": formats[k]} if k in formats else None for k in kinds]
-    total_styles = [
+    data_styles: list[dict[str, object] | None] = [
+        {"number_format": formats[k]} if k in formats else None for k in kinds
+    ]
+    total_styles: list[dict[str, object] | None] = [
         {
             "font": bold,
             "fill": _TOTAL_FILL,
@@ -303,4 +315,4 @@ def _write_sheet(
         put(values, total_styles if is_total else data_styles)
     put([], [])
     put([footer], [None])
-    ws.freeze_panes = "A4"  # type: ignore[attr-defined]
+    ws.freeze_panes = "A4"

@@ -524,7 +524,9 @@ def _mark_evaluated(conn: Connection, pending: Sequence[int], now: dt.datetime) 
 
 
 def _load_states(
-    conn: Connection, wanted: Mapping[SeriesKey, Sequence[str]], stored: Mapping
+    conn: Connection,
+    wanted: Mapping[SeriesKey, Sequence[str]],
+    stored: Mapping[SeriesKey, dict[str, _Stored]],
 ) -> None:
     """Fill `state` of the stored rows the plan continues from (the latest before each month)."""
     need: dict[tuple[str, str, str], _Stored] = {}

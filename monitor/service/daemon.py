@@ -314,7 +314,8 @@ class Service:
                     )
             if receive.poll():
                 try:
-                    return receive.recv()  # type: ignore[no-any-return]
+                    result: StepResult = receive.recv()  # what child_main sends
+                    return result
                 except EOFError:
                     pass
             return StepResult("failed", f"步骤进程异常退出（退出码 {proc.exitcode}）")
@@ -342,7 +343,8 @@ class Service:
                         pid=os.getpid(),
                     )
                 )
-                return int(row.inserted_primary_key[0])
+                key = row.inserted_primary_key  # None only for a statement not executed
+                return None if key is None else int(key[0])
         except Exception as exc:
             log.warning(
                 f"无法记录运行（存储不可用？）：{exc}", extra={"event": "store_down", "job": name}
@@ -369,7 +371,7 @@ class Service:
             log.warning(f"无法记录运行结果：{exc}", extra={"event": "store_down", "job": name})
 
 
-class _Resilient:
+class _Resilient(BaseScheduler):
     """APScheduler catches a job store that fails to list due jobs, but not one that fails a
     moment later to save a job's next run time; that exception would end its thread silently
     and the service would heartbeat on without running anything. Log it and try again."""
@@ -378,7 +380,7 @@ class _Resilient:
 
     def _process_jobs(self) -> float | None:
         try:
-            return super()._process_jobs()  # type: ignore[misc,no-any-return]
+            return super()._process_jobs()
         except Exception as exc:
             log.warning(f"计划存储暂时不可用，稍后重试：{exc}", extra={"event": "store_down"})
             return float(self.jobstore_retry_interval)
@@ -436,7 +438,7 @@ class SimulatedClock:
         return self.now.astimezone(dt.UTC)  # stored times are UTC (SQLite keeps no zone)
 
 
-class _SimulatedScheduler(_Resilient, BaseScheduler):
+class _SimulatedScheduler(_Resilient):
     """Runs due jobs inline when told to; `wakeup` is the driver's business."""
 
     def wakeup(self) -> None:
@@ -455,26 +457,28 @@ class _SimulatedScheduler(_Resilient, BaseScheduler):
 @contextlib.contextmanager
 def _apscheduler_clock(clock: Clock) -> Iterator[None]:
     """APScheduler 3 reads the wall clock itself (datetime.now in its scheduler and executor
-    modules) and offers no clock to inject; on simulated time those two modules get a datetime
-    whose now() is ours. Nothing else in the process is touched."""
+    modules) and offers no clock to inject; on simulated time those two modules get a stand-in
+    for `datetime` whose now() is ours. Nothing else in the process is touched."""
     import apscheduler.executors.base as executors_base
     import apscheduler.schedulers.base as schedulers_base
 
-    real = dt.datetime
+    class SimulatedDatetime:
+        """All those modules call of `datetime` (checked for APScheduler 3.11): now(tz). Not a
+        datetime subclass, whose now() would have to return one of its own instances, which
+        APScheduler would then pickle into the job store."""
 
-    class SimulatedDatetime(real):
-        @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+        @staticmethod
+        def now(tz: dt.tzinfo | None = None) -> dt.datetime:
             t = clock()
             return t.astimezone(tz) if tz else t.replace(tzinfo=None)
 
-    schedulers_base.datetime = SimulatedDatetime  # type: ignore[misc]
-    executors_base.datetime = SimulatedDatetime  # type: ignore[misc]
+    schedulers_base.datetime = SimulatedDatetime
+    executors_base.datetime = SimulatedDatetime
     try:
         yield
     finally:
-        schedulers_base.datetime = real  # type: ignore[misc]
-        executors_base.datetime = real  # type: ignore[misc]
+        schedulers_base.datetime = dt.datetime
+        executors_base.datetime = dt.datetime
 
 
 class SimulatedService(Service):

@@ -12,7 +12,7 @@ import os
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pandas as pd
 from alembic import command
@@ -205,7 +205,16 @@ def read_ledger(
     return pd.DataFrame(rows, columns=[c.name for c in cols])
 
 
-def in_slices(items: Collection[Any] | None) -> Iterator[list[Any] | None]:
+_Code = TypeVar("_Code", str, int)  # region codes, import ids
+
+
+@overload
+def in_slices(items: Collection[_Code]) -> Iterator[list[_Code]]: ...
+@overload
+def in_slices(items: None) -> Iterator[None]: ...
+@overload
+def in_slices(items: Collection[_Code] | None) -> Iterator[list[_Code] | None]: ...
+def in_slices(items: Collection[_Code] | None) -> Iterator[list[_Code] | None]:
     """`items`, sorted, in slices small enough to bind in one IN (…) (SQLite caps a
     statement's parameters); None: one unrestricted pass."""
     if items is None:
@@ -274,8 +283,10 @@ def bulk_insert(conn: Connection, table: Any, frame: pd.DataFrame, columns: list
     ]
     rows = list(zip(*values, strict=True))
     names = ", ".join(f'"{c}"' for c in columns)
-    dbapi = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
+    dbapi = conn.connection.driver_connection  # None only once the connection is invalidated
+    if dbapi is None:
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+    elif conn.dialect.name == "sqlite":
         marks = ", ".join("?" * len(columns))
         cur = dbapi.cursor()
         cur.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
