@@ -625,7 +625,7 @@ def _read_workbook(path: Path, loc: _Loc, sheet: str | None) -> list[RawTable]:
                     value=sheet,
                     expected="、".join(names),
                 )
-            table = _read_sheet(book, _Loc(loc.file, sheet))
+            table = _read_sheet(book, loc.file, sheet)
             if isinstance(table, str):
                 raise _Loc(loc.file, sheet).refuse("no_header", table, expected=_required_labels())
             return [table]
@@ -641,7 +641,7 @@ def _read_all_sheets(
     for name in names:
         sheet_loc = _Loc(loc.file, name)
         try:
-            table = _read_sheet(book, sheet_loc)
+            table = _read_sheet(book, loc.file, name)
         except LedgerRejected as e:  # report every sheet's problems at once
             errors.extend(e.findings)
             continue
@@ -656,10 +656,11 @@ def _read_all_sheets(
     return tables
 
 
-def _read_sheet(book: python_calamine.CalamineWorkbook, loc: _Loc) -> RawTable | str:
+def _read_sheet(book: python_calamine.CalamineWorkbook, file: str, name: str) -> RawTable | str:
     """The sheet's table, or why it holds none."""
+    loc = _Loc(file, name)
     try:
-        sheet = book.get_sheet_by_name(loc.sheet)
+        sheet = book.get_sheet_by_name(name)
         rows = sheet.to_python()
     except python_calamine.CalamineError as e:
         raise loc.refuse("unreadable", f"无法读取工作表：{e}") from e

@@ -32,7 +32,7 @@ from monitor.core.rollup import rollup
 from monitor.ledger.files import RawTable, read_ledger_file
 from monitor.ledger.quality import quality_findings
 from monitor.ledger.validate import ValidLedger, validate_tables
-from monitor.store.db import bulk_insert, read_regions, sync_funds, transaction
+from monitor.store.db import bulk_insert, inserted_id, read_regions, sync_funds, transaction
 from monitor.store.schema import VALUE_COLUMNS, import_findings, imports, ledger, ledger_revisions
 from monitor.store.schema import regions as regions_table
 
@@ -88,9 +88,9 @@ def describe_changes(
         parts = []
         for c in items:
             column = BY_NAME[c.column]
+            show: Callable[[int], str]
             if column.kind == "count":
-                show = str
-                unit = " 人"
+                show, unit = str, " 人"
             else:
                 show, unit = yuan_grouped, " 元"
             old = "空" if c.old is None else show(c.old)
@@ -328,7 +328,7 @@ def _rollup_findings(
     return [f for f in findings if f.month in months or f.code == "rollup_incomplete"]
 
 
-def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, object]]:
+def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
     """DataFrame → list of dicts with plain Python ints/None (what DB drivers want)."""
     out = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), None)
     return out.to_dict("records")
@@ -348,7 +348,7 @@ def apply_import(
     """Write the plan in the caller's transaction; returns the import id."""
     sync_funds(conn, config.funds)
     units = plan.valid.units
-    import_id = conn.execute(
+    import_id = inserted_id(conn.execute(
         imports.insert().values(
             started_at=now,
             finished_at=now,
@@ -363,7 +363,7 @@ def apply_import(
             unchanged=plan.unchanged,
             warnings=len(plan.warnings),
         )
-    ).inserted_primary_key[0]
+    ))
 
     if not plan.region_upserts.empty:
         existing = {r[0] for r in conn.execute(select(regions_table.c.code))}

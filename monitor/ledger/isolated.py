@@ -85,7 +85,7 @@ def run_in_child(
                 continue
             child.join()
             if kind == "value":
-                return payload  # type: ignore[no-any-return]
+                return payload
             raise _rebuilt(payload)
     finally:
         receive.close()
@@ -102,17 +102,16 @@ def _killed(child: Any, reason: str, progress: Any) -> ChildCrashed:
 
 def _death(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
-        sig = -exitcode
         try:
-            name = signal.Signals(sig).name
+            sig = signal.Signals(-exitcode)
         except ValueError:
-            name = str(sig)
+            return f"读取进程被信号 {-exitcode} 终止"
         what = {
             signal.SIGABRT: "（多为内存分配失败）",
             signal.SIGKILL: "（可能被系统因内存不足终止）",
             signal.SIGSEGV: "（读取程序内存访问错误）",
         }.get(sig, "")
-        return f"读取进程被信号 {name} 终止{what}"
+        return f"读取进程被信号 {sig.name} 终止{what}"
     return f"读取进程意外退出（退出码 {exitcode}）"
 
 

@@ -46,10 +46,13 @@ CHUNK = 1 << 20  # inflated bytes per scan: a chunk stays in the CPU cache while
 EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
 
 
-class Limits(Protocol):
-    max_sheet_rows: int
-    max_sheet_columns: int
-    max_sheet_cells: int
+class Limits(Protocol):  # read-only: [imports] settings are frozen
+    @property
+    def max_sheet_rows(self) -> int: ...
+    @property
+    def max_sheet_columns(self) -> int: ...
+    @property
+    def max_sheet_cells(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -275,15 +275,11 @@ def _validate_table(
             )
 
     for column, mask in hostile.items():
-        label = BY_NAME[column].label
-        bad(
-            mask,
-            column,
-            "control_character",
-            lambda v, label=label: f"{label}含不可见的控制字符：{cell_text.describe(str(v))}",
-            cell_text.EXPECTED,
-            cells=table.frame,
-        )
+
+        def hostile_text(value: object, label: str = BY_NAME[column].label) -> str:
+            return f"{label}含不可见的控制字符：{cell_text.describe(str(value))}"
+
+        bad(mask, column, "control_character", hostile_text, cell_text.EXPECTED, cells=table.frame)
 
     def required_present(column: str) -> np.ndarray:
         missing = frame[column].isna().to_numpy()
@@ -453,7 +449,7 @@ def _regions(
         file=("file", "first"),
         row=("row", "first"),
     )
-    result: dict[str, dict[str, object]] = {}
+    result: dict[str, dict[str, str | None]] = {}  # code → name, parent_code
     for code, r in info.iterrows():
         if r.names > 1 or r.parents > 1:
             warnings.append(

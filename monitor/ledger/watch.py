@@ -214,7 +214,8 @@ def _ingest_one(
     name = _shown(path.name)
     sha = _checksum(path, seen)
     if sha is None:
-        return _changing(path)
+        _changing(path)
+        return None
     with transaction(engine) as conn:
         earlier = conn.execute(
             select(ingested_files.c.import_id, ingested_files.c.filename)
@@ -243,7 +244,8 @@ def _ingest_one(
             isolated=True, timeout=timeout.total_seconds(),
         )  # fmt: skip
     except FileChanged:
-        return _changing(path)
+        _changing(path)
+        return None
     except LedgerRejected as exc:
         rejected = exc
     except (*_STORE_ERRORS, OSError):
@@ -256,7 +258,8 @@ def _ingest_one(
         rejected = _failed(path, exc)
     if rejected is not None:
         if _seen(path) != seen:  # refused what may be a half-written file: never claim that
-            return _changing(path)
+            _changing(path)
+            return None
         n = len(rejected.findings) + rejected.truncated
         message = f"{name} 被拒绝：{n} 个错误，未写入任何数据（详见 {REJECTED}/ 下的错误清单）"
         return _finish(
@@ -292,7 +295,6 @@ def _changing(path: Path) -> None:
         f"{_shown(path.name)} 在读取过程中被修改，未写入任何数据，留待下次处理",
         extra={"event": "changing", "job": "ingest", "file": _shown(path.name)},
     )
-    return None
 
 
 def _checksum(path: Path, seen: _Seen) -> str | None:

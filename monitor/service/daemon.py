@@ -41,7 +41,7 @@ from monitor.core.thresholds import ThresholdProfile
 from monitor.render.templating import check_templates, override_folder
 from monitor.service.lock import ServiceLock
 from monitor.service.steps import StepResult
-from monitor.store.db import open_store
+from monitor.store.db import inserted_id, open_store
 from monitor.store.schema import job_runs
 
 log = logging.getLogger("monitor.service")
@@ -343,8 +343,7 @@ class Service:
                         pid=os.getpid(),
                     )
                 )
-                key = row.inserted_primary_key  # None only for a statement not executed
-                return None if key is None else int(key[0])
+                return inserted_id(row)
         except Exception as exc:
             log.warning(
                 f"无法记录运行（存储不可用？）：{exc}", extra={"event": "store_down", "job": name}

@@ -20,7 +20,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql import sqltypes
 
@@ -266,6 +266,14 @@ def _column_values(frame: pd.DataFrame, column: str, integer: bool = False) -> l
                 values[i] = None
         return values
     return col.astype(object).where(col.notna(), None).tolist()
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the one row an INSERT … VALUES wrote."""
+    key = result.inserted_primary_key  # None only for a statement of another kind
+    if key is None:
+        raise TypeError("not the result of a one-row INSERT")
+    return int(key[0])
 
 
 def bulk_insert(conn: Connection, table: Any, frame: pd.DataFrame, columns: list[str]) -> None:

@@ -86,8 +86,8 @@ import_findings = Table(
 )
 
 
-def _value_columns() -> list[Column]:  # type: ignore[type-arg]
-    cols: list[Column] = [  # type: ignore[type-arg]
+def _value_columns() -> list[Column[int]]:
+    cols: list[Column[int]] = [
         Column("income", BigInteger, nullable=False),
         Column("expenditure", BigInteger, nullable=False),
         Column("balance", BigInteger, nullable=False),
