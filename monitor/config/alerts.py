@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -82,7 +83,7 @@ def valid_region_glob(glob: str) -> bool:
 
 
 # ---------------------------------------------------------------- [[alerts.routes]]
-def _levels(allowed: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _levels(allowed: tuple[str, ...]) -> Callable[[Any], frozenset[str]]:
     """A string or a list of them, each one of `allowed` → a frozenset."""
 
     def check(value: Any) -> frozenset[str]:
@@ -252,13 +253,17 @@ class SmtpSettings:
 
 # Who `fundmon demo` writes to when config.toml routes nobody (example.org: never delivered).
 DEMO_ROUTES = (
-    Route(
+    RouteSettings(
         to=("基金科 <jijinke@example.org>",),
         levels=frozenset({"yellow", "orange", "red", "notice"}),
         name="基金科：全部级别与提示",
     ),
-    Route(to=("局领导 <leaders@example.org>",), levels=frozenset({"red"}), name="局领导：红色"),
-    Route(to=("东至县医保局 <dongzhi@example.org>",), regions=("341721",), name="东至县：本县"),
+    RouteSettings(
+        to=("局领导 <leaders@example.org>",), levels=frozenset({"red"}), name="局领导：红色"
+    ),
+    RouteSettings(
+        to=("东至县医保局 <dongzhi@example.org>",), regions=("341721",), name="东至县：本县"
+    ),
 )
 
 

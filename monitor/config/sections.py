@@ -11,6 +11,7 @@ resolves relative paths against its folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +38,7 @@ SECTION = ConfigDict(extra="forbid")  # a key the model does not know is refused
 DEFAULT_STORE_URL = "sqlite:///fundmon.db"
 
 
-def _no_password(kind: str):  # type: ignore[no-untyped-def]
+def _no_password(kind: str) -> Callable[[str | None], str | None]:
     """A database URL in the file carries no password (the file is readable by more people
     and tools than the service's environment); like `[smtp] password`, it is refused."""
 

@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from monitor.config.file import ConfigFile, catalogue_of, validate_file
 from monitor.config.problems import ConfigProblem, ConfigProblems, Lang
@@ -33,6 +33,9 @@ from monitor.config.sections import (
 )
 from monitor.core.errors import ConfigError
 from monitor.core.funds import DEFAULT_FUNDS, FundCatalogue
+
+if TYPE_CHECKING:
+    from monitor.core.thresholds import ThresholdProfile
 
 __all__ = [  # the section types every command uses, importable from here as before
     "DEFAULT_STORE_URL",
@@ -76,12 +79,7 @@ class Config:
             return self.sections.templates
         return TemplatesSettings(dir=self.sections.templates_in_force)
 
-    def section(self, name: str) -> Mapping[str, Any]:
-        """A section of the file as written ({} when absent); validated with the file."""
-        value = self.raw.get(name, {})
-        return value if isinstance(value, Mapping) else {}
-
-    def load_profile(self):  # type: ignore[no-untyped-def]
+    def load_profile(self) -> ThresholdProfile:
         """The active threshold profile (the configured file, or the shipped default)."""
         from monitor.core.thresholds import default_profile, load_profile
 

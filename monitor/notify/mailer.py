@@ -28,11 +28,14 @@ import ssl
 import sys
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.config.alerts import SmtpSettings
 from monitor.core.errors import DeliveryError, UnsafePath
 from monitor.store.files import private_dir, replace_file
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 class Mailer(Protocol):
@@ -145,14 +148,11 @@ class _BudgetedContext:
         return self.context.wrap_socket(sock, **kwargs)
 
 
-class _DeadlineMixin:
-    """smtplib with an overall deadline per phase (`begin`); see the module doc."""
+class _DeadlineMixin(smtplib.SMTP):
+    """smtplib with an overall deadline per phase (`begin`); see the module doc. Mixed in
+    before SMTP or SMTP_SSL, so `super()` is the one the session uses."""
 
-    sock: Any
-    file: Any
-    timeout: float
-    command_encoding: str
-    _host: str
+    _host: str  # smtplib's, left out of its stub
 
     def begin(self, seconds: float, what: str) -> None:
         """From now on, everything until the next `begin` must end within `seconds`."""
@@ -177,14 +177,14 @@ class _DeadlineMixin:
         return self.expired or time.monotonic() >= getattr(self, "deadline", math.inf)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> Any:
-        return socket.create_connection((host, port), self.budget(), self.source_address)  # type: ignore[attr-defined]
+        return socket.create_connection((host, port), self.budget(), self.source_address)
 
     def getreply(self) -> tuple[int, bytes]:
         if self.file is None and self.sock is not None:
             self.file = io.BufferedReader(_DeadlineReader(self))
-        return super().getreply()  # type: ignore[misc,no-any-return]
+        return super().getreply()
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: ReadableBuffer | str) -> None:
         if not self.sock:
             raise smtplib.SMTPServerDisconnected("please run connect() first")
         data = s.encode(self.command_encoding) if isinstance(s, str) else bytes(s)
@@ -195,17 +195,21 @@ class _DeadlineMixin:
                 self.sock.settimeout(self.budget())
                 view = view[self.sock.send(view[:65536]) :]
         except OSError:
-            self.close()  # type: ignore[attr-defined]
+            self.close()
             raise smtplib.SMTPServerDisconnected("Server not connected") from None
         if data.endswith(b"\r\n.\r\n"):
             self.content_sent = True
 
-    def starttls(self, *args: Any, context: ssl.SSLContext, **kwargs: Any) -> tuple[int, bytes]:
-        budgeted = _BudgetedContext(context, self)
-        return super().starttls(*args, context=budgeted, **kwargs)  # type: ignore[misc,no-any-return]
+    def starttls(
+        self, *args: Any, context: ssl.SSLContext | None = None, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        # the mailer always passes its context; smtplib's own default would not verify
+        budgeted = _BudgetedContext(context or ssl.create_default_context(), self)
+        # smtplib only calls context.wrap_socket(); its stub asks for an SSLContext
+        return super().starttls(*args, context=budgeted, **kwargs)  # type: ignore[call-overload]
 
 
-class _DeadlineSMTP(_DeadlineMixin, smtplib.SMTP):
+class _DeadlineSMTP(_DeadlineMixin):
     pass
 
 
@@ -303,7 +307,7 @@ class SmtpMailer:
             "本封邮件的投递（MAIL、RCPT、DATA）",
         )
         try:
-            smtp.sendmail(sender, [rcpt], content)  # type: ignore[attr-defined]
+            smtp.sendmail(sender, [rcpt], content)
         except (smtplib.SMTPException, OSError) as exc:
             error = self._error(smtp, exc, rcpt)
             if error.scope == "connection":
@@ -320,10 +324,10 @@ class SmtpMailer:
             return
         smtp.begin(float(self.settings.timeout), "断开（QUIT）")
         try:
-            smtp.quit()  # type: ignore[attr-defined]
+            smtp.quit()
         except (smtplib.SMTPException, OSError):
             with contextlib.suppress(Exception):
-                smtp.close()  # type: ignore[attr-defined]
+                smtp.close()
 
 
 class FileMailer:

@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Engine, and_, any_, func, or_, select, update
 from sqlalchemy.engine import Connection
@@ -74,7 +74,6 @@ from monitor.config.alerts import (
     DEMO_ROUTES,
     AlertSettings,
     alert_settings,
-    envelope_address,
     sender_of,
     smtp_settings,
 )
@@ -90,6 +89,7 @@ from monitor.core.alerts import (
     Snapshot,
     acknowledge,
     decide,
+    envelope_address,
     silence_baselines,
 )
 from monitor.core.errors import DeliveryError, MonitorError, NotFound
@@ -106,6 +106,10 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 STATUS_ZH = {PENDING: "待发送", SENDING: "发送中", SENT: "已发送", FAILED: "失败"}
 
 
+@overload
+def utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: dt.datetime | None) -> dt.datetime | None:
     """A stored time as aware UTC (SQLite gives it back naive)."""
     if value is None:
@@ -132,7 +136,7 @@ def _silence(row: Any) -> Silence:
         id=row.id,
         region_glob=row.region_glob,
         fund=row.fund,
-        until=utc(row.until),  # type: ignore[arg-type]
+        until=utc(row.until),
         reason=row.reason,
         by=row.created_by,
         at=utc(row.created_at),
@@ -197,7 +201,7 @@ def event_from_row(row: Any) -> Event:
         level_since=utc(dt.datetime.fromisoformat(since)) if since else None,
         notices_added=tuple(data.get("notices_added") or ()),
         notices_removed=tuple(data.get("notices_removed") or ()),
-        removed_labels=tuple(tuple(x) for x in data.get("removed_labels") or ()),  # type: ignore[misc]
+        removed_labels=tuple(tuple(x) for x in data.get("removed_labels") or ()),
         recipients=tuple(row.recipients or ()),
         suppressed_by=row.suppressed_by,
         id=row.id,
