@@ -28,10 +28,6 @@ class ComputeSettings:
             raise fail("dask_scheduler", field="scheduler")
         return self
 
-    def check(self, path: str | None = None) -> None:
-        """Nothing left to check: the settings were validated when they were made (kept for
-        the callers that ask)."""
-
 
 def compute_settings(config: Configured) -> ComputeSettings:
     """`[compute]` of the config file; `[forecast] workers` still counts where [compute] has

@@ -95,7 +95,6 @@ def run_tasks(
     :raises BrokenProcessPool: a local worker process died and `lost` is None.
     :raises distributed.KilledWorker: Dask workers died running a task and `lost` is None.
     """
-    settings.check()
     if not items:
         return
     if settings.executor == "dask":
@@ -229,7 +228,8 @@ def _retry_alone(
         for item in items:
             yield lost(item, LOST_REASON + detail)
         return
-    yield from _run_pool(fn, ([i] for i in items), 1, 1, lost, _retry_alone)
+    again: _Narrow[T, R] = _retry_alone  # this T and R: mypy cannot infer them in the call
+    yield from _run_pool(fn, ([i] for i in items), 1, 1, lost, again)
 
 
 def _worker_processes(pool: ProcessPoolExecutor) -> list[Any]:
@@ -303,8 +303,10 @@ def _windowed(
             return
 
 
-def dask_client(settings: ComputeSettings) -> Any:
-    """A `distributed.Client` for the configured scheduler (a LocalCluster for "local")."""
+@contextlib.contextmanager
+def dask_client(settings: ComputeSettings) -> Iterator[Any]:
+    """A `distributed.Client` for the configured scheduler (a LocalCluster for "local"),
+    closed on leaving, with the cluster it made."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
@@ -313,6 +315,7 @@ def dask_client(settings: ComputeSettings) -> Any:
             "pip install 'fund-risk-monitor[dask]'",
             key="compute.executor",
         ) from exc
+    cluster = None
     if settings.scheduler == "local":
         import dask
 
@@ -335,21 +338,19 @@ def dask_client(settings: ComputeSettings) -> Any:
                 scheduler_kwargs={"dashboard_address": ":0"},
             )
         client = Client(cluster)
-        client._fundmon_cluster = cluster  # closed together (see close_client)
-        return client
+    else:
+        try:
+            client = Client(settings.scheduler, timeout="30s")
+        except OSError as exc:
+            raise ConfigError(
+                f"无法连接 Dask 调度器 {settings.scheduler}：{exc}", key="compute.scheduler"
+            ) from exc
     try:
-        return Client(settings.scheduler, timeout="30s")
-    except OSError as exc:
-        raise ConfigError(
-            f"无法连接 Dask 调度器 {settings.scheduler}：{exc}", key="compute.scheduler"
-        ) from exc
-
-
-def close_client(client: Any) -> None:
-    cluster = getattr(client, "_fundmon_cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _run_dask(
@@ -369,8 +370,7 @@ def _run_dask(
     (see `dask_client`)."""
     from distributed import KilledWorker, as_completed
 
-    client = dask_client(settings)
-    try:
+    with dask_client(settings) as client:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         size = max(1, min(settings.chunk, len(items) // (workers * 4) or 1))
         chunks = _chunks(items, size)
@@ -403,7 +403,5 @@ def _run_dask(
             if nxt is not None:
                 queue.add(submit(nxt))
             yield from results
-    finally:
-        close_client(client)
 
 
