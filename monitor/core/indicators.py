@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -361,8 +362,18 @@ def month_values(
     return out
 
 
-def forecast_values(outlook: object) -> dict[Key, float]:
-    """The forecast keys read off a `forecast_sim.FundOutlook` (duck-typed).
+class Outlook(Protocol):
+    """What `forecast_values` reads of a `monitor.core.forecast.simulate.FundOutlook` (which
+    imports this module)."""
+
+    @property
+    def monthly(self) -> pd.DataFrame: ...
+    @property
+    def prob_below(self) -> pd.DataFrame: ...
+
+
+def forecast_values(outlook: Outlook) -> dict[Key, float]:
+    """The forecast keys read off a `FundOutlook`.
 
     ("forecast.payable_months", n) and ("forecast.p_depletion", n) for n = 1 … horizon;
     ("forecast.p_payable_below", threshold, window) for every simulated pair with window ≤
@@ -370,7 +381,7 @@ def forecast_values(outlook: object) -> dict[Key, float]:
     median first month of a year-to-date deficit (inf when it is not reached in most paths).
     Windows beyond the horizon are left out (not evaluable), never truncated.
     """
-    monthly: pd.DataFrame = outlook.monthly  # type: ignore[attr-defined]
+    monthly = outlook.monthly
     h = len(monthly)
     out: dict[Key, float] = {}
     payable = monthly["payable_mean"].to_numpy(dtype="float64")
@@ -378,7 +389,7 @@ def forecast_values(outlook: object) -> dict[Key, float]:
     for n in range(1, h + 1):
         out[("forecast.payable_months", n)] = float(payable[n - 1])
         out[("forecast.p_depletion", n)] = float(depleted[n - 1])
-    for r in outlook.prob_below.itertuples(index=False):  # type: ignore[attr-defined]
+    for r in outlook.prob_below.itertuples(index=False):
         if 0 < int(r.window) <= h:
             out[("forecast.p_payable_below", float(r.threshold), int(r.window))] = float(
                 r.probability

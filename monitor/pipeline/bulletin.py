@@ -58,6 +58,7 @@ from monitor.render.bulletin import (
     ImportInfo,
     MonthFigures,
     Region,
+    SectionKey,
     archive_context,
     build_bulletin_email,
     build_context,
@@ -178,7 +179,9 @@ def read_inputs(
     evaluated = {(e.region_code, e.fund) for e in evs}
     at_month = combined[combined["month"] == month][["region_code", "fund"]].drop_duplicates()
     not_evaluated = sorted(
-        k for k in map(tuple, at_month.to_numpy().tolist()) if k not in evaluated
+        (code, fund)
+        for code, fund in at_month.to_numpy().tolist()
+        if (code, fund) not in evaluated
     )
 
     import_ids = [
@@ -208,14 +211,14 @@ def read_inputs(
         imports=tuple(infos),
         findings=tuple(findings),
         alerts=read_alerts(conn, codes, now),
-        not_evaluated=tuple(not_evaluated),  # type: ignore[arg-type]
+        not_evaluated=tuple(not_evaluated),
         derived=frozenset(derived),
     )
 
 
 def _histories(
     combined: pd.DataFrame,
-) -> tuple[dict[tuple[str, str], tuple[MonthFigures, ...]], dict[tuple[str, str], str], set]:
+) -> tuple[dict[SectionKey, tuple[MonthFigures, ...]], dict[SectionKey, str], set[SectionKey]]:
     """Per fund: its last HISTORY months, its fingerprint (`monitor.core.fingerprint`, what
     the evaluation stored: a difference tells a stale evaluation), and whether it is a
     roll-up. Done over all funds at once: a province has 300 of them."""

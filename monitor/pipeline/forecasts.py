@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import Connection
 
 from monitor.core.errors import ForecastError, LedgerRejected, NotFound
 from monitor.core.findings import Finding
@@ -272,12 +273,12 @@ def forecast_table(result: SeriesForecast, levels: Sequence[int] = (80, 95)) -> 
 # ---------------------------------------------------------------- a fund's outlook
 
 
-def fund_series(conn: object, region: str, fund: str) -> pd.DataFrame:
+def fund_series(conn: Connection, region: str, fund: str) -> pd.DataFrame:
     """One fund's ledger (stored, or rolled up from children) in yuan, oldest first."""
     from monitor.core.rollup import rollup
     from monitor.store.db import read_ledger, read_regions
 
-    regions = read_regions(conn)  # type: ignore[arg-type]
+    regions = read_regions(conn)
     data = read_ledger(
         conn,
         fund=fund,
@@ -285,7 +286,7 @@ def fund_series(conn: object, region: str, fund: str) -> pd.DataFrame:
             "region_code",
             "fund",
             "month",
-            "income",  # type: ignore[arg-type]
+            "income",
             "expenditure",
             "balance",
         ),

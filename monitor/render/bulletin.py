@@ -1575,7 +1575,7 @@ def build_bulletin_email(
         msg["Message-ID"] = f"<{stem}.{aware.astimezone(dt.UTC):%Y%m%d%H%M%S}@fundmon>"
     msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
-    html_part = msg.get_payload()[1]  # type: ignore[index]
+    html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
     for section in ctx.mail.funds:
         for chart in section.charts:
             html_part.add_related(

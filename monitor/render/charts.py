@@ -499,11 +499,16 @@ def _dashed(
 class Month(Protocol):
     """A ledger month as the charts read it (monitor.render.bulletin.MonthFigures)."""
 
-    month: str
-    income: float  # yuan
-    expenditure: float
-    balance: float
-    payable_months: float | None
+    @property
+    def month(self) -> str: ...
+    @property
+    def income(self) -> float: ...  # yuan
+    @property
+    def expenditure(self) -> float: ...
+    @property
+    def balance(self) -> float: ...
+    @property
+    def payable_months(self) -> float | None: ...
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 from tabulate import tabulate
@@ -17,7 +17,13 @@ from monitor.core.funds import FundCatalogue
 from monitor.core.text_safety import safe_text, write_csv
 from monitor.core.thresholds import Level, ThresholdProfile
 
-LEVEL_STYLE = {
+
+class _Style(TypedDict, total=False):  # click.style's keywords
+    fg: str | int
+    bold: bool
+
+
+LEVEL_STYLE: dict[str, _Style] = {
     "red": {"fg": "red", "bold": True},
     "orange": {"fg": 208, "bold": True},
     "yellow": {"fg": "yellow"},

@@ -92,10 +92,11 @@ def outlook_lines(
         )
     )
     d = outlook.depletion
-    month = d.get("expected_month")
+    month = d["expected_month"]
     h = outlook.monthly.shape[0]
-    spans = [(w, d[f"p{w}"]) for w in (6, 12) if w <= h and d.get(f"p{w}") is not None]
-    if h not in (6, 12):
+    within = {6: d["p6"], 12: d["p12"]}
+    spans = [(w, p) for w, p in within.items() if w <= h]
+    if h not in within:
         spans.append((h, d["p_h"]))
     lines.append(
         "基金耗尽（结余 < 0）的概率："
@@ -103,11 +104,11 @@ def outlook_lines(
         + (f"；若耗尽，预计在 {month}" if month else "")
     )
     y = outlook.ytd_deficit
-    if y.get("mean_path_month") or y.get("probability", 0) > 0:
+    if y["mean_path_month"] or y["probability"] > 0:
         lines.append(
             f"当年累计收不抵支：预测期内出现的概率 {probability(y['probability'])}"
-            + (f"，中位月份 {y['median_month']}" if y.get("median_month") else "")
-            + (f"；按期望路径首次出现于 {y['mean_path_month']}" if y.get("mean_path_month") else "")
+            + (f"，中位月份 {y['median_month']}" if y["median_month"] else "")
+            + (f"；按期望路径首次出现于 {y['mean_path_month']}" if y["mean_path_month"] else "")
         )
     else:
         lines.append("当年累计收不抵支：预测期内不太可能出现")

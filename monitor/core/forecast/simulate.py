@@ -44,6 +44,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,19 @@ MIN_ALIGNED_RESIDUALS = 12  # common residual months needed when the backtests a
 DEPLETION_WINDOWS = (6, 12)
 
 
+class Depletion(TypedDict):
+    p6: float  # P(balance < 0 within 6 months)
+    p12: float
+    p_h: float  # … within the horizon
+    expected_month: str | None  # median month of depletion among the paths that deplete
+
+
+class YtdDeficit(TypedDict):
+    probability: float  # P(a year-to-date deficit within the horizon)
+    median_month: str | None
+    mean_path_month: str | None  # on the mean path
+
+
 @dataclass(frozen=True)
 class FundOutlook:
     # one row per future month: month, income_mean, expenditure_mean, balance_mean,
@@ -68,8 +82,8 @@ class FundOutlook:
     # payable_lo80, payable_hi80, payable_lo95, payable_hi95, p_depleted (cumulative by then)
     monthly: pd.DataFrame
     prob_below: pd.DataFrame  # columns threshold, window, probability
-    depletion: dict[str, object]  # {"p6", "p12", "p_h", "expected_month": 'YYYY-MM' | None}
-    ytd_deficit: dict[str, object]  # {"probability", "median_month", "mean_path_month"}
+    depletion: Depletion
+    ytd_deficit: YtdDeficit
     n_paths: int
     seed: int
     notes: tuple[str, ...]
@@ -483,7 +497,7 @@ def simulate_fund(
     if h < max(DEPLETION_WINDOWS):
         notes.append(f"预测期仅 {h} 个月，{max(DEPLETION_WINDOWS)} 个月内穿底概率按 {h} 个月计算")
     dep_idx = _median_index(first_dep)
-    depletion: dict[str, object] = {
+    depletion: Depletion = {
         "p6": dep_within[6],
         "p12": dep_within[12],
         "p_h": float(depleted.any(axis=1).mean()),
@@ -502,7 +516,7 @@ def simulate_fund(
     if floor_exp:
         mean_exp_path = np.maximum(mean_exp_path, 0.0)
     mean_first = _first_true(_ytd((mean_inc - mean_exp_path)[None, :], months_idx, hist_ytd) < 0)
-    ytd_deficit: dict[str, object] = {
+    ytd_deficit: YtdDeficit = {
         "probability": float((first_def >= 0).mean()),
         "median_month": months[def_idx] if def_idx is not None else None,
         "mean_path_month": months[int(mean_first[0])] if mean_first[0] >= 0 else None,
