@@ -107,11 +107,13 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _from_iso(value: object) -> dt.datetime | None:
-    if not value:
-        return None
+def _time(value: object) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _from_iso(value: object) -> dt.datetime | None:
+    return _time(value) if value else None
 
 
 def key_text(key: FundKey) -> str:
@@ -149,8 +151,8 @@ class Ack:
             alert_id=int(data["alert_id"]),
             level=Level(data["level"]),
             by=str(data.get("by", "")),
-            at=_from_iso(data["at"]),  # type: ignore[arg-type]
-            until=_from_iso(data["until"]),  # type: ignore[arg-type]
+            at=_time(data["at"]),
+            until=_time(data["until"]),
             note=str(data.get("note") or ""),
         )
 
@@ -177,7 +179,7 @@ class Figures:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Figures:
         return cls(
-            at=_from_iso(data["at"]),  # type: ignore[arg-type]
+            at=_time(data["at"]),
             month=str(data["month"]),
             level=Level(data["level"]),
             payable_months=data.get("payable_months"),
@@ -564,14 +566,15 @@ def decide(
         level = snap.level
         fund_events: list[Event] = []
         kind = _kind(state.level, level)
+        since = state.last_mailed_at or state.level_since  # what a reminder counts from
         if kind is not None:
             fund_events.append(
                 Event(kind, level, state.level, snap, previous=state.last, level_since=now)
             )
         elif (
             level.value in settings.repeat_levels
-            and (state.last_mailed_at or state.level_since) is not None
-            and now - (state.last_mailed_at or state.level_since) >= settings.repeat_interval  # type: ignore[operator]
+            and since is not None
+            and now - since >= settings.repeat_interval
         ):
             fund_events.append(
                 Event(

@@ -37,10 +37,10 @@ from monitor.core.indicators import (
     INDICATORS,
     SHORT_HISTORY,
     Key,
+    as_number,
     format_near,
     format_threshold,
     format_value,
-    is_missing,
     key_name,
     key_params,
     key_text,
@@ -280,9 +280,7 @@ def _coerce_state(state: State | Mapping[str, Any]) -> State:
 # ---------------------------------------------------------------- evaluation
 def _lookup(values: Values, key: Key) -> float | None:
     v = values.get(key)
-    if is_missing(v) or isinstance(v, bool):
-        return None
-    return float(v)  # type: ignore[arg-type]
+    return None if isinstance(v, bool) else as_number(v)
 
 
 def _evaluate(when: When, values: Values) -> tuple[bool | None, list[ConditionResult]]:
@@ -523,7 +521,7 @@ def classify_month(
     rules = profile.rules_for(st.region, st.fund)
 
     new_rules: dict[str, RuleState] = {}
-    reasons: list[tuple[int, Reason]] = []
+    reasons: list[tuple[int, int, Reason]] = []  # (-level rank, rule order, reason)
     notices: list[Notice] = []
     notes: list[Note] = []
     levels: list[Level] = []
@@ -604,7 +602,7 @@ def classify_month(
             )
         else:
             levels.append(rule.level)
-            reasons.append((order, reason))
+            reasons.append((-rule.level.rank, order, reason))
 
     level = max(levels, default=Level.GREEN)
     if missing and explain:
@@ -628,14 +626,14 @@ def classify_month(
                 "payable months use the mean of fewer than 12 months of expenditure",
             )
         )
-    reasons.sort(key=lambda item: (-item[1].level.rank, item[0]))  # type: ignore[union-attr]
+    reasons.sort(key=lambda item: item[:2])  # most severe first, then in the profile's order
     decision = Decision(
         region=st.region,
         fund=st.fund,
         month=month,
         level=level,
         previous_level=st.level,
-        reasons=tuple(r for _, r in reasons),
+        reasons=tuple(r for _, _, r in reasons),
         notices=tuple(notices),
         notes=tuple(notes),
         data_missing=missing,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, SupportsFloat, SupportsIndex
 
 import numpy as np
 import pandas as pd
@@ -182,13 +183,15 @@ def key_label(key: Key) -> str:
     return f"{key_name(key)}({inner})"
 
 
-def is_missing(value: object) -> bool:
-    if value is None:
-        return True
+def as_number(value: object) -> float | None:
+    """`value` as a float; None when it is missing (None, NaN, pandas' NA) or no number."""
+    if not isinstance(value, SupportsFloat | SupportsIndex | str | bytes):
+        return None
     try:
-        return bool(np.isnan(float(value)))  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
-        return True
+        return None
+    return None if math.isnan(number) else number
 
 
 def format_value(unit: str, value: float, lang: str = "zh", digits: int | None = None) -> str:
@@ -328,7 +331,7 @@ def indicator_values(
     for name in CURRENT_INDICATORS:
         if name in row:
             v = row[name]
-            values[name] = None if is_missing(v) else float(v)  # type: ignore[arg-type]
+            values[name] = as_number(v)
     if SHORT_HISTORY in row:
         values[SHORT_HISTORY] = bool(row[SHORT_HISTORY])
     if forecast:

@@ -844,15 +844,18 @@ class _Parser:
         elif not isinstance(op, str) or op not in OPERATORS:
             self.problem(f"未知的比较符 {op!r}（可用：<、<=、>、>=）", line("op"), label)
         value = raw.get("value")
+        threshold = None
         if value is None:
             self.problem("缺少 value（阈值）", line("indicator"), label)
         elif not _is_number(value):
             self.problem(f"value 应为数字，实为{_type_name(value)} {value!r}", line("value"), label)
-        elif spec is not None:
-            self._check_range(spec.name, float(value), line("value"), label)
-        if len(self.problems) > n_before or key is None:
+        else:
+            threshold = float(value)
+            if spec is not None:
+                self._check_range(spec.name, threshold, line("value"), label)
+        if len(self.problems) > n_before or key is None or threshold is None:
             return None
-        return Condition(key=key, op=str(op), value=float(value), line=line("value"))  # type: ignore[arg-type]
+        return Condition(key=key, op=str(op), value=threshold, line=line("value"))
 
     def _check_range(self, name: str, value: float, line: int | None, label: str) -> None:
         if INDICATORS[name].unit == "probability" and not 0 <= value <= 1:
