@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 from tabulate import tabulate
@@ -24,7 +24,8 @@ from monitor.core.text_safety import safe_lines, safe_rows, safe_text
 from monitor.core.vocabulary import DISPLAY_TZ as DISPLAY_TZ
 from monitor.core.vocabulary import local_time as local_time  # for every command's times
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 MAX_LISTED = 50  # findings and changes printed; all are stored
 
 
@@ -96,11 +97,11 @@ def echo(
     click.echo(text, err=err, nl=nl)
 
 
-def reports_errors(fn: F) -> F:
+def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn the core's errors into messages on stderr and exit code 1."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except LedgerRejected as exc:
@@ -133,7 +134,7 @@ def reports_errors(fn: F) -> F:
             echo(f"错误：{exc.strerror or exc}（{exc.filename or ''}）", err=True)
             sys.exit(1)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def unit_option(value: str | None) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +31,8 @@ from monitor.core.months import month_from_index
 from monitor.core.vocabulary import level_badge, number
 
 if TYPE_CHECKING:
+    from PIL import ImageDraw
+
     from monitor.core.thresholds import ThresholdProfile
 
 # Colours shared by both drawings (and by the HTML legends that explain them).
@@ -238,14 +240,13 @@ def _band_polygons(fr: Frame, band: Band) -> list[list[tuple[float, float]]]:
     run_lo: list[tuple[float, float]] = []
     run_hi: list[tuple[float, float]] = []
     for i, (lo, hi) in enumerate(zip(band.lo, band.hi, strict=True)):
-        ok = lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi)
-        if not ok:
+        if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
             if run_lo:
                 polys.append(run_hi + run_lo[::-1])
             run_lo, run_hi = [], []
             continue
-        run_lo.append((fr.x(i), fr.y(lo)))  # type: ignore[arg-type]
-        run_hi.append((fr.x(i), fr.y(hi)))  # type: ignore[arg-type]
+        run_lo.append((fr.x(i), fr.y(lo)))
+        run_hi.append((fr.x(i), fr.y(hi)))
     if run_lo:
         polys.append(run_hi + run_lo[::-1])
     return polys
@@ -461,9 +462,9 @@ def chart_png(spec: ChartSpec, *, scale: int = 2) -> bytes:
 
 
 def _dashed(
-    draw: object,
+    draw: ImageDraw.ImageDraw,
     points: Sequence[tuple[float, float]],
-    s: object,
+    s: Callable[[float], float],
     colour: str,
     width: float,
     pattern: tuple[float, float],
@@ -479,12 +480,12 @@ def _dashed(
             step = min(left, length - pos)
             if drawing:
                 a, b = pos / length, (pos + step) / length
-                draw.line(  # type: ignore[attr-defined]
+                draw.line(
                     (
-                        s(x0 + (x1 - x0) * a),  # type: ignore[operator]
-                        s(y0 + (y1 - y0) * a),  # type: ignore[operator]
-                        s(x0 + (x1 - x0) * b),  # type: ignore[operator]
-                        s(y0 + (y1 - y0) * b),  # type: ignore[operator]
+                        s(x0 + (x1 - x0) * a),
+                        s(y0 + (y1 - y0) * a),
+                        s(x0 + (x1 - x0) * b),
+                        s(y0 + (y1 - y0) * b),
                     ),
                     fill=_rgb(colour),
                     width=round(width),
