@@ -34,6 +34,11 @@ from monitor.core.columns import BY_NAME
 )
 @click.option("--check", is_flag=True, help="只校验并显示将发生的变化，不写入")
 @click.option("--from-sql", is_flag=True, help="从 config.toml [source] 配置的源数据库读取")
+@click.option(
+    "--accept-scale",
+    is_flag=True,
+    help="金额与历史水平相差约 1 万倍或 1 亿倍（疑似单位错误）时仍导入（记为警告）",
+)
 @click.pass_obj
 @reports_errors
 def import_cmd(
@@ -44,6 +49,7 @@ def import_cmd(
     refunds: tuple[str, ...],
     check: bool,
     from_sql: bool,
+    accept_scale: bool,
 ) -> None:
     """导入台账（.xlsx/.xls/.csv），或用 --from-sql 从源数据库读取。全部成功才写入。"""
     from monitor.ledger.importer import import_files
@@ -57,8 +63,9 @@ def import_cmd(
     engine = obj.engine()
     if from_sql:
         result = import_from_sql(
-            engine, config=obj.config, unit=unit, refunds=refunds, check=check, now=now()
-        )
+            engine, config=obj.config, unit=unit, refunds=refunds, check=check, now=now(),
+            accept_scale=accept_scale,
+        )  # fmt: skip
     else:
         result = import_files(
             engine,
@@ -70,6 +77,7 @@ def import_cmd(
             check=check,
             now=now(),
             isolated=True,  # a file that crashes its reader is refused by name, not fatal
+            accept_scale=accept_scale,
         )
     _print_import(result, check, obj.config.funds)
 

@@ -11,8 +11,8 @@ import datetime as dt
 import getpass
 import hashlib
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ from monitor.core.findings import Finding
 from monitor.core.funds import FundCatalogue
 from monitor.core.money import UNITS, yuan_grouped
 from monitor.core.rollup import rollup
+from monitor.ledger import cell_text
 from monitor.ledger.files import RawTable, read_ledger_file
-from monitor.ledger.quality import quality_findings
+from monitor.ledger.quality import quality_findings, sort_series
+from monitor.ledger.scale import UnitRead, scale_findings, units_of
 from monitor.ledger.validate import ValidLedger, validate_tables
 from monitor.store.db import bulk_insert, inserted_id, read_regions, sync_funds, transaction
 from monitor.store.schema import VALUE_COLUMNS, import_findings, imports, ledger, ledger_revisions
@@ -214,7 +216,20 @@ def _diff(
     return rows[is_new], replaces, previous, int((~is_new & same).sum()), changes
 
 
-def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportPlan:
+def plan_import(
+    conn: Connection,
+    valid: ValidLedger,
+    config: Config,
+    *,
+    unit_reads: Mapping[tuple[str | None, str | None], UnitRead] | None = None,
+    accept_scale: bool = False,
+) -> ImportPlan:
+    """What an import would do. `unit_reads`: how each table's (file, sheet) amounts were read,
+    for the unit check's advice; `accept_scale`: amounts 10⁴ or 10⁸ away from their history
+    are imported with a warning instead of refused.
+
+    :raises LedgerRejected: amounts off by 10^(4k) (see `scale`), unless accept_scale.
+    """
     rows = valid.rows
     stored_regions = read_regions(conn)
     known_names = dict(zip(stored_regions["code"], stored_regions["name"], strict=True))
@@ -235,11 +250,14 @@ def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportP
     )
     imp = config.imports
     warnings = list(valid.warnings) + ([rounding] if rounding else [])
+    series = sort_series(series)
+    warnings += _unit_check(series, valid, known_names, config, unit_reads, accept_scale)
     warnings += quality_findings(
         series,
         reconcile_abs_yuan=imp.reconcile_abs_yuan,
         reconcile_rel=imp.reconcile_rel,
         spike_factor=imp.spike_factor,
+        presorted=True,
     )
 
     # regions: new ones inserted, renamed or re-parented ones updated
@@ -288,6 +306,41 @@ def plan_import(conn: Connection, valid: ValidLedger, config: Config) -> ImportP
         region_upserts=upserts_frame,
         region_names=names,
     )
+
+
+def _unit_check(
+    series: pd.DataFrame,
+    valid: ValidLedger,
+    known_names: dict[str, str],
+    config: Config,
+    unit_reads: Mapping[tuple[str | None, str | None], UnitRead] | None,
+    accept_scale: bool,
+) -> list[Finding]:
+    """Refuse amounts 10⁴ or 10⁸ away from their history; with accept_scale, warn instead."""
+    names = {**known_names, **dict(zip(valid.regions["code"], valid.regions["name"], strict=True))}
+    reads = dict(unit_reads or {})
+    if not reads and len(valid.units) == 1:
+        reads[(None, None)] = UnitRead(next(iter(valid.units)), "unknown")
+
+    def describe(code: str, fund: str) -> str:
+        name = names.get(code)
+        shown = name if isinstance(name, str) and name else code
+        return f"{shown}（{code}）{vocabulary.fund_name(config.funds, fund)}"
+
+    found = scale_findings(
+        series,
+        units=units_of(reads),
+        describe=describe,
+        reconcile_abs_yuan=config.imports.reconcile_abs_yuan,
+    )
+    if not found:
+        return []
+    if not accept_scale:
+        raise LedgerRejected(found)
+    return [
+        replace(f, severity="warning", message=f"{f.message}（已按 --accept-scale 导入）")
+        for f in found
+    ]
 
 
 def _rollup_findings(
@@ -437,6 +490,7 @@ def run_import(
     now: dt.datetime,
     user: str | None = None,
     before_commit: Callable[[], None] | None = None,
+    accept_scale: bool = False,
 ) -> ImportResult:
     """Read, validate, plan and (unless check) store, all or nothing.
 
@@ -458,7 +512,8 @@ def run_import(
             max_errors=config.imports.max_errors,
             now=now,
         )
-        plan = plan_import(conn, valid, config)
+        reads = _unit_reads(tables, unit, default_unit)
+        plan = plan_import(conn, valid, config, unit_reads=reads, accept_scale=accept_scale)
         import_id = None
         if not check:
             import_id = apply_import(
@@ -486,6 +541,26 @@ def run_import(
     )
 
 
+def _unit_reads(
+    tables: Sequence[RawTable], unit: str | None, default_unit: str | None
+) -> dict[tuple[str | None, str | None], UnitRead]:
+    """How validation read each table's amounts (its `_resolve_unit`), for the unit check;
+    keyed by file and sheet as findings carry them."""
+    reads: dict[tuple[str | None, str | None], UnitRead] = {}
+    for t in tables:
+        if unit:
+            read = UnitRead(unit, "option", "命令行 --unit")
+        elif t.unit:
+            read = UnitRead(t.unit, "file", t.unit_source)
+        elif default_unit:
+            read = UnitRead(default_unit, "config", "未注明单位，按配置读取")
+        else:
+            continue
+        sheet = None if t.sheet is None else cell_text.escape(t.sheet, limit=None)
+        reads[(cell_text.escape(t.source, limit=None), sheet)] = read
+    return reads
+
+
 def import_files(
     engine: Engine,
     paths: Sequence[str | os.PathLike[str]],
@@ -500,6 +575,7 @@ def import_files(
     before_commit: Callable[[], None] | None = None,
     isolated: bool = False,
     timeout: float | None = None,
+    accept_scale: bool = False,
 ) -> ImportResult:
     """Import ledger files as one import, all or nothing (see `run_import`).
 
@@ -512,7 +588,7 @@ def import_files(
     files = [Path(p) for p in paths]
     kwargs: dict[str, Any] = dict(
         config=config, unit=unit, sheet=sheet, refunds=refunds, check=check, now=now, user=user,
-        before_commit=before_commit,
+        before_commit=before_commit, accept_scale=accept_scale,
     )  # fmt: skip
     if isolated:
         return _import_isolated(engine, files, timeout=timeout, **kwargs)
@@ -531,6 +607,7 @@ def _import_here(
     now: dt.datetime,
     user: str | None,
     before_commit: Callable[[], None] | None,
+    accept_scale: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> ImportResult:
     def read() -> list[RawTable]:
@@ -566,6 +643,7 @@ def _import_here(
         now=now,
         user=user,
         before_commit=before_commit,
+        accept_scale=accept_scale,
     )
 
 

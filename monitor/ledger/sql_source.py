@@ -82,6 +82,7 @@ def import_from_sql(
     refunds: Sequence[str] = (),
     check: bool = False,
     now: dt.datetime,
+    accept_scale: bool = False,
 ) -> ImportResult:
     source = config.source
     if not source.query:
@@ -104,4 +105,5 @@ def import_from_sql(
         refunds=refunds,
         check=check,
         now=now,
+        accept_scale=accept_scale,
     )
