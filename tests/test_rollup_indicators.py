@@ -112,3 +112,22 @@ def test_payable_months_window_respects_gaps() -> None:
     # 2022-01 is outside the 12-month window of 2024-01: mean of 100 and 300 = 200
     assert pm.loc["2024-01", "payable_months"] == pytest.approx(10.0)
     assert pm.loc["2024-01", "window_months"] == 2
+
+
+def test_a_parent_disagreeing_with_its_children_most_months_gets_the_own_pool_hint() -> None:
+    """A city ledger that is really 市本级 (keyed with the city's code) disagrees every month:
+    one finding says what to change, beside the per-month ones."""
+    months = [f"2024-{m:02d}" for m in range(1, 7)]
+    ledger = pd.concat(
+        [
+            rows("341702", months, 10**9, 8 * 10**8, 10**10),
+            rows("341721", months, 5 * 10**8, 6 * 10**8, 5 * 10**9),
+            rows("341700", months, 7 * 10**8, 4 * 10**8, 9 * 10**9),  # 市本级's, not the total
+        ]
+    )
+    _, findings = rollup(ledger, REGIONS)
+    assert len([f for f in findings if f.code == "rollup_mismatch"]) == 18
+    [hint] = [f for f in findings if f.code == "rollup_own_pool_hint"]
+    assert "有 6 个月与下级合计不一致" in hint.message
+    assert "请把它的编码改为 341701（上级编码填 341700）" in hint.message
+    assert "市的汇总 = 市本级 + 各县区" in hint.message

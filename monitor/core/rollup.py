@@ -15,6 +15,8 @@ from monitor.core.findings import Finding
 from monitor.core.months import month_from_index, month_index
 
 TOTALS = ("income", "expenditure", "balance")
+MISMATCH_HINT_MONTHS = 3  # a parent disagreeing with its children this often gets the hint
+OWN_POOL_CHILD = "01"  # the child code 市本级 (the city-level pool) takes: city code[:4] + this
 
 
 def _depth(regions: pd.DataFrame) -> dict[str, int]:
@@ -134,7 +136,7 @@ def _compare_with_own(
 ) -> list[Finding]:
     mine = ledger[(ledger["region_code"] == parent) & (ledger["fund"] == fund)]
     both = mine.merge(sums, on="month", suffixes=("", "_children"))
-    findings = []
+    findings: list[Finding] = []
     for col, label in (
         ("income", "本期收入"),
         ("expenditure", "本期支出"),
@@ -156,4 +158,27 @@ def _compare_with_own(
                     column=col,
                 )
             )
+    months = sorted({f.month for f in findings if f.month})
+    if len(months) >= max(MISMATCH_HINT_MONTHS, len(both) // 2):
+        findings.append(_own_pool_hint(parent, fund, names.get(parent, parent), months))
     return findings
+
+
+def _own_pool_hint(parent: str, fund: str, name: str, months: list[str]) -> Finding:
+    """Most months disagree: the parent's own ledger is likely 市本级 (the city-level pool),
+    not the city's total, keyed with the city's code."""
+    child = (
+        parent[:4] + OWN_POOL_CHILD
+        if parent.endswith("00") and not parent.endswith("0000")
+        else "一个下级编码"
+    )
+    return Finding(
+        "warning",
+        "rollup_own_pool_hint",
+        f"{name}（{parent}）{fund} 有 {len(months)} 个月与下级合计不一致。"
+        f"若 {parent} 的台账是市本级（市级统筹部分）而不是全市合计，请把它的编码改为 {child}"
+        f"（上级编码填 {parent}）后重新导入：市本级与各县区并列为下级，市的汇总 = 市本级 + 各县区",
+        region_code=parent,
+        fund=fund,
+        month=months[-1],
+    )

@@ -31,6 +31,7 @@ from monitor.core.money import UNITS, yuan_grouped
 from monitor.core.rollup import rollup
 from monitor.ledger import cell_text
 from monitor.ledger.files import RawTable, read_ledger_file
+from monitor.ledger.parents import given_parent_names, settle_family
 from monitor.ledger.quality import quality_findings, sort_series
 from monitor.ledger.scale import UnitRead, scale_findings, units_of
 from monitor.ledger.validate import ValidLedger, validate_tables
@@ -223,15 +224,19 @@ def plan_import(
     *,
     unit_reads: Mapping[tuple[str | None, str | None], UnitRead] | None = None,
     accept_scale: bool = False,
+    parent_names: Mapping[str, str] | None = None,
 ) -> ImportPlan:
     """What an import would do. `unit_reads`: how each table's (file, sheet) amounts were read,
     for the unit check's advice; `accept_scale`: amounts 10⁴ or 10⁸ away from their history
-    are imported with a warning instead of refused.
+    are imported with a warning instead of refused; `parent_names`: what the input's parent
+    name column says (`parents.given_parent_names`).
 
-    :raises LedgerRejected: amounts off by 10^(4k) (see `scale`), unless accept_scale.
+    :raises LedgerRejected: amounts off by 10^(4k) (see `scale`), unless accept_scale; 市本级
+        keyed with its city's code where the child code it takes is another region's.
     """
-    rows = valid.rows
     stored_regions = read_regions(conn)
+    valid = _settled(valid, stored_regions, parent_names)  # derived parents, 市本级 a child
+    rows = valid.rows
     known_names = dict(zip(stored_regions["code"], stored_regions["name"], strict=True))
     codes = sorted(rows["region_code"].unique())
     stored = _stored_series(conn, codes, sorted(rows["fund"].unique()))
@@ -308,6 +313,21 @@ def plan_import(
     )
 
 
+def _settled(
+    valid: ValidLedger, stored_regions: pd.DataFrame, parent_names: Mapping[str, str] | None
+) -> ValidLedger:
+    """The input with its regions completed by `parents.settle_family`."""
+    family = settle_family(valid.regions, stored_regions, parent_names)
+    if family.errors:
+        raise LedgerRejected(family.errors)
+    rows = valid.rows
+    if family.recode:
+        rows = rows.assign(region_code=rows["region_code"].replace(family.recode))
+    named = family.named  # validate's "parent unnamed" is answered for these
+    kept = [w for w in valid.warnings if w.code != "parent_unnamed" or w.region_code not in named]
+    return replace(valid, rows=rows, regions=family.regions, warnings=kept + family.warnings)
+
+
 def _unit_check(
     series: pd.DataFrame,
     valid: ValidLedger,
@@ -378,7 +398,8 @@ def _rollup_findings(
         combined, fam, tolerance_abs_yuan=imp.reconcile_abs_yuan, tolerance_rel=imp.reconcile_rel
     )
     months = set(rows["month"])
-    return [f for f in findings if f.month in months or f.code == "rollup_incomplete"]
+    whole = ("rollup_incomplete", "rollup_own_pool_hint")  # about the series, not a month
+    return [f for f in findings if f.month in months or f.code in whole]
 
 
 def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -513,7 +534,10 @@ def run_import(
             now=now,
         )
         reads = _unit_reads(tables, unit, default_unit)
-        plan = plan_import(conn, valid, config, unit_reads=reads, accept_scale=accept_scale)
+        plan = plan_import(
+            conn, valid, config, unit_reads=reads, accept_scale=accept_scale,
+            parent_names=given_parent_names(tables),
+        )  # fmt: skip
         import_id = None
         if not check:
             import_id = apply_import(
