@@ -161,3 +161,68 @@ def test_a_lone_county_does_not_invent_a_city(
 )
 def test_parent_named_from_its_children(names: list[str], expected: str | None) -> None:
     assert name_from_children(names) == expected
+
+
+# --------------------------------------------------------------------------- roll-up honesty
+
+
+def test_export_of_a_rollup_region_exports_its_sums_marked_as_derived(
+    tmp_path: Path, cli, engine: Engine, city: pd.DataFrame
+) -> None:
+    frame = pd.concat([city, own_pool(city, "341701", "池州市本级")], ignore_index=True)
+    assert import_frame(cli, tmp_path / "a.csv", frame).exit_code == 0
+    out = tmp_path / "city.csv"
+    result = cli(
+        "ledger", "export", "--format", "csv", "--out", str(out),
+        "--region", "341700", "--fund", "resident",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "其中 36 行是 池州市（341700）的下级汇总（池州市本级（341701）、贵池区（341702）" in (
+        result.output
+    )
+    assert "请勿重新导入" in result.output
+    exported = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+    assert list(exported.columns)[-1] == "derived" and set(exported["derived"]) == {"下级汇总"}
+    assert set(exported["region_code"]) == {"341700"} and len(exported) == 36
+    _, data = store(engine)
+    total = children_total(data).to_numpy()
+    assert (exported["expenditure"].map(lambda v: round(float(v) * 100)).to_numpy() == total).all()
+
+    book = tmp_path / "city.xlsx"
+    xlsx = cli("ledger", "export", "--format", "xlsx", "--out", str(book), "--region", "341700")
+    assert xlsx.exit_code == 0 and "其中 72 行" in xlsx.output
+
+    whole = cli("ledger", "export", "--format", "csv", "--out", str(tmp_path / "all.csv"))
+    assert "未含下级汇总：池州市（341700）没有自己的台账" in whole.output
+    assert "--region 341700" in whole.output
+    assert "derived" not in pd.read_csv(tmp_path / "all.csv", dtype=str).columns
+
+
+def test_history_of_a_rollup_month_names_the_children_it_sums_and_their_revisions(
+    tmp_path: Path, cli, engine: Engine, city: pd.DataFrame
+) -> None:
+    pool = own_pool(city, "341701", "池州市本级")
+    assert import_frame(cli, tmp_path / "a.csv", pd.concat([city, pool])).exit_code == 0
+    fix = pool[pool["month"] == "2024-05"].copy()
+    fix["expenditure"] += 100_000  # 1,000.00 元 more, the balance following
+    fix["balance"] -= 100_000
+    assert import_frame(cli, tmp_path / "fix.csv", fix).exit_code == 0
+
+    result = cli(
+        "ledger", "history", "--region", "341700", "--fund", "resident", "--month", "2024-05"
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "池州市（341700）居民医保 2024-05：没有自己的台账，是 5 个下级的汇总"
+    assert "（下级之和）" in lines[2]
+    assert "下级 池州市本级（341701）：" in lines
+    own = lines.index("下级 池州市本级（341701）：")
+    assert lines[own + 1].strip().startswith("第 1 版：导入 #1")
+    assert any(line.strip().startswith("第 2 版（当前）：导入 #2") for line in lines[own:])
+    assert any("本期支出" in line and "→" in line for line in lines[own:])
+    assert "下级 青阳县（341723）：" in lines
+
+    missing = cli(
+        "ledger", "history", "--region", "341799", "--fund", "resident", "--month", "2024-05"
+    )
+    assert missing.exit_code == 1 and "没有" in missing.stderr

@@ -22,6 +22,8 @@ from monitor.core.errors import NotFound
 from monitor.core.money import format_amount, yuan_grouped
 from monitor.core.vocabulary import decimal, fund_name
 
+LISTED_ROLLUPS = 6  # roll-ups named when an export leaves them out
+
 
 @click.group()
 def ledger() -> None:
@@ -149,8 +151,24 @@ def ledger_export(
         if key is None:
             raise click.BadParameter(f"未知险种 {fund!r}", param_hint="--fund")
     with obj.engine().connect() as conn:
-        n = export_ledger(conn, Path(out), fmt=fmt, region=region, fund=key, start=start, end=end)
-    echo(f"已导出 {n} 行到 {out}（金额单位：元；重新导入时请加 --unit 元）")
+        done = export_ledger(
+            conn, Path(out), fmt=fmt, region=region, fund=key, start=start, end=end
+        )
+    echo(f"已导出 {done.rows} 行到 {out}（金额单位：元；重新导入时请加 --unit 元）")
+    if done.rollup_rows:
+        kids = "、".join(f"{name}（{code}）" for code, name in done.children)
+        echo(
+            f"其中 {done.rollup_rows} 行是 {done.region_name}（{region}）的下级汇总"
+            f"（{kids} 之和，只含各下级都报送的月份），在 derived 列标为“下级汇总”："
+            "它们不是该统筹区自己的台账，请勿重新导入"
+        )
+    if done.left_out:
+        shown = "、".join(f"{name}（{code}）" for code, name in done.left_out[:LISTED_ROLLUPS])
+        more = f"等 {len(done.left_out)} 个" if len(done.left_out) > LISTED_ROLLUPS else ""
+        echo(
+            f"未含下级汇总：{shown}{more}没有自己的台账；"
+            f"用 --region 加其编码（如 --region {done.left_out[0][0]}）可单独导出其汇总"
+        )
 
 
 @ledger.command("history")
@@ -162,9 +180,8 @@ def ledger_export(
 def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
     """显示一个月份的各个版本：谁、何时、来自哪个文件，改了什么。"""
     from monitor.core.months import parse_month
-    from monitor.ledger.importer import Change, describe_changes
-    from monitor.store.db import read_history
-    from monitor.store.schema import VALUE_COLUMNS
+    from monitor.core.rollup import children_of, descendants
+    from monitor.store.db import read_history, read_ledger, read_regions
 
     key = obj.config.funds.key_for(fund) or fund
     m = parse_month(month)
@@ -172,17 +189,40 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
         raise click.BadParameter(f"{month!r} 不是月份", param_hint="--month")
     with obj.engine().connect() as conn:
         hist = read_history(conn, region, key, m)
+        if hist.empty:
+            regions = read_regions(conn)
+            kids = children_of(regions, region)
+            if not kids:
+                raise NotFound(f"没有 {region} {key} {m} 的台账记录")
+            below = descendants(regions, region)
+            data = read_ledger(conn, fund=key, start=m, end=m, codes=below)
+            kid_hist = {c: read_history(conn, c, key, m) for c in kids}
     if hist.empty:
-        raise NotFound(f"没有 {region} {key} {m} 的台账记录")
+        _rollup_history(obj, regions, region, key, m, data, kid_hist)
+        return
+    _revisions(obj, hist, region, key, m)
+
+
+def _revisions(
+    obj: Context, hist: pd.DataFrame, region: str, key: str, m: str, indent: str = ""
+) -> None:
+    """Each revision of one stored month: who, when, from where; the first's amounts, then
+    what each later one changed."""
+    from monitor.ledger.importer import Change, describe_changes
+    from monitor.store.schema import VALUE_COLUMNS
+
     prev: dict[str, Any] | None = None
     for r in hist.itertuples():
         when = local_time(r.started_at)
         current = "（当前）" if r.Index == len(hist) - 1 else ""
-        echo(f"第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，来源 {r.source}")
+        echo(
+            f"{indent}第 {r.revision} 版{current}：导入 #{r.import_id}，{r.user}，{when}，"
+            f"来源 {r.source}"
+        )
         values = {c: None if pd.isna(getattr(r, c)) else int(getattr(r, c)) for c in VALUE_COLUMNS}
         if prev is None:
             for c in ("income", "expenditure", "balance"):  # never missing (NOT NULL)
-                echo(f"    {BY_NAME[c].label}：{yuan_grouped(int(getattr(r, c)))} 元")
+                echo(f"{indent}    {BY_NAME[c].label}：{yuan_grouped(int(getattr(r, c)))} 元")
         else:
             changes = [
                 Change(region, key, m, c, prev[c], values[c])
@@ -191,5 +231,43 @@ def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
             ]
             for line in describe_changes(changes, {}, obj.config.funds):
                 for part in line.split("：", 1)[1].split("；"):  # one change per line
-                    echo("    " + part)
+                    echo(f"{indent}    " + part)
         prev = values
+
+
+def _rollup_history(
+    obj: Context,
+    regions: pd.DataFrame,
+    region: str,
+    key: str,
+    m: str,
+    data: pd.DataFrame,
+    kid_hist: dict[str, pd.DataFrame],
+) -> None:
+    """A roll-up's month: the sum (or why there is none), then each child's revisions."""
+    from monitor.core.rollup import children_of, rollup
+
+    names = dict(zip(regions["code"], regions["name"], strict=True))
+    label = f"{names.get(region, region)}（{region}）{fund_name(obj.config.funds, key)} {m}"
+    echo(f"{label}：没有自己的台账，是 {len(kid_hist)} 个下级的汇总")
+    combined, _ = rollup(data, regions)
+    mine = combined[(combined["region_code"] == region) & (combined["month"] == m)]
+    if mine.empty:
+        missing = [c for c, h in kid_hist.items() if h.empty and not children_of(regions, c)]
+        shown = "、".join(f"{names.get(c, c)}（{c}）" for c in missing) or "部分下级"
+        echo(f"    该月未汇总：缺少 {shown} 的数据")
+    else:
+        for c in ("income", "expenditure", "balance"):
+            echo(f"    {BY_NAME[c].label}：{yuan_grouped(int(mine[c].iloc[0]))} 元（下级之和）")
+    for code, hist in kid_hist.items():
+        who = f"{names.get(code, code)}（{code}）"
+        if not hist.empty:
+            echo(f"下级 {who}：")
+            _revisions(obj, hist, code, key, m, indent="    ")
+        elif children_of(regions, code):
+            echo(
+                f"下级 {who}：自身没有台账，是其下级的汇总"
+                f"（fundmon ledger history --region {code} --fund {key} --month {m}）"
+            )
+        else:
+            echo(f"下级 {who}：该月没有台账")

@@ -19,6 +19,22 @@ MISMATCH_HINT_MONTHS = 3  # a parent disagreeing with its children this often ge
 OWN_POOL_CHILD = "01"  # the child code 市本级 (the city-level pool) takes: city code[:4] + this
 
 
+def children_of(regions: pd.DataFrame, code: str) -> list[str]:
+    """The codes whose parent is `code`, sorted."""
+    return sorted(regions.loc[regions["parent_code"] == code, "code"].astype(str))
+
+
+def descendants(regions: pd.DataFrame, code: str) -> list[str]:
+    """Every region below `code` (children, theirs, …), sorted; what its roll-up reads."""
+    found: set[str] = set()
+    todo = [code]
+    while todo:
+        kids = [c for c in children_of(regions, todo.pop()) if c not in found and c != code]
+        found.update(kids)
+        todo += kids
+    return sorted(found)
+
+
 def _depth(regions: pd.DataFrame) -> dict[str, int]:
     parent = dict(zip(regions["code"], regions["parent_code"], strict=True))
     depth: dict[str, int] = {}
