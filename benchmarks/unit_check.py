@@ -57,10 +57,11 @@ def measure(kind: str, path: str, history: str, check: bool) -> dict[str, float]
 def _run(kind: str, path: Path, history: Path, check: bool) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, str(path), str(history), str(int(check))],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode:
+        sys.exit(f"measuring {kind} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
