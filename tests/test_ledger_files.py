@@ -475,3 +475,63 @@ def test_overlapping_merged_blocks_are_refused(tmp_path: Path) -> None:
     book = xlsx(tmp_path / "overlap.xlsx", {"Sheet1": "".join(rows)}, dimension=None, after=merged)
     [f] = rejected(book)
     assert (f.code, f.sheet) == ("unreadable", "Sheet1") and "合并单元格" in f.message
+
+
+# ---------------------------------------------------------------- headers of several rows
+
+
+def test_two_row_header_saved_as_csv_reads_the_group_and_its_details(tmp_path: Path) -> None:
+    """Excel saves merged group cells as text in the first column only; before, the second
+    header row was read as data (统筹区编码为空, 本期收入不是数字)."""
+    lines = [
+        "池州市基本医疗保险基金收支情况表（单位：元）,,,,,,,,",
+        "统筹区编码,统筹区名称,险种,月份,基金收入,,基金支出,,基金结余",
+        ",,,,本期收入,其中：征缴收入,本期支出,其中：住院,期末累计结余",
+        "甲,乙,丙,丁,1,2,3,4,5",
+        "341721,东至县,居民医保,2024-01,100,80,90,60,1000",
+        "东至县小计,,,,100,80,90,60,",
+    ]
+    table = only(read_ledger_file(write_csv(tmp_path / "two.csv", lines)))
+    assert (table.first_header_row, table.header_row, table.header_rows()) == (2, 3, "2–3")
+    assert table.headers == {
+        "region_code": "统筹区编码", "region_name": "统筹区名称", "fund": "险种",
+        "month": "月份", "income": "基金收入/本期收入",
+        "income_contribution": "基金收入/其中：征缴收入", "expenditure": "基金支出/本期支出",
+        "exp_inpatient": "基金支出/其中：住院", "balance": "基金结余/期末累计结余",
+    }  # fmt: skip
+    assert table.unit == "元"
+    assert table.frame["row"].tolist() == [5]  # the 栏次 row and the 小计 row are not data
+    assert table.frame.iloc[0]["income_contribution"] == "80"
+
+
+def test_a_group_row_above_the_best_header_row_is_part_of_the_header(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["统筹区编码", "统筹区名称", "险种", "月份", "基金收入", None, "基金支出", None,
+                  "期末累计结余"])  # fmt: skip
+    sheet.append([None, None, None, None, "本期收入", "其中：财政补助", "本期支出", "其中：药店"])
+    sheet.append(["341721", "东至县", "居民医保", "2024-01", 100, 10, 90, 5, 1000])
+    for block in ("A1:A2", "B1:B2", "C1:C2", "D1:D2", "E1:F1", "G1:H1", "I1:I2"):
+        sheet.merge_cells(block)
+    book.save(tmp_path / "g.xlsx")
+    table = only(read_ledger_file(tmp_path / "g.xlsx"))
+    assert table.header_rows() == "1–2" and table.ignored_columns == []
+    assert table.headers["income_subsidy"] == "基金收入/其中：财政补助"
+    assert table.headers["exp_pharmacy"] == "基金支出/其中：药店"
+    assert table.headers["region_code"] == "统筹区编码"  # merged down: shown once
+    assert table.frame["row"].tolist() == [3]
+
+
+def test_title_and_unit_rows_above_a_header_are_not_part_of_it(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "t.xlsx", {"表": [
+        ["池州市医保基金收支表", "池州市医保基金收支表"],
+        ["填报单位：池州市医疗保障局", "单位：万元"],
+        HEADERS,
+        ["341721", "东至县", "居民医保", "2024-01", 1, 1, 1],
+    ]})  # fmt: skip
+    table = only(read_ledger_file(path))
+    assert table.header_rows() == "3" and table.unit == "万元"
+    assert [(s.column, s.how, s.where) for s in table.stated if s.how == "sheet"] == [
+        ("fund", "sheet", "工作表名称"), ("month", "sheet", "工作表名称"),
+    ]  # fmt: skip

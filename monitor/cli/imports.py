@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from monitor.cli.common import (
     now,
     print_findings,
     reports_errors,
+    table,
     unit_option,
 )
 from monitor.core.columns import BY_NAME
@@ -85,6 +87,8 @@ def import_cmd(
 def _print_import(result: Any, check: bool, funds: Any) -> None:
     from monitor.ledger.importer import describe_changes
 
+    if check:  # before storing, an analyst sees how each column was read
+        _print_layouts(getattr(result, "tables", None) or [], funds)
     lines = describe_changes(result.changes, result.region_names, funds)
     for line in lines[:MAX_LISTED]:
         echo(f"更正：{line}")
@@ -97,3 +101,33 @@ def _print_import(result: Any, check: bool, funds: Any) -> None:
         f"未变 {result.unchanged}；警告 {len(result.warnings)} 条；"
         f"单位 {'/'.join(sorted(result.units))}"
     )
+
+
+def _print_layouts(tables: Sequence[Any], funds: Any) -> None:
+    """For each file and sheet (`validate.TableReport`): where its header is, its rows,
+    months, funds and unit with where the unit was stated, then each header → the column
+    it was read as (or ignored), and the fund or month the sheet states for all its rows."""
+    from monitor.core.vocabulary import MISSING, fund_name
+
+    for t in tables:
+        where = t.file + (f"，工作表 {t.sheet}" if t.sheet else "")
+        months = (
+            MISSING
+            if t.first_month is None
+            else t.first_month
+            if t.first_month == t.last_month
+            else f"{t.first_month} 至 {t.last_month}"
+        )
+        named = "、".join(fund_name(funds, key) for key in t.funds) or MISSING
+        echo(
+            f"{where}：表头在第 {t.header_rows} 行；{t.rows} 行；月份 {months}；险种 {named}；"
+            f"金额单位 {t.unit}（{t.unit_source}）"
+        )
+        rows = [
+            [text, f"{BY_NAME[name].label}（{name}）" if name else "未识别，已忽略"]
+            for text, name in t.columns
+        ]
+        for column, value, source in t.stated:
+            shown = fund_name(funds, value) if column == "fund" else value
+            rows.append([source, f"{BY_NAME[column].label}：{shown}（全表）"])
+        echo(table(rows, ["表头", "读作"], stralign="left"), block=True)

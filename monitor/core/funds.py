@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -51,8 +53,20 @@ DEFAULT_FUNDS: tuple[Fund, ...] = (
 )
 
 
+# What offices add to a fund's name without changing the fund: "城镇职工基本医疗保险统筹
+# 基金" is 职工基本医疗保险, "职工基本医疗保险（含生育保险）" too (maternity merged into it).
+_BRACKETED = re.compile(r"\([^()]*\)")
+_AFFIXES = re.compile(r"^城镇|(?:统筹基金|基金|资金|统筹)$")
+
+
 def _norm(text: str) -> str:
-    return "".join(text.split()).lower()
+    """A fund name as compared: full-width folded (NFKC), no spaces, lower case, without
+    bracketed remarks and the affixes above (unless nothing else is left)."""
+    text = "".join(unicodedata.normalize("NFKC", text).split()).lower()
+    text = _BRACKETED.sub("", text) or text
+    while (bare := _AFFIXES.sub("", text)) != text and bare:
+        text = bare
+    return text
 
 
 class FundCatalogue:
@@ -68,6 +82,28 @@ class FundCatalogue:
 
     def key_for(self, text: str) -> str | None:
         return self._lookup.get(_norm(text))
+
+    def named_in(self, text: str) -> set[str]:
+        """The funds a title names ("池州市城乡居民基本医疗保险基金收支月报" → {'resident'}).
+        A name inside a longer one found there counts once, as the longer one (居民 in
+        城乡居民大病保险 is the critical-illness fund); a remark in brackets does not count."""
+        folded = "".join(unicodedata.normalize("NFKC", text).split()).lower()
+        folded = _BRACKETED.sub("", folded)
+        if "个人账户" in folded:
+            return set()  # the personal accounts are not the pooled fund the title also names
+        spans: list[tuple[int, int, str]] = []
+        for name, key in self._lookup.items():
+            if len(name) < 2 or name.isascii():
+                continue  # "employee" inside an English title is not how offices name funds
+            start = folded.find(name)
+            while start >= 0:
+                spans.append((start, start + len(name), key))
+                start = folded.find(name, start + 1)
+        return {
+            key
+            for a, b, key in spans
+            if not any(c <= a and b <= d and (c, d) != (a, b) for c, d, _ in spans)
+        }
 
     def __getitem__(self, key: str) -> Fund:
         return self.funds[key]

@@ -3,6 +3,19 @@
 Handles the shape only: the header under titles and notes, header texts → canonical
 columns, the money unit the file states, row numbers as the user sees them, blank and
 footer rows. Cell values stay raw; the validation step parses months, amounts and funds.
+
+Offices' layouts read here (README "Ledger files"):
+- a header of up to three rows: a group merged over its columns (基金收入 over 本期收入 |
+  其中：征缴收入 | …) above the names; each column's header is its parts top to bottom,
+  a merged cell giving its text to every column and row it covers (an empty cell in a
+  group row continues the group at its left when the row below names the column, as
+  "centre across selection" and a CSV saved from merged cells leave it), read by
+  `columns.match_header_parts`; a row of column numbers (栏次: 甲 乙 1 2 3 …) under it;
+- a fund or a month stated once for the sheet instead of a column: by the sheet's name
+  ("职工医保", "2024年5月"), a labelled line above the header ("险种：职工基本医疗保险统筹基金",
+  "统计期：2024年5月") or inside the title; kept as `Stated` for validation to resolve;
+- several sheets: those that hold no ledger (notes, a cover) are skipped with a note;
+- blank spacer rows and columns, titles, notes, 合计/小计 rows and footers.
 """
 
 from __future__ import annotations
@@ -15,26 +28,38 @@ import mmap
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import python_calamine
 
 from monitor.config.settings import ImportSettings
-from monitor.core.columns import BY_NAME, COLUMNS, REQUIRED, match_header
+from monitor.core.columns import (
+    BY_NAME,
+    COLUMNS,
+    HEADER_JOIN,
+    REQUIRED,
+    TOTAL_WORDS,
+    match_header,
+    match_header_parts,
+    strip_mark,
+)
 from monitor.core.errors import LedgerRejected
 from monitor.core.findings import Finding
 from monitor.core.money import parse_unit
-from monitor.ledger.sheet_limits import Limits, check_sheets
+from monitor.core.months import read_month
+from monitor.ledger.sheet_limits import Limits, MergedRange, check_sheets, ods_merged_cells
 
 TEXT_SUFFIXES = (".csv", ".txt")
 BOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 SCAN_ROWS = 30  # titles, notes and blank rows above the header fit in far fewer
 MIN_REQUIRED = 3  # a row naming fewer required columns is a title or a note, not the header
 HEAD_BYTES = 1 << 20  # enough text for SCAN_ROWS records of any sane ledger
+HEADER_DEPTH = 3  # rows one header may span: a group, a sub-group, the names
+STATED_COLUMNS = ("fund", "month")  # what a sheet may state once instead of in a column
 
 FOOTER_WORDS = (
     "制表", "填表", "填报", "审核", "复核", "负责人", "单位负责人", "主管", "注", "备注",
@@ -46,22 +71,58 @@ _FOOTER = re.compile("(?:" + "|".join(FOOTER_WORDS) + r"|单位[:：])")
 # "单位：万元" in a note or inside a title "（单位：万元）"; the token is checked by parse_unit
 # because "填报单位：某市医疗保障局" uses the same word for the reporting office.
 _UNIT_NOTE = re.compile(r"单位\s*[:：]\s*([^\s,，;；、/\)）\]】]+)")
+# "险种：职工基本医疗保险统筹基金", "统计期：2024年5月" in a line above the header
+# (a label starts its cell or follows a space: "医疗保险基金：2024年收支" is a title)
+_FUND_LABEL = re.compile(r"(?<!\S)(?:险种|基金)(?:名称|类型|类别)?\s*[:：]\s*([^\s,，;；]+)")
+_MONTH_LABEL = re.compile(
+    r"(?<!\S)(?:统计期|所属期|报表期|报告期|所属月份|统计月份|报表月份|月份|期间|年月)"
+    r"\s*[:：]\s*([^\s,，;；]+)"
+)
+_LABEL = re.compile(r"[:：]")  # "单位：元", "填报单位：…": a note, never a header cell
+# a row of column numbers under a statistical form's header: 甲 乙 丙 | 1 2 3 …
+_COLUMN_NUMBER = re.compile(r"[甲乙丙丁戊己庚辛壬癸]|[0-9]{1,3}|栏次|行次")
 # a bracketed currency at the end of a header that money.parse_unit does not know ("千元")
 _HEADER_CURRENCY = re.compile(
     r"[\(（\[【]\s*(?:单位\s*[:：]?\s*)?([^\)）\]】]*元)\s*[\)）\]】]\s*$"
 )
 
 
+@dataclass(frozen=True)
+class Stated:
+    """A fund or month stated once for a whole sheet, as written, for validation to read.
+
+    `how`: "sheet" (the sheet's name), "label" (a line above the header such as
+    "险种：职工基本医疗保险统筹基金") or "title" (any other text above the header, which
+    may name it among other words). Only "sheet" and "label" are checked against a column
+    that names it row by row; a title fills in a missing column only.
+    """
+
+    column: str  # "fund" | "month"
+    text: str
+    how: Literal["sheet", "label", "title"]
+    where: str  # for messages: "工作表名称" | "第 2 行"
+    row: int | None = None
+
+
 @dataclass
 class RawTable:
     source: str  # the path as the user gave it (str(path))
     sheet: str | None  # sheet name for workbooks, None for CSV
-    header_row: int  # 1-based row number of the header as the user sees it
+    header_row: int  # 1-based row number of the (last row of the) header as the user sees it
     headers: dict[str, str]  # canonical column name -> header text exactly as in the file
     unit: str | None  # '元' | '万元' | '亿元' as stated in the file, or None
     unit_source: str | None  # where the unit was read, for messages
     frame: pd.DataFrame  # canonical columns with raw values, plus int column "row"
     ignored_columns: list[str]  # header texts that matched no canonical column
+    first_header_row: int | None = None  # a header of several rows starts here
+    columns: list[tuple[str, str | None]] = field(default_factory=list)  # text → name or None
+    stated: list[Stated] = field(default_factory=list)  # fund/month stated for the sheet
+    notes: list[Finding] = field(default_factory=list)  # e.g. other sheets skipped
+
+    def header_rows(self) -> str:
+        """'3' or '3–4': where the header is, for messages."""
+        first = self.first_header_row or self.header_row
+        return str(first) if first == self.header_row else f"{first}–{self.header_row}"
 
 
 @dataclass(frozen=True)
@@ -88,13 +149,16 @@ class _Stated:
 
 @dataclass(frozen=True)
 class _Header:
-    row: int
+    row: int  # the last header row (data follow it)
     headers: dict[str, str]
     positions: dict[str, int]  # canonical column -> position in the row
     named: frozenset[int]  # positions whose header cell is not empty
     ignored: list[str]
     unit: str | None
     unit_source: str | None
+    first_row: int = 0
+    columns: tuple[tuple[str, str | None], ...] = ()
+    stated: tuple[Stated, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,10 +221,11 @@ def _is_empty(value: Any) -> bool:
 
 
 def _score(cells: Sequence[Any]) -> tuple[int, frozenset[str]]:
-    """How many cells name a canonical column, and which required ones."""
-    names = [match_header(c)[0] for c in cells if isinstance(c, str) and c.strip()]
-    hits = [n for n in names if n]
-    return len(hits), frozenset(hits).intersection(REQUIRED)
+    """How many distinct canonical columns the cells name, and which required ones (a group
+    merged over several columns names one column however many cells it fills)."""
+    names = {match_header(c)[0] for c in cells if isinstance(c, str) and c.strip()}
+    names.discard(None)
+    return len(names), frozenset(n for n in names if n in REQUIRED)
 
 
 def _pick_header(scores: Sequence[tuple[int, frozenset[str]]]) -> int | None:
@@ -188,22 +253,140 @@ def _accepted_texts(name: str) -> str:
     return "、".join(dict.fromkeys((column.label, column.name, *column.aliases)))
 
 
+# ---------------------------------------------------------------- headers of several rows
+
+
+def _is_value(text: str) -> bool:
+    """Cell text that is data, not a header: a number (a code, an amount with separators or
+    full-width digits) or a month."""
+    bare = "".join(text.split()).replace(",", "").replace("，", "")
+    try:
+        float(bare.translate(_FULL_WIDTH))
+        return True
+    except ValueError:
+        return read_month(text) is not None
+
+
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．－＋", "0123456789.-+")
+
+
+def _names_a_column(text: str) -> bool:
+    return match_header(text)[0] is not None or "".join(text.split()) in TOTAL_WORDS
+
+
+def _header_companion(cells: Sequence[Any], *, below: bool) -> bool:
+    """Whether a row next to the header row belongs to the header: a group row above it
+    (基金收入 | 基金支出 …) or a row of names below it (本期收入 | 其中：征缴收入 …). Such a
+    row holds text only, in two or more distinct cells (a title fills one), no value and
+    no note ("单位：元"), and names at least one column."""
+    texts = [c for c in cells if not _is_empty(c)]
+    if not texts or not all(isinstance(c, str) for c in texts):
+        return False
+    words = {strip_mark(c) for c in texts}
+    if len(words) < 2 or any(_LABEL.search(w) or _is_value(w) for w in words):
+        return False
+    if not below and any(_is_footer(w) for w in words):
+        return False
+    return any(_names_a_column(w) for w in words)
+
+
+def _header_block(rows: Sequence[Sequence[Any]], index: int) -> tuple[int, int]:
+    """(first, last) index of the header rows around the best-scoring row `index`."""
+    first = last = index
+    while (
+        last + 1 < len(rows)
+        and last - first + 1 < HEADER_DEPTH
+        and _header_companion(rows[last + 1], below=True)
+    ):
+        last += 1
+    while (
+        first > 0
+        and last - first + 1 < HEADER_DEPTH
+        and _header_companion(rows[first - 1], below=False)
+    ):
+        first -= 1
+    return first, last
+
+
+def _column_parts(block: Sequence[Sequence[Any]], width: int) -> list[list[str]]:
+    """Each column's header texts, top to bottom. A cell left empty in a group row takes
+    the group at its left when the rows below name the column and the group spans too (it
+    has names below it); a cell whose own column has nothing below (a name merged down,
+    or written in the group row alone) does not spread."""
+    grid = [[_cell_text(row[j]) if j < len(row) else "" for j in range(width)] for row in block]
+    for i in range(len(grid) - 1):
+        below = [any(grid[k][j] for k in range(i + 1, len(grid))) for j in range(width)]
+        carry = ""
+        for j in range(width):
+            if grid[i][j]:
+                carry = grid[i][j] if below[j] else ""
+            elif carry and below[j]:
+                grid[i][j] = carry
+            else:
+                carry = ""
+    return [[grid[i][j] for i in range(len(grid)) if grid[i][j]] for j in range(width)]
+
+
+def _header_text(parts: Sequence[str]) -> str:
+    """'基金收入/其中：征缴收入'; a text merged down over two rows is shown once."""
+    return HEADER_JOIN.join(p for k, p in enumerate(parts) if k == 0 or parts[k - 1] != p)
+
+
+def _is_column_numbers(cells: Sequence[Any]) -> bool:
+    """A row numbering the columns (栏次: 甲 乙 1 2 3 …) under a statistical form's header."""
+    texts = [_cell_text(c) for c in cells if not _is_empty(c)]
+    if len(texts) < 3 or not all(_COLUMN_NUMBER.fullmatch(t) for t in texts):
+        return False
+    numbers = [int(t) for t in texts if t.isdigit()]
+    return len(numbers) >= 2 and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+
+
+def _stated(sheet: str | None, above: Sequence[tuple[int, Sequence[Any]]]) -> list[Stated]:
+    """What the sheet's name and the lines above the header may say of its fund and month."""
+    out: list[Stated] = []
+    if sheet is not None and sheet.strip():
+        out += [Stated(c, sheet.strip(), "sheet", "工作表名称") for c in STATED_COLUMNS]
+    for row, cells in above:
+        for cell in dict.fromkeys(c.strip() for c in cells if isinstance(c, str) and c.strip()):
+            where = f"第 {row} 行"
+            labels = [
+                Stated(column, m.group(1), "label", where, row)
+                for column, pattern in (("fund", _FUND_LABEL), ("month", _MONTH_LABEL))
+                for m in pattern.finditer(cell)
+            ]
+            out += labels
+            if not labels:
+                out += [Stated(c, cell, "title", where, row) for c in STATED_COLUMNS]
+    return out
+
+
 def _analyse_header(
-    cells: Sequence[Any], row: int, above: Sequence[tuple[int, Sequence[Any]]], loc: _Loc
+    block: Sequence[Sequence[Any]],
+    rows: tuple[int, int],
+    above: Sequence[tuple[int, Sequence[Any]]],
+    loc: _Loc,
 ) -> _Header:
-    """Map the header cells to canonical columns and settle the unit; raise on any problem."""
+    """Map the header cells (one row, or the rows of `block`, merged cells filled) to
+    canonical columns and settle the unit; raise on any problem. `rows`: the first and
+    last header row as the user numbers them."""
+    first_row, row = rows
+    where = f"第 {row} 行" if first_row == row else f"第 {first_row}–{row} 行"
     findings: list[Finding] = []
     headers: dict[str, str] = {}
     positions: dict[str, int] = {}
     named: set[int] = set()
     ignored: list[str] = []
-    stated = _note_units(above, loc, findings)
-    for pos, cell in enumerate(cells):
-        text = _cell_text(cell)
-        if not text:
+    columns: list[tuple[str, str | None]] = []
+    stated_units = _note_units(above, loc, findings)
+    unit_checked: set[str] = set()  # a group's cell spans many columns: judge its unit once
+    width = max((len(r) for r in block), default=0)
+    for pos, parts in enumerate(_column_parts(block, width)):
+        if not parts:
             continue
+        text = _header_text(parts)
         named.add(pos)
-        name, unit = match_header(text)
+        name = (match_header_parts(parts) if len(parts) > 1 else match_header(parts[0]))[0]
+        columns.append((text, name))
         if name is None:
             ignored.append(text)
         elif name in headers:
@@ -215,17 +398,26 @@ def _analyse_header(
         else:
             headers[name], positions[name] = text, pos
             if BY_NAME[name].kind == "amount":
-                _header_unit(text, unit, row, loc, stated, findings)
+                for part in [p for p in dict.fromkeys(parts) if p not in unit_checked]:
+                    unit_checked.add(part)  # a unit may be stated in a group's cell too
+                    _header_unit(part, match_header(part)[1], row, loc, stated_units, findings)
+    stated = _stated(loc.sheet, above)
     for name in REQUIRED:
-        if name not in headers:
-            findings.append(loc.error(
-                "missing_column", f"缺少必需列 {BY_NAME[name].label}（表头在第 {row} 行）",
-                row=row, column=BY_NAME[name].label, expected=_accepted_texts(name),
-            ))  # fmt: skip
-    unit, unit_source = _agreed_unit(stated, loc, findings)
+        if name in headers:
+            continue
+        if name in STATED_COLUMNS and any(s.column == name for s in stated):
+            continue  # the sheet's name or a line above may state it: validation reads it
+        findings.append(loc.error(
+            "missing_column", f"缺少必需列 {BY_NAME[name].label}（表头在{where}）",
+            row=row, column=BY_NAME[name].label, expected=_accepted_texts(name),
+        ))  # fmt: skip
+    unit, unit_source = _agreed_unit(stated_units, loc, findings)
     if findings:
         raise LedgerRejected(findings)
-    return _Header(row, headers, positions, frozenset(named), ignored, unit, unit_source)
+    return _Header(
+        row, headers, positions, frozenset(named), ignored, unit, unit_source,
+        first_row=first_row, columns=tuple(columns), stated=tuple(stated),
+    )  # fmt: skip
 
 
 def _note_units(
@@ -298,7 +490,9 @@ def _noise_rows(body: pd.DataFrame, region_pos: int) -> np.ndarray:
     """
     codes, uniques = pd.factorize(body[region_pos])
     odd = [
-        i for i, v in enumerate(uniques) if isinstance(v, str) and (_is_empty(v) or _is_footer(v))
+        i
+        for i, v in enumerate(uniques)
+        if isinstance(v, str) and (_is_empty(v) or _is_footer(v) or _is_subtotal(v))
     ]
     candidates = np.flatnonzero((codes < 0) | np.isin(codes, odd))
     noise = np.zeros(len(body), dtype=bool)
@@ -308,9 +502,18 @@ def _noise_rows(body: pd.DataFrame, region_pos: int) -> np.ndarray:
     return noise
 
 
+# "贵池区小计", "全市合计": a subtotal row names its region before the word
+_SUBTOTAL = re.compile(r"(?:小计|合计|总计)$")
+
+
+def _is_subtotal(text: str) -> bool:
+    return _SUBTOTAL.search("".join(text.split())) is not None
+
+
 def _is_noise_row(cells: Sequence[Any]) -> bool:
+    """Blank, a footer, or a subtotal row ("贵池区小计") whose region code is not a code."""
     first = next((c for c in cells if not _is_empty(c)), None)
-    return first is None or (isinstance(first, str) and _is_footer(first))
+    return first is None or (isinstance(first, str) and (_is_footer(first) or _is_subtotal(first)))
 
 
 def _finish(
@@ -334,6 +537,9 @@ def _finish(
         unit_source=header.unit_source,
         frame=frame,
         ignored_columns=header.ignored + unnamed,
+        first_header_row=header.first_row,
+        columns=[*header.columns, *((text, None) for text in unnamed)],
+        stated=list(header.stated),
     )
 
 
@@ -487,14 +693,18 @@ def _required_labels() -> str:
 def _parse_text(src: _TextFile, codec: str, pandas_codec: str) -> RawTable:
     text = src.head.decode(codec)  # strict: a wrong guess raises UnicodeDecodeError
     delimiter, records, index = _find_text_header(text, src.loc)
-    record = records[index]
-    above = [(r.first_line, r.cells) for r in records[:index]]
-    header = _analyse_header(record.cells, record.first_line, above, src.loc)
-    skip = index + 1  # pandas' skiprows counts records, quote-aware, like the csv module
+    first, last = _header_block([r.cells for r in records], index)
+    block = records[first : last + 1]
+    above = [(r.first_line, r.cells) for r in records[:first]]
+    rows = (block[0].first_line, block[-1].first_line)
+    header = _analyse_header([r.cells for r in block], rows, above, src.loc)
+    skip = last + 1  # pandas' skiprows counts records, quote-aware, like the csv module
+    if skip < len(records) and _is_column_numbers(records[skip].cells):
+        skip += 1
     layout = _Layout(codec, pandas_codec, delimiter, skip)
-    body = _read_body(src, layout, len(record.cells))
-    rows = _line_numbers(src, layout, record.last_line, len(body))
-    return _finish(header, body, rows, src.loc, lambda p: f"第 {p + 1} 列（无表头）")
+    body = _read_body(src, layout, max(len(r.cells) for r in block))
+    numbers = _line_numbers(src, layout, records[skip - 1].last_line, len(body))
+    return _finish(header, body, numbers, src.loc, lambda p: f"第 {p + 1} 列（无表头）")
 
 
 @dataclass(frozen=True)
@@ -615,6 +825,8 @@ def _looks_markup(path: Path) -> bool:
 
 def _read_workbook(path: Path, loc: _Loc, sheet: str | None) -> list[RawTable]:
     book = _open_book(path, loc)
+    # calamine gives no merged cells for .ods: they are read from its content.xml instead
+    merged = ods_merged_cells(path, None if sheet is None else [sheet])
     with book:
         names = list(book.sheet_names)
         if sheet is not None:
@@ -625,43 +837,64 @@ def _read_workbook(path: Path, loc: _Loc, sheet: str | None) -> list[RawTable]:
                     value=sheet,
                     expected="、".join(names),
                 )
-            table = _read_sheet(book, loc.file, sheet)
+            table = _read_sheet(book, loc.file, sheet, merged.get(sheet))
             if isinstance(table, str):
                 raise _Loc(loc.file, sheet).refuse("no_header", table, expected=_required_labels())
             return [table]
-        return _read_all_sheets(book, names, loc)
+        return _read_all_sheets(book, names, loc, merged)
 
 
 def _read_all_sheets(
-    book: python_calamine.CalamineWorkbook, names: list[str], loc: _Loc
+    book: python_calamine.CalamineWorkbook,
+    names: list[str],
+    loc: _Loc,
+    merged: dict[str, list[MergedRange]],
 ) -> list[RawTable]:
     tables: list[RawTable] = []
     errors: list[Finding] = []
-    skipped: list[Finding] = []
+    skipped: list[tuple[str, str]] = []
     for name in names:
-        sheet_loc = _Loc(loc.file, name)
         try:
-            table = _read_sheet(book, loc.file, name)
+            table = _read_sheet(book, loc.file, name, merged.get(name))
         except LedgerRejected as e:  # report every sheet's problems at once
             errors.extend(e.findings)
             continue
         if isinstance(table, str):
-            skipped.append(sheet_loc.error("no_ledger_sheet", f"工作表 {name}：{table}"))
+            skipped.append((name, table))
         else:
             tables.append(table)
     if errors:
         raise LedgerRejected(errors)
     if not tables:
-        raise LedgerRejected(skipped)
+        raise LedgerRejected(
+            [_Loc(loc.file, n).error("no_ledger_sheet", f"工作表 {n}：{why}") for n, why in skipped]
+        )
+    # a notes or cover sheet beside the ledger sheets: said, not refused
+    tables[0].notes += [
+        Finding(
+            "warning",
+            "sheet_skipped",
+            f"工作表 {n} 不是台账，未导入：{why}",
+            file=loc.file,
+            sheet=n,
+        )
+        for n, why in skipped
+    ]
     return tables
 
 
-def _read_sheet(book: python_calamine.CalamineWorkbook, file: str, name: str) -> RawTable | str:
+def _read_sheet(
+    book: python_calamine.CalamineWorkbook,
+    file: str,
+    name: str,
+    ods_merged: list[MergedRange] | None = None,
+) -> RawTable | str:
     """The sheet's table, or why it holds none."""
     loc = _Loc(file, name)
     try:
         sheet = book.get_sheet_by_name(name)
         rows = sheet.to_python()
+        merged = sheet.merged_cell_ranges or ods_merged or []
     except python_calamine.CalamineError as e:
         raise loc.refuse("unreadable", f"无法读取工作表：{e}") from e
     if sheet.start is None or not rows:
@@ -669,21 +902,50 @@ def _read_sheet(book: python_calamine.CalamineWorkbook, file: str, name: str) ->
     # to_python() starts at the first non-empty cell, not at A1: `start` is its 0-based
     # (row, column), which turns positions back into the row numbers Excel shows.
     top, left = sheet.start
-    scores = [_score(cells) for cells in rows[:SCAN_ROWS]]
+    head = _filled_head(rows[:SCAN_ROWS], merged, (top, left), loc)
+    scores = [_score(cells) for cells in head]
     index = _pick_header(scores)
     if index is None:
         return _no_header_reason(scores, [top + 1 + i for i in range(len(scores))])
-    above = [(top + 1 + i, rows[i]) for i in range(index)]
-    header = _analyse_header(rows[index], top + 1 + index, above, loc)
-    data = rows[index + 1 :]
+    first, last = _header_block(head, index)
+    above = [(top + 1 + i, rows[i]) for i in range(first)]
+    header = _analyse_header(head[first : last + 1], (top + 1 + first, top + 1 + last), above, loc)
+    start = last + 1
+    if start < len(rows) and _is_column_numbers(rows[start]):
+        start += 1
+    data = rows[start:]
     keys = {p for n, p in header.positions.items() if BY_NAME[n].kind in _MERGE_FILLED}
-    _fill_merged(data, sheet.merged_cell_ranges, (top + index + 1, left), keys, loc)
-    body = _sheet_frame(data, len(rows[index]))
-    first = top + index + 2
-    row_numbers = np.arange(first, first + len(body), dtype="int64")
+    _fill_merged(data, merged, (top + start, left), keys, loc)
+    body = _sheet_frame(data, len(rows[last]))
+    row_numbers = np.arange(top + start + 1, top + start + 1 + len(body), dtype="int64")
     return _finish(
         header, body, row_numbers, loc, lambda p: f"{_column_letter(left + p)} 列（无表头）"
     )
+
+
+def _filled_head(
+    rows: Sequence[Sequence[Any]],
+    merged: Sequence[MergedRange],
+    origin: tuple[int, int],
+    loc: _Loc,
+) -> list[list[Any]]:
+    """A copy of the rows where titles and headers are looked for, each merged block's
+    value in every cell it covers (a group over its columns, a name merged down)."""
+    head = [list(r) for r in rows]
+    top, left = origin
+    budget = 4 * sum(len(r) for r in head)  # blocks do not overlap: each cell filled once
+    for (r0, c0), (r1, c1) in merged:
+        i0, j0 = r0 - top, c0 - left
+        if not (0 <= i0 < len(head) and 0 <= j0 < len(head[i0])):
+            continue
+        value = head[i0][j0]
+        for i in range(i0, min(r1 - top, len(head) - 1) + 1):
+            j1 = min(c1 - left, len(head[i]) - 1)
+            budget -= j1 - j0 + 1
+            if budget < 0:
+                raise loc.refuse("unreadable", "合并单元格区域重叠或过多，无法读取表头")
+            head[i][j0 : j1 + 1] = [value] * (j1 - j0 + 1)
+    return head
 
 
 # Key columns only: a merged 统筹区 or 险种 cell names every row it spans, while a merged
@@ -693,7 +955,7 @@ _MERGE_FILLED = frozenset({"code", "text", "fund", "month"})
 
 def _fill_merged(
     rows: list[list[Any]],
-    merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] | None,
+    merged: Sequence[MergedRange] | None,
     origin: tuple[int, int],
     columns: set[int],
     loc: _Loc,

@@ -14,7 +14,8 @@ beyond `[import] max_sheet_rows`, `max_sheet_columns` or `max_sheet_cells` (rows
   a value: the measure can only be larger than calamine's, never smaller.
 - **ods**: content.xml's rows and cells are followed with their repeat counts; cells without a
   value or text (LibreOffice pads sheets with huge repeated empty rows and cells) do not widen
-  the used range.
+  the used range. The same walk gives the merged cells (`ods_merged_cells`), which calamine
+  does not report for .ods.
 - **xls**: the BIFF records of the workbook stream (its OLE2 container opened with olefile)
   give each cell's row and column; the sheet's DIMENSIONS record counts too, since calamine
   reserves memory for the box it claims.
@@ -44,6 +45,9 @@ from monitor.core.findings import Finding
 
 CHUNK = 1 << 20  # inflated bytes per scan: a chunk stays in the CPU cache while it is scanned
 EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
+MAX_MERGED = 100_000  # merged blocks kept per sheet; a ledger has a few hundred
+# a merged block as calamine gives it: 0-based ((first row, first column), (last row, last column))
+MergedRange = tuple[tuple[int, int], tuple[int, int]]
 
 
 class Limits(Protocol):  # read-only: [imports] settings are frozen
@@ -495,17 +499,41 @@ def _ods_extents(path: Path, _limits: Limits, sheets: Sequence[str] | None) -> M
     """Rows and cells of each table, with `number-rows-repeated`/`number-columns-repeated`.
     A cell counts when it has a value type or any content; empty ones only move along."""
     out: Measured = {}
+    for state in _ods_states(path):
+        for name, extent in state.tables.items():
+            out[name] = _larger(out.get(name), extent)
+    if sheets is not None:
+        out = {k: v for k, v in out.items() if k in sheets}
+    return out
+
+
+def _ods_states(path: Path) -> Iterator[_OdsState]:
     with zipfile.ZipFile(path) as zf:
         for info in _members(zf, "content.xml"):
             with zf.open(info) as fh:
                 state = _OdsState()
                 for m in _tokens(_chunks(fh)):
                     state.feed(m)
-            for name, extent in state.tables.items():
-                out[name] = _larger(out.get(name), extent)
-    if sheets is not None:
-        out = {k: v for k, v in out.items() if k in sheets}
-    return out
+            yield state
+
+
+def ods_merged_cells(
+    path: Path, sheets: Sequence[str] | None = None
+) -> dict[str, list[MergedRange]]:
+    """The merged blocks of each sheet of an .ods (`table:number-columns-spanned` and
+    `-rows-spanned`), as calamine reports them for xlsx and xls; {} for any other file.
+    Run after `check_sheets`, which has measured the file."""
+    try:
+        if sniff(path) != "ods":
+            return {}
+        merged: dict[str, list[MergedRange]] = {}
+        for state in _ods_states(path):
+            for name, blocks in state.merged.items():
+                if sheets is None or name in sheets:
+                    merged.setdefault(name, []).extend(blocks)
+        return merged
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error, ValueError):
+        return {}  # calamine reports what is wrong with the file when it reads it
 
 
 class _OdsState:
@@ -519,6 +547,7 @@ class _OdsState:
         self.cell: tuple[int, int] | None = None  # (first column, repeat) of an open cell
         self.cell_counts = False
         self.row_has: list[tuple[int, int]] = []  # (first, last) columns with content
+        self.merged: dict[str, list[MergedRange]] = {}
 
     def feed(self, m: re.Match[bytes]) -> None:
         closing, name, attrs, empty = m.group(1), m.group(2), m.group(3), m.group(4)
@@ -532,6 +561,7 @@ class _OdsState:
             elif not empty:
                 self.name = _unescape(_attrs(attrs).get(b"table:name", b""))
                 self.grow, self.row = _Grow(), 0
+                self.merged.setdefault(self.name, [])
             return
         if self.name is None:
             return
@@ -551,8 +581,19 @@ class _OdsState:
                 a = _attrs(attrs)
                 self.cell = (self.col, _repeat(a.get(b"table:number-columns-repeated")))
                 self.cell_counts = b"office:value-type" in a
+                spans = (
+                    a.get(b"table:number-rows-spanned"),
+                    a.get(b"table:number-columns-spanned"),
+                )
+                if spans != (None, None):
+                    self._merge(_repeat(spans[0]), _repeat(spans[1]))
                 if empty:
                     self._end_cell()
+
+    def _merge(self, rows: int, columns: int) -> None:
+        blocks = self.merged[self.name or ""]
+        if (rows > 1 or columns > 1) and len(blocks) < MAX_MERGED:
+            blocks.append(((self.row, self.col), (self.row + rows - 1, self.col + columns - 1)))
 
     def _end_cell(self) -> None:
         if self.cell is None:

@@ -5,6 +5,14 @@ Errors refuse the whole input (LedgerRejected); each names file, sheet, row, col
 and what was expected. Column-wise checks run on the distinct values of a column, so a
 million rows with 120 distinct months parse 120 months.
 
+Offices write numbers as text with thousands separators or full-width digits
+("１２３，４５６.７８"), and a dash ("—", "-", "/") for "nothing": these read as the number, or
+as an empty cell. Months read as `monitor.core.months` says; "2024.1" is refused as
+ambiguous (January, or October whose zero a number cell dropped) unless the same column
+writes October as "2024.10" in text. A fund or month that a sheet states once (its name, a
+line above the header, its title; see `files.Stated`) fills a missing column, and a column
+that disagrees with the sheet's name or such a line is refused row by row.
+
 Text cells are screened first (monitor.ledger.cell_text says what is refused and what is
 normalised): a control or bidi character in a code, name, fund or month refuses the input,
 whichever path it came by (CSV, workbook, --from-sql). Months must lie between 1990-01 and
@@ -16,8 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -27,15 +36,26 @@ from monitor.core.errors import LedgerRejected
 from monitor.core.findings import Finding
 from monitor.core.funds import FundCatalogue
 from monitor.core.money import UNITS
-from monitor.core.months import EARLIEST_MONTH, latest_month, read_month
+from monitor.core.months import (
+    EARLIEST_MONTH,
+    ambiguous_month,
+    latest_month,
+    month_in_text,
+    number_as_month,
+    read_month,
+    writes_october_in_full,
+)
+from monitor.core.vocabulary import fund_name
 from monitor.ledger import cell_text
-from monitor.ledger.files import RawTable
+from monitor.ledger.files import STATED_COLUMNS, RawTable, Stated
 
 _CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take other scripts' digits too
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 _MAX_FEN = 2**62  # far above any fund; guards against overflow of int64 sums
 # separators an analyst puts in a number; not newlines or tabs, so "12⏎34" is not 1234
 _NUMBER_NOISE = re.compile("[,，¥￥ \u00a0\u2007\u202f\u3000]")
+# what offices write in a cell for "nothing" (after NFKC: "－" is "-")
+_PLACEHOLDERS = frozenset({"-", "--", "—", "——", "–", "/", "－"})
 TEXT_COLUMNS = ("region_code", "region_name", "parent_code", "parent_name", "fund", "month")
 UNIT_CHOICES = "元、万元 或 亿元"
 
@@ -58,6 +78,23 @@ def derived_parent(code: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TableReport:
+    """How one table (a CSV, or one sheet) was understood, for `fundmon import --check`."""
+
+    file: str
+    sheet: str | None
+    header_rows: str  # "3" or "3–4"
+    columns: tuple[tuple[str, str | None], ...]  # header text → canonical name (None: ignored)
+    unit: str | None
+    unit_source: str | None  # "第 1 行：单位：万元", "命令行 --unit", "配置 [import] unit"
+    stated: tuple[tuple[str, str, str], ...]  # (column, value, where) stated for the sheet
+    rows: int
+    first_month: str | None
+    last_month: str | None
+    funds: tuple[str, ...]
+
+
 @dataclass
 class ValidLedger:
     """Validated input: rows in fen, the regions it names, its warnings and units."""
@@ -66,6 +103,7 @@ class ValidLedger:
     regions: pd.DataFrame  # code, name, parent_code, level
     warnings: list[Finding] = field(default_factory=list)
     units: set[str] = field(default_factory=set)
+    tables: list[TableReport] = field(default_factory=list)
 
 
 class _Errors:
@@ -161,15 +199,24 @@ def _parse_numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
     failed = present & np.isnan(values)
     if failed.any():
-        # "1,234.56" and "¥ 12 345" are numbers to an analyst; retry only the failures.
+        # "1,234.56", "¥ 12 345" and "１２３，４５６.７８" are numbers to an analyst; retry only
+        # the failures.
         idx = np.flatnonzero(failed)
-        cleaned = series.iloc[idx].map(lambda v: _NUMBER_NOISE.sub("", str(v).strip()))
+        cleaned = series.iloc[idx].map(_number_text)
         retry = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         values[idx] = retry
-        blank = (cleaned == "").to_numpy()  # a cell of spaces is an empty cell
+        blank = (cleaned == "").to_numpy()  # a cell of spaces, or a dash, is an empty cell
         present[idx[blank]] = False
         failed = present & np.isnan(values)
     return values, present, failed
+
+
+def _number_text(value: object) -> str:
+    """A number cell's text as `pd.to_numeric` reads it: full-width digits and punctuation
+    folded (NFKC), the minus sign U+2212 as '-', separators removed; '' for a placeholder."""
+    text = unicodedata.normalize("NFKC", str(value)).strip().replace("\u2212", "-")
+    text = _NUMBER_NOISE.sub("", text)
+    return "" if text in _PLACEHOLDERS else text
 
 
 def _resolve_unit(
@@ -232,6 +279,106 @@ def _months_in_range(
     return months
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    value: str  # a fund key or 'YYYY-MM'
+    source: Stated
+
+    def describe(self) -> str:
+        s = self.source
+        if s.how == "sheet":
+            return f"工作表名称“{s.text}”"
+        return f"{s.where}{'注明的' if s.how == 'label' else '标题'}“{s.text}”"
+
+
+def _stated_values(
+    table: RawTable, catalogue: FundCatalogue
+) -> tuple[dict[str, _Resolved], list[Finding]]:
+    """The fund and month the sheet states for all its rows (see `files.Stated`).
+
+    A sheet name or a title that names no fund or month is just a name; a labelled line
+    ("险种：…") that names none is an error. Two statements that disagree are an error. A
+    title counts only where the table has no column for it."""
+    where = {"file": _safe(table.source), "sheet": _safe(table.sheet)}
+    resolved: dict[str, _Resolved] = {}
+    errors: list[Finding] = []
+    for column in STATED_COLUMNS:
+        found: list[_Resolved] = []
+        titles: list[_Resolved] = []
+        for s in table.stated:
+            if s.column != column:
+                continue
+            value = _read_stated(s, catalogue)
+            if value is None and s.how == "label":
+                label = BY_NAME[column].label
+                errors.append(Finding(
+                    "error", "unknown_fund" if column == "fund" else "bad_month",
+                    f"{s.where}注明的{label}无法识别", row=s.row, column=label,
+                    value=_shown(s.text), expected=_expected_stated(column, catalogue), **where,
+                ))  # fmt: skip
+            elif value is not None:
+                (titles if s.how == "title" else found).append(_Resolved(value, s))
+        if len({r.value for r in found}) > 1:
+            a, b = found[0], next(r for r in found if r.value != found[0].value)
+            errors.append(Finding(
+                "error", "stated_conflict",
+                f"{a.describe()}与{b.describe()}不一致", row=b.source.row,
+                column=BY_NAME[column].label, value=_shown(b.source.text), expected="二者一致",
+                **where,
+            ))  # fmt: skip
+        elif found:
+            resolved[column] = found[0]
+        elif column not in table.frame and len({r.value for r in titles}) == 1:
+            resolved[column] = titles[0]
+    return resolved, errors
+
+
+def _read_stated(s: Stated, catalogue: FundCatalogue) -> str | None:
+    if s.column == "month":
+        return read_month(s.text) if s.how != "title" else month_in_text(s.text)
+    key = catalogue.key_for(s.text) if s.how != "title" else None
+    if key is None and s.how != "label":
+        named = catalogue.named_in(s.text)
+        key = next(iter(named)) if len(named) == 1 else None
+    return key
+
+
+def _expected_stated(column: str, catalogue: FundCatalogue) -> str:
+    if column == "fund":
+        return f"已配置的险种：{catalogue.describe()}（或其中文名称）"
+    return "如 2024-05、202405 或 2024年5月"
+
+
+def _missing_stated(table: RawTable, column: str, catalogue: FundCatalogue) -> Finding:
+    label = BY_NAME[column].label
+    return Finding(
+        "error",
+        "missing_column",
+        f"缺少必需列 {label}（表头在第 {table.header_rows()} 行）：表中没有{label}列，"
+        f"工作表名称和表头上方的标题也未注明{label}",
+        file=_safe(table.source),
+        sheet=_safe(table.sheet),
+        row=table.header_row,
+        column=label,
+        expected=(
+            f"{label}列；或表头上方一行注明，如“{label}：职工基本医疗保险统筹基金”；"
+            "或以险种名称命名工作表"
+            if column == "fund"
+            else f"{label}列；或表头上方一行注明，如“统计期：2024年5月”；或以月份命名工作表"
+        ),
+    )
+
+
+@dataclass
+class _Part:
+    """One validated table with what its report needs (gathered as values were parsed)."""
+
+    rows: pd.DataFrame
+    months: set[str] = field(default_factory=set)
+    funds: set[str] = field(default_factory=set)
+    stated: dict[str, _Resolved] = field(default_factory=dict)
+
+
 def _validate_table(
     table: RawTable,
     *,
@@ -240,11 +387,27 @@ def _validate_table(
     refunds: Collection[str],
     latest: str,
     errors: _Errors,
-) -> pd.DataFrame:
-    frame, hostile = _screen_text(table.frame)
+) -> _Part:
+    stated, problems = _stated_values(table, catalogue)
+    for finding in problems:
+        errors.add(finding)
+    headers = dict(table.headers)
+    source = table.frame
+    for column in STATED_COLUMNS:
+        if column in source:
+            continue
+        if column not in stated:
+            if not any(f.column == BY_NAME[column].label for f in problems):  # said already
+                errors.add(_missing_stated(table, column, catalogue))
+            return _Part(pd.DataFrame())
+        # the sheet's value in every row, checked below like a column's
+        source = source.assign(**{column: stated[column].value})
+        headers[column] = stated[column].describe()
+    frame, hostile = _screen_text(source)
     rows = frame["row"].to_numpy()
     out = pd.DataFrame(index=frame.index)
     file, sheet = _safe(table.source), _safe(table.sheet)
+    part = _Part(out, stated=stated)
 
     def bad(
         mask: np.ndarray | pd.Series,
@@ -268,7 +431,7 @@ def _validate_table(
                     file=file,
                     sheet=sheet,
                     row=int(rows[i]),
-                    column=_safe(table.headers.get(column, column)),
+                    column=_safe(headers.get(column, column)),
                     value=None if pd.isna(value) else _shown(value),
                     expected=expected,
                 )
@@ -279,7 +442,7 @@ def _validate_table(
         def hostile_text(value: object, label: str = BY_NAME[column].label) -> str:
             return f"{label}含不可见的控制字符：{cell_text.describe(str(value))}"
 
-        bad(mask, column, "control_character", hostile_text, cell_text.EXPECTED, cells=table.frame)
+        bad(mask, column, "control_character", hostile_text, cell_text.EXPECTED, cells=source)
 
     def required_present(column: str) -> np.ndarray:
         missing = frame[column].isna().to_numpy()
@@ -310,36 +473,87 @@ def _validate_table(
             else None
         )
 
+    def disagrees(column: str, values: pd.Series, shown: Callable[[str], str]) -> None:
+        """Rows that contradict what the sheet's name or a line above the header states."""
+        said = stated.get(column)
+        if said is None or column not in table.frame:
+            return
+        mask = values.notna().to_numpy() & (values != said.value).to_numpy()
+        message = f"{BY_NAME[column].label}与{said.describe()}不一致"
+        bad(mask, column, "stated_conflict", message, shown(said.value))
+
     # fund
     present = required_present("fund")
-    funds = _map_distinct(frame["fund"], lambda v: catalogue.key_for(str(v)))
+
+    def fund_of(value: object) -> str | None:
+        key = catalogue.key_for(str(value))
+        if key is not None:
+            part.funds.add(key)
+        return key
+
+    funds = _map_distinct(frame["fund"], fund_of)
     bad(
         present & funds.isna().to_numpy(),
         "fund",
         "unknown_fund",
         "未知险种",
-        f"已配置的险种：{catalogue.describe()}（或其中文名称）",
+        _expected_stated("fund", catalogue),
     )
+    disagrees("fund", funds, lambda key: fund_name(catalogue, key))
     out["fund"] = funds
 
     # month
     present = required_present("month")
-    distinct: set[str] = set()  # the months named, kept as they are parsed (no 1M-row pass)
+    distinct = part.months  # the months named, kept as they are parsed (no 1M-row pass)
+    seen: list[object] = []  # each distinct cell value, once
+    short: list[object] = []  # "2024.1": January, or October without its zero
+    numbers: list[object] = []  # 2024.05 typed into a number cell
 
     def month_of(value: object) -> str | None:
+        seen.append(value)
+        if ambiguous_month(value):
+            short.append(value)
+            return None
         month = read_month(value)
         if month is not None:
             distinct.add(month)
+        elif number_as_month(value):
+            numbers.append(value)
         return month
 
     months = _map_distinct(frame["month"], month_of)
+    if short and writes_october_in_full(seen):  # October is "2024.10": "2024.1" is January
+        january = {v: read_month(v) for v in short}
+        distinct.update(m for m in january.values() if m is not None)
+        is_short = frame["month"].isin(short)
+        months = months.where(~is_short, frame["month"].map(january))
+        short = []
+    unread = present & months.isna().to_numpy()
+    none = np.zeros(len(frame), bool)
+    is_short = frame["month"].isin(short).to_numpy() if short else none
+    is_number = frame["month"].isin(numbers).to_numpy() if numbers else none
     bad(
-        present & months.isna().to_numpy(),
+        is_short,
+        "month",
+        "ambiguous_month",
+        "月份有歧义：可能是 1 月，也可能是数字单元格去掉末尾 0 的 10 月",
+        "写成 2024-01 或 2024-10（或 2024年1月、2024年10月）",
+    )
+    bad(
+        is_number,
+        "month",
+        "bad_month",
+        "月份是数字单元格（2024.10 在数字单元格中会变成 2024.1，无法可靠读取）",
+        "文本或日期单元格，如 2024-05 或 2024年5月",
+    )
+    bad(
+        unread & ~is_short & ~is_number,
         "month",
         "bad_month",
         "无法识别的月份",
         "如 2024-05、202405 或 2024年5月",
     )
+    disagrees("month", months, lambda month: month)
     out["month"] = _months_in_range(months, distinct, latest, bad)
 
     # amounts in the stated unit → exact integer fen
@@ -398,7 +612,7 @@ def _validate_table(
     out["file"] = file
     out["sheet"] = sheet
     out["row"] = rows
-    return out
+    return part
 
 
 def _check_duplicates(rows: pd.DataFrame, errors: _Errors) -> None:
@@ -541,9 +755,10 @@ def validate_tables(
     warnings: list[Finding] = []
     known = known_regions or {}
     latest = latest_month(now)
-    parts = []
+    parts: list[tuple[RawTable, str, _Part]] = []
     units: set[str] = set()
     for table in tables:
+        warnings += [replace(f, file=_safe(f.file), sheet=_safe(f.sheet)) for f in table.notes]
         for header in table.ignored_columns:
             warnings.append(
                 Finding(
@@ -560,18 +775,12 @@ def validate_tables(
         if chosen is None:
             continue
         units.add(chosen)
-        parts.append(
-            _validate_table(
-                table,
-                unit=chosen,
-                catalogue=catalogue,
-                refunds=refunds,
-                latest=latest,
-                errors=errors,
-            )
+        part = _validate_table(
+            table, unit=chosen, catalogue=catalogue, refunds=refunds, latest=latest, errors=errors
         )
+        parts.append((table, chosen, part))
     errors.raise_if_any()
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    rows = pd.concat([p.rows for _, _, p in parts], ignore_index=True) if parts else pd.DataFrame()
     if rows.empty:
         errors.add(
             Finding(
@@ -588,4 +797,29 @@ def validate_tables(
     for column in ("income", "expenditure", "balance"):
         rows[column] = rows[column].astype("int64")
     rows = rows.drop(columns=["region_name", "parent_code", "parent_name"])
-    return ValidLedger(rows=rows, regions=regions, warnings=warnings, units=units)
+    reports = [_report(t, chosen, unit, p) for t, chosen, p in parts]
+    return ValidLedger(rows=rows, regions=regions, warnings=warnings, units=units, tables=reports)
+
+
+def _report(table: RawTable, chosen: str, option: str | None, part: _Part) -> TableReport:
+    source: str | None
+    if option:
+        source = "命令行 --unit"
+    elif table.unit:
+        source = table.unit_source
+    else:
+        source = "配置 [import] unit（文件未注明）"
+    months = sorted(part.months)
+    return TableReport(
+        file=table.source,
+        sheet=table.sheet,
+        header_rows=table.header_rows(),
+        columns=tuple(table.columns),
+        unit=chosen,
+        unit_source=source,
+        stated=tuple((c, r.value, r.describe()) for c, r in part.stated.items()),
+        rows=len(part.rows),
+        first_month=months[0] if months else None,
+        last_month=months[-1] if months else None,
+        funds=tuple(sorted(part.funds)),
+    )
