@@ -16,6 +16,7 @@ read only when a connection is opened (`SmtpSettings.password()`).
     retry_backoff = "1m"             # first retry after this, doubling per attempt …
     retry_backoff_max = "1h"         # … up to this
     subject_prefix = ""              # e.g. "[池州市医保局]"
+    hold_unconfirmed = true          # hold mail a month pending review (待核实) causes
 
     [[alerts.routes]]
     levels = ["yellow", "orange", "red"]   # default; "notice" routes notice-only changes
@@ -172,6 +173,9 @@ class AlertSettings:
     retry_backoff: Duration = dt.timedelta(minutes=1)  # first retry; doubling …
     retry_backoff_max: Duration = dt.timedelta(hours=1)  # … up to this
     subject_prefix: Text = ""
+    # a change caused by a month pending review (待核实, flagged at import) waits for
+    # `fundmon ledger confirm` or a corrected re-import instead of being mailed
+    hold_unconfirmed: Flag = True
 
     @model_validator(mode="after")
     def _backoff_order(self) -> AlertSettings:

@@ -69,6 +69,8 @@ class ImportSettings:
     reconcile_abs_yuan: Annotated[Number, Field(ge=0)] = 1000.0
     reconcile_rel: Annotated[Number, Field(ge=0)] = 1e-4
     spike_factor: Annotated[Number, Field(gt=0)] = 5.0  # above this × the typical size: flagged
+    # a month this far (robust z) from its series' recent pattern is 待核实 (monitor.core.aberrant)
+    aberrant_z: Annotated[Number, Field(ge=0)] = 6.0  # 0: never
     max_errors: Annotated[Int, Field(ge=0)] = 200  # errors listed per refused import
     # A sheet is refused before it is read when its used range is beyond these (a poisoned
     # workbook with one cell at XFD1048576 would otherwise ask for 549 GB).

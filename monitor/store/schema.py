@@ -126,6 +126,29 @@ ledger_revisions = Table(
     UniqueConstraint("region_code", "fund", "month", "revision", name="uq_revision"),
 )
 
+# Months flagged at import as far outside their series' recent pattern (待核实,
+# monitor.core.aberrant): pending until an analyst confirms them (`fundmon ledger confirm`)
+# or a re-import corrects them (cleared). Alerts a pending month causes are held meanwhile.
+ledger_reviews = Table(
+    "ledger_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region_code", String(6), nullable=False),
+    Column("fund", String(40), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("status", String(10), nullable=False),  # pending | confirmed | cleared
+    Column("detail", JSON, nullable=False),  # [{column, value, expected (fen), z}]
+    Column("reason", Text, nullable=False),  # the import warning, as the analyst read it
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=False),  # flagged by
+    Column("found_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decided_by", String(100), nullable=True),  # who confirmed it
+    Column("decided_import_id", Integer, ForeignKey("imports.id"), nullable=True),  # cleared by
+    Column("note", Text, nullable=True),
+    UniqueConstraint("region_code", "fund", "month", name="uq_ledger_review"),
+    Index("ix_ledger_reviews_status", "status"),
+)
+
 VALUE_COLUMNS: tuple[str, ...] = ("income", "expenditure", "balance", *DETAIL_AMOUNTS, *COUNTS)
 
 # Level history: one evaluation per region, fund and month. Re-evaluating a month replaces
