@@ -20,7 +20,15 @@ from monitor.config.alerts import (
     smtp_settings,
 )
 from monitor.config.settings import parse_config
-from monitor.core.alerts import FundState, Silence, acknowledge, decide, silence_baselines
+from monitor.core.aberrant import Aberration, Review
+from monitor.core.alerts import (
+    FundState,
+    Silence,
+    acknowledge,
+    decide,
+    release,
+    silence_baselines,
+)
 from monitor.core.classify import Decision, Notice, Reason, State
 from monitor.core.errors import ConfigError
 from monitor.core.evaluation import FundResult
@@ -515,3 +523,93 @@ def test_every_kind_of_event_renders_with_what_changed(lang: str) -> None:
         ]
     else:
         assert subjects[2].startswith("[RED alert, reminder]") and "(for 8 days)" in subjects[2]
+
+
+# ---------------------------------------------------------------- held for review (issue 15)
+REVIEW = Review(
+    7,
+    "341721",
+    "resident",
+    "2024-12",
+    "pending",
+    (Aberration("341721", "resident", "2024-12", "expenditure", 300_000_000, 100_000_000, 11.0),),
+    region_name="东至县",
+)
+
+
+def pending(r: FundResult, *reviews: Review) -> FundResult:
+    """The result as the evaluation marks it when its level reads months pending review."""
+    return replace(r, decision=replace(r.decision, pending_review=reviews or (REVIEW,)))
+
+
+def test_a_change_caused_by_a_month_pending_review_is_recorded_held_and_the_level_kept() -> None:
+    life = Lifecycle()
+    life.run(result("341721", "resident", "green", month="2024-11"), now=T0)
+    plan = life.run(pending(result("341721", "resident", "red")), now=T0 + DAY)
+    assert kinds(plan) == [("raise", "341721", "red")]
+    event = plan.events[0]
+    assert event.held_for == (7,) and event.suppressed_by == "review #7" and not event.mailed
+    assert "局长 <leader@example.org>" in event.recipients  # who will hear of it, once confirmed
+    assert plan.mails == ()
+    state = life.states[("341721", "resident")]
+    assert (state.level, state.month) == (Level.GREEN, "2024-12")  # the level leaders know
+    assert event.snapshot.reviews[0]["status"] == "pending"
+    assert event.snapshot.reviews[0]["text_zh"].startswith("东至县（341721）2024-12 本期支出")
+
+
+def test_a_correction_that_brings_the_level_back_sends_nothing_at_all() -> None:
+    life = Lifecycle()
+    life.run(result("341721", "resident", "green", month="2024-11"), now=T0)
+    life.run(pending(result("341721", "resident", "red")), now=T0 + DAY)
+    corrected = life.run(result("341721", "resident", "green"), now=T0 + 2 * DAY)
+    assert corrected.events == () and corrected.mails == ()  # no 新预警, no 解除
+
+
+def test_once_confirmed_the_next_evaluation_or_a_release_mails_the_change_once() -> None:
+    life = Lifecycle()
+    life.run(result("341721", "resident", "green", month="2024-11"), now=T0)
+    held = life.run(pending(result("341721", "resident", "red")), now=T0 + DAY).events
+    plan = release(life.states, held, settings=SETTINGS, now=T0 + 2 * DAY)
+    assert kinds(plan) == [("raise", "341721", "red")]
+    assert mailed_to(plan)["局长 <leader@example.org>"] == ["raise"]
+    assert plan.events[0].snapshot.reviews[0]["status"] == "confirmed"
+    life.states.update(plan.states)
+    again = release(life.states, held, settings=SETTINGS, now=T0 + 30 * DAY)
+    assert again.events == ()  # released once; no reminder either: that is an evaluation's
+    # without a release, the next evaluation (the month no longer pending) raises it
+    other = Lifecycle()
+    other.run(result("341721", "resident", "green", month="2024-11"), now=T0)
+    other.run(pending(result("341721", "resident", "red")), now=T0 + DAY)
+    assert kinds(other.run(result("341721", "resident", "red"), now=T0 + 2 * DAY)) == [
+        ("raise", "341721", "red")
+    ]
+
+
+def test_a_fund_already_red_stays_red_and_keeps_its_reminders_saying_pending_review() -> None:
+    life = Lifecycle()
+    life.run(result("341721", "resident", "red", month="2024-11"), now=T0)
+    plan = life.run(pending(result("341721", "resident", "red")), now=T0 + 7 * DAY)
+    assert kinds(plan) == [("remind", "341721", "red")] and plan.events[0].mailed
+    msg = build_message(
+        plan.mails[0], funds=FUNDS, settings=SETTINGS, sender="a@x.org", message_id="<r@x>",
+        now=T0 + 7 * DAY,
+    )  # fmt: skip
+    body = msg.get_body(("plain",)).get_content()
+    assert "待核实：东至县（341721）2024-12 本期支出 300.00万元" in body
+    # a fall the pending month causes is held like a rise
+    down = life.run(pending(result("341721", "resident", "green")), now=T0 + 8 * DAY)
+    assert [(e.kind, e.held_for) for e in down.events] == [("clear", (7,))]
+    assert life.states[("341721", "resident")].level == Level.RED
+
+
+def test_holding_off_mails_at_once_and_the_mail_says_pending_review() -> None:
+    settings = replace(SETTINGS, hold_unconfirmed=False)
+    life = Lifecycle(settings)
+    plan = life.run(pending(result("341721", "resident", "red")), now=T0)
+    assert kinds(plan) == [("raise", "341721", "red")] and plan.events[0].mailed
+    msg = build_message(
+        plan.mails[0], funds=FUNDS, settings=settings, sender="a@x.org", message_id="<h@x>",
+        now=T0,
+    )  # fmt: skip
+    assert "待核实" in msg.get_body(("html",)).get_content()
+    assert AlertSettings().hold_unconfirmed is True

@@ -62,7 +62,9 @@ def _fund_short(obj: Context, key: str) -> str:
     return "全部险种" if key == "*" else fund_name(obj.config.funds, key)
 
 
-def _mail_column(row: Any) -> str:
+def _mail_column(row: Any, held: Any = None) -> str:
+    if held is not None:  # a change a month pending review caused (monitor.notify.held)
+        return f"{'暂缓' if held.waiting else '未发'}（{held.status()}）"
     if row.suppressed_by:
         what, _, ident = row.suppressed_by.partition(" ")
         return f"未发（{'已确认' if what == 'ack' else '静默'} {ident}）"
@@ -92,6 +94,7 @@ def alerts() -> None:
 @reports_errors
 def alerts_list(obj: Context, active: bool, limit: int) -> None:
     """最近的预警事件（新预警、升级、提醒、降级、解除、提示），或当前生效的预警。"""
+    from monitor.notify.held import held_events, waiting
     from monitor.notify.outbox import active_funds, alerts_by_id, list_alerts, load_silences
     from monitor.render.alert_mail import one_line
 
@@ -100,8 +103,10 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
             funds = active_funds(conn)
             silences = load_silences(conn, now())
             names = alerts_by_id(conn, [s.alert_id for s in funds if s.alert_id])
+            held_now = waiting(conn)
         else:
             rows = list_alerts(conn, limit=limit)
+            held = held_events(conn, rows)
     if not active:
         if not rows:
             echo("还没有预警事件（`fundmon evaluate` 评估后产生）")
@@ -117,7 +122,7 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
                 level_label(r.level)
                 + (f" ← {level_label(r.previous_level)}" if r.previous_level != r.level else ""),
                 _payable(r),
-                _mail_column(r),
+                _mail_column(r, held.get(r.id)),
                 f"{r.acked_by} {local_time(r.acked_at)}" + (f"：{r.ack_note}" if r.ack_note else "")
                 if r.acked_at
                 else "",
@@ -182,6 +187,33 @@ def alerts_list(obj: Context, active: bool, limit: int) -> None:
         )
     else:
         echo("当前没有处于预警级别的基金")
+    if held_now:
+        echo("")
+        echo("暂缓发送的预警（引起变化的月份待核实；`fundmon ledger confirm` 确认后发送）：")
+        echo(
+            tabulate(
+                safe_rows(
+                    [
+                        f"#{h.event.id}",
+                        f"{one_line(h.event.snapshot.region_name)}（{h.event.snapshot.region_code}）",
+                        _fund_short(obj, h.event.snapshot.fund),
+                        h.event.snapshot.month,
+                        kind_label(h.event.kind),
+                        level_label(h.event.level)
+                        + (
+                            f" ← {level_label(h.event.previous_level)}"
+                            if h.event.previous_level != h.event.level
+                            else ""
+                        ),
+                        h.status(),
+                    ]
+                    for h in held_now
+                ),
+                headers=["编号", "统筹区", "险种", "月份", "事件", "级别", "核实"],
+                disable_numparse=True,
+            ),
+            block=True,
+        )
     if silences:
         echo("")
         echo("生效中的静默：")

@@ -15,6 +15,7 @@ from monitor.cli.evaluate import evaluate
 from monitor.cli.forecast import forecast
 from monitor.cli.imports import import_cmd
 from monitor.cli.ledger import ledger
+from monitor.cli.review import confirm, pending
 from monitor.cli.service import run, status
 from monitor.cli.thresholds import thresholds
 
@@ -43,3 +44,5 @@ for command in (
     demo,
 ):  # fmt: skip
     main.add_command(command)
+ledger.add_command(confirm)  # fundmon ledger confirm|pending: months pending review
+ledger.add_command(pending)

@@ -27,17 +27,26 @@ are still recorded, with what suppressed them.
 Routing: a route matches an event when the fund and a region glob match and its `levels`
 meet the levels the event concerns (the new level and the previous one, less green; `red`
 for a reminder; `notice` for a notice event).
+
+Holding (`[alerts] hold_unconfirmed`): when the result reads a month pending review (flagged
+at import as far outside its series' pattern, `monitor.core.aberrant`), its changes — raise,
+escalate, downgrade, clear, notices — are recorded as held (`held_for`, `suppressed_by`
+"review #id") and mailed to nobody, and the lifecycle keeps the level (and notices) it had:
+so a correction that brings the figures back sends nothing at all, and a confirmation lets
+the change go as an ordinary one (`release`, or the next evaluation). A level the fund had
+before the month (red, say) is not the month's doing: its reminders go on, saying 待核实.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import getaddresses
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
+from monitor.core.aberrant import Review
 from monitor.core.thresholds import Level
 
 FundKey = tuple[str, str]  # (region_code, fund)
@@ -65,6 +74,8 @@ class AlertPolicy(Protocol):
     def repeat_levels(self) -> frozenset[str]: ...
     @property
     def repeat_interval(self) -> dt.timedelta: ...
+    @property
+    def hold_unconfirmed(self) -> bool: ...
 
 
 def envelope_address(recipient: str) -> str | None:
@@ -89,6 +100,7 @@ class _DecisionLike(Protocol):
     reasons: Sequence[Any]
     notices: Sequence[Any]
     data_missing: bool
+    pending_review: Sequence[Review]
 
 
 class ResultLike(Protocol):
@@ -292,6 +304,8 @@ class Snapshot:
     reasons: tuple[Mapping[str, Any], ...]  # {"level", "zh", "en", "held"}
     notices: tuple[Mapping[str, Any], ...]  # {"id", "label_zh", "label_en", "text_zh", "text_en"}
     forecast: Mapping[str, Any] | None  # trimmed outlook_json
+    # months read that were flagged at import: {"id", "month", "status", "text_zh", "text_en"}
+    reviews: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def payable_months(self) -> float | None:
@@ -317,6 +331,7 @@ class Snapshot:
             "reasons": [dict(r) for r in self.reasons],
             "notices": [dict(n) for n in self.notices],
             "forecast": dict(self.forecast) if self.forecast else None,
+            "reviews": [dict(r) for r in self.reviews],
         }
 
     @classmethod
@@ -332,6 +347,16 @@ class Snapshot:
             reasons=tuple(data.get("reasons") or ()),
             notices=tuple(data.get("notices") or ()),
             forecast=data.get("forecast"),
+            reviews=tuple(data.get("reviews") or ()),
+        )
+
+    def confirmed(self, ids: Collection[int]) -> Snapshot:
+        """The snapshot with the reviews `ids` marked confirmed (for a released change)."""
+        return replace(
+            self,
+            reviews=tuple(
+                {**r, "status": "confirmed"} if r.get("id") in ids else r for r in self.reviews
+            ),
         )
 
 
@@ -386,6 +411,17 @@ def snapshot(result: ResultLike) -> Snapshot:
         }
         for n in d.notices
     )
+    reviews = tuple(
+        {
+            "id": r.id,
+            "region_code": r.region_code,
+            "month": r.month,
+            "status": r.status,
+            "text_zh": r.text("zh"),
+            "text_en": r.text("en"),
+        }
+        for r in d.pending_review
+    )
     return Snapshot(
         region_code=result.region_code,
         region_name=result.region_name,
@@ -397,6 +433,7 @@ def snapshot(result: ResultLike) -> Snapshot:
         reasons=reasons,
         notices=notices,
         forecast=_trim_forecast(result.forecast),
+        reviews=reviews,
     )
 
 
@@ -417,6 +454,7 @@ class Event:
     recipients: tuple[str, ...] = ()
     suppressed_by: str | None = None
     id: int | None = None  # the stored event's id, set by the store
+    held_for: tuple[int, ...] = ()  # reviews of months pending review it waits for
 
     @property
     def key(self) -> FundKey:
@@ -544,6 +582,20 @@ def _suppression(
     return by, replace(state, ack=ack), changed
 
 
+HELD_BY = "review"  # suppressed_by of a held change: "review #12" (String(40))
+
+
+def held_text(ids: Sequence[int]) -> str:
+    return (f"{HELD_BY} " + ",".join(f"#{i}" for i in ids))[:40]
+
+
+def _hold(result: ResultLike, settings: AlertPolicy) -> tuple[int, ...]:
+    """The reviews the result's changes wait for (none when holding is off)."""
+    if not settings.hold_unconfirmed:
+        return ()
+    return tuple(sorted({r.id for r in result.decision.pending_review}))
+
+
 def decide(
     states: Mapping[FundKey, FundState],
     results: Iterable[ResultLike],
@@ -553,16 +605,56 @@ def decide(
     now: dt.datetime,
 ) -> Plan:
     """The events, mails and new states after an evaluation (see the module docstring)."""
+    return _decide(
+        states,
+        ((snapshot(r), _hold(r, settings)) for r in results),
+        settings=settings,
+        silences=silences,
+        now=now,
+    )
+
+
+def release(
+    states: Mapping[FundKey, FundState],
+    held: Iterable[Event],
+    *,
+    settings: AlertPolicy,
+    silences: Sequence[Silence] = (),
+    now: dt.datetime,
+) -> Plan:
+    """Held changes let go once the months they waited for are confirmed: each fund's latest
+    held event decided again, as if just evaluated, against the state the lifecycle kept
+    (an event older than the fund's latest month is ignored, like a re-evaluation of
+    history). What it finds is mailed as an ordinary raise, escalation, fall or notice; a
+    fund whose level meanwhile came back sends nothing."""
+    return _decide(
+        states,
+        ((e.snapshot.confirmed(e.held_for), ()) for e in held),
+        settings=settings,
+        silences=silences,
+        now=now,
+        remind=False,  # a reminder is the next evaluation's business
+    )
+
+
+def _decide(
+    states: Mapping[FundKey, FundState],
+    funds: Iterable[tuple[Snapshot, tuple[int, ...]]],
+    *,
+    settings: AlertPolicy,
+    silences: Sequence[Silence],
+    now: dt.datetime,
+    remind: bool = True,
+) -> Plan:
     live = {s.id: s for s in silences}
     changed_silences: dict[int, Silence] = {}
     new_states: dict[FundKey, FundState] = {}
     events: list[Event] = []
-    for result in results:
-        key = (result.region_code, result.fund)
-        state = states.get(key) or FundState(result.region_code, result.fund)
-        if state.month is not None and result.month < state.month:
+    for snap, held in funds:
+        key = (snap.region_code, snap.fund)
+        state = states.get(key) or FundState(snap.region_code, snap.fund)
+        if state.month is not None and snap.month < state.month:
             continue  # a re-evaluation of history: the lifecycle has moved on
-        snap = snapshot(result)
         level = snap.level
         fund_events: list[Event] = []
         kind = _kind(state.level, level)
@@ -572,7 +664,8 @@ def decide(
                 Event(kind, level, state.level, snap, previous=state.last, level_since=now)
             )
         elif (
-            level.value in settings.repeat_levels
+            remind
+            and level.value in settings.repeat_levels
             and since is not None
             and now - since >= settings.repeat_interval
         ):
@@ -598,14 +691,20 @@ def decide(
                 )
             )
         labels = {n["id"]: (n["label_zh"], n["label_en"]) for n in snap.notices}
-        new = replace(state, month=result.month, notices=notices, notice_labels=labels)
-        if kind is not None:
+        new = replace(state, month=snap.month)
+        if not (held and (added or removed)):  # held notices: the lifecycle keeps the old ones
+            new = replace(new, notices=notices, notice_labels=labels)
+        if kind is not None and not held:
             new = replace(new, level=level, level_since=now, alert_id=None)
         for event in fund_events:
+            event = replace(event, recipients=recipients_for(event, settings.routes))
+            if held and event.kind != "remind":
+                # recorded, mailed to nobody, touching no ack or silence: it waits for review
+                events.append(replace(event, suppressed_by=held_text(held), held_for=held))
+                continue
             by, new, risen = _suppression(event, new, live, now)
             for silence in risen:
                 changed_silences[silence.id] = silence
-            event = replace(event, recipients=recipients_for(event, settings.routes))
             event = replace(event, suppressed_by=by)
             if event.kind == "remind" and not event.mailed:
                 continue  # a reminder is only a mail; a suppressed one is not recorded
@@ -616,7 +715,7 @@ def decide(
                     last_mailed_at=now,
                     last=Figures(now, snap.month, level, snap.payable_months, snap.p_depletion12),
                 )
-        if level == Level.GREEN:
+        if new.level == Level.GREEN:
             new = replace(new, ack=None, level_since=None)
         new_states[key] = new
     return Plan(

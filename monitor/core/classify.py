@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.core.aberrant import Review
 from monitor.core.indicators import (
     DATA_MISSING,
     INDICATORS,
@@ -184,6 +185,9 @@ class Decision:
     notices: tuple[Notice, ...] = ()
     notes: tuple[Note, ...] = ()
     data_missing: bool = False
+    # months this level reads that were flagged at import and not yet confirmed or corrected
+    # (monitor.core.aberrant): the level stands on them, its alert mail waits
+    pending_review: tuple[Review, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -200,6 +204,7 @@ class Decision:
             "notices": [n.to_dict(lang) for n in self.notices],
             "reasons": [r.to_dict(lang) for r in self.reasons],
             "notes": [n.text(lang) for n in self.notes],
+            "pending_review": [r.summary(lang) for r in self.pending_review],
         }
 
 

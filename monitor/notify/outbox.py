@@ -78,6 +78,7 @@ from monitor.config.alerts import (
     smtp_settings,
 )
 from monitor.config.settings import Config
+from monitor.core.aberrant import review_word
 from monitor.core.alerts import (
     Event,
     Figures,
@@ -185,6 +186,7 @@ def _event_json(event: Event) -> dict[str, Any]:
         "notices_added": list(event.notices_added),
         "notices_removed": list(event.notices_removed),
         "removed_labels": [list(x) for x in event.removed_labels],
+        "held_for": list(event.held_for),
     }
 
 
@@ -205,6 +207,7 @@ def event_from_row(row: Any) -> Event:
         recipients=tuple(row.recipients or ()),
         suppressed_by=row.suppressed_by,
         id=row.id,
+        held_for=tuple(int(i) for i in data.get("held_for") or ()),
     )
 
 
@@ -219,14 +222,20 @@ class QueueReport:
     outbox_ids: tuple[int, ...] = ()
     # alerts whose full mail could not be rendered (sent in the short edition): one note each
     render_failures: tuple[str, ...] = ()
+    held: int = 0  # changes caused by months pending review: recorded, waiting (not mailed)
 
     def line(self) -> str:
         """One line for `fundmon evaluate`."""
         if not self.events:
             return "预警邮件：级别无变化，未排入邮件"
         extra = []
-        if self.suppressed:
-            extra.append(f"{self.suppressed} 项已确认或静默，不发邮件")
+        if self.held:
+            extra.append(
+                f"{self.held} 项由{review_word()}的月份引起，暂缓发送"
+                "（`fundmon ledger pending` 查看，`fundmon ledger confirm` 确认后发送）"
+            )
+        if self.suppressed - self.held:
+            extra.append(f"{self.suppressed - self.held} 项已确认或静默，不发邮件")
         if self.unrouted:
             extra.append(
                 f"{self.unrouted} 项无匹配的收件人"
@@ -309,7 +318,7 @@ def record_plan(
         )
         with_id = replace(event, id=result.scalar_one())
         stored[id(event)] = with_id
-        if event.kind in ("raise", "escalate", "downgrade"):
+        if event.kind in ("raise", "escalate", "downgrade") and not event.held_for:
             key = event.key
             states[key] = replace(states[key], alert_id=with_id.id)
     _save_states(conn, states, now)
@@ -366,6 +375,7 @@ def record_plan(
     notes = _note_render_failures(conn, failures, stored.values(), funds, lang)
     unrouted = sum(1 for e in plan.events if not e.recipients and not e.suppressed_by)
     return QueueReport(
+        held=sum(1 for e in plan.events if e.held_for),
         events=len(plan.events),
         mails=len(outbox_ids),
         suppressed=plan.suppressed,

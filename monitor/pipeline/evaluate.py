@@ -14,6 +14,13 @@ right without forecasting every past month. Re-evaluating a month replaces its r
 (idempotent). A stored month whose data changed since (a correction) is re-evaluated too,
 and a change of its level is recorded with the reason.
 
+Months pending review (待核实: flagged at import as far outside their series' pattern,
+`monitor.core.aberrant`, until confirmed or corrected) do not change how a level is computed:
+it stands on the figures as they are. The decision of every month that reads one (the month
+and the 11 after it, in the region and every roll-up above it) lists it in `pending_review`
+and says so in a note; the alert lifecycle holds the mail of a change it causes
+(`[alerts] hold_unconfirmed`).
+
 `changed_only=True` (`fundmon evaluate --changed-only`, and the service after an ingest)
 evaluates each fund at its own latest month, and only the funds whose data changed since
 their stored evaluation (a new month, a correction — a county's and, once complete, its
@@ -46,8 +53,10 @@ import pandas as pd
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.engine import Connection
 
+from monitor.config.alerts import alert_settings
 from monitor.config.compute import ComputeSettings, compute_settings
 from monitor.config.settings import Config
+from monitor.core.aberrant import Review, month_reads, note_text, reviews_by_fund
 from monitor.core.classify import Decision, State, classify_month, classify_series, initial_state
 from monitor.core.evaluation import FundResult, ReplayFund
 from monitor.core.fingerprint import figure_lines, fingerprint_of_lines
@@ -69,6 +78,7 @@ from monitor.core.thresholds import (
 )
 from monitor.pipeline.compute import run_tasks
 from monitor.store.db import in_slices, read_ledger, read_regions
+from monitor.store.reviews import pending_reviews
 from monitor.store.schema import evaluations, import_findings, imports, ledger, level_changes
 
 WARM_UP = 24  # months of current-value history replayed before a first evaluation
@@ -814,6 +824,8 @@ def _evaluate(
     if month is None and not changed_only:
         month = str(inputs.combined["month"].max())
     stored = _stored_index(conn, scope)
+    reviews = _reviews(conn, regions)
+    held = alert_settings(config).hold_unconfirmed
     plan = _plan(inputs, stored, month, changed_only=changed_only)
     _load_states(conn, plan, stored)
     inputs.prepare_current(plan.keys())
@@ -831,7 +843,7 @@ def _evaluate(
     def finish(key: SeriesKey, forecasts: Mapping[str, Any]) -> None:
         c = time.perf_counter()
         for result, old in _classify_fund(
-            inputs, key, plan[key], forecasts, stored, profile, label
+            inputs, key, plan[key], forecasts, stored, profile, label, (reviews.get(key, ()), held)
         ):
             if writer is not None:
                 s = time.perf_counter()
@@ -878,8 +890,11 @@ def _classify_fund(
     stored: dict[SeriesKey, dict[str, _Stored]],
     profile: ThresholdProfile,
     label: str,
+    reviews: tuple[Sequence[Review], bool] = ((), True),
 ) -> Iterator[tuple[FundResult, _Stored | None]]:
-    """Classify one fund's months in order, each continuing from the state before it."""
+    """Classify one fund's months in order, each continuing from the state before it;
+    `reviews`: the months pending review the fund's levels may read, and whether alert mail
+    is held for them (what the note says)."""
     rows = inputs.current_rows(key)
     mine = stored.setdefault(key, {})
     for m in months:
@@ -896,7 +911,7 @@ def _classify_fund(
             region_name=inputs.names.get(key[0], key[0]),
             fund=key[1],
             month=m,
-            decision=_with_notes(decision, notes),
+            decision=_with_reviews(_with_notes(decision, notes), m, *reviews),
             indicators=_indicators_at(rows, m),
             forecast=summary if isinstance(summary, dict) else None,
             state=new_state,
@@ -905,6 +920,33 @@ def _classify_fund(
         old = mine.get(m)
         yield result, old
         mine[m] = _Stored(m, decision.level.value, result.data_hash, label, new_state.to_dict())
+
+
+def _reviews(conn: Connection, regions: pd.DataFrame) -> dict[SeriesKey, Sequence[Review]]:
+    """The months pending review, per fund whose levels may read them (its own and every
+    roll-up above it)."""
+    pending = pending_reviews(conn)
+    if not pending:
+        return {}
+    parent_of = {
+        str(c): (p if isinstance(p, str) else None)
+        for c, p in zip(regions["code"], regions["parent_code"], strict=True)
+    }
+    return dict(reviews_by_fund(pending, parent_of))
+
+
+def _with_reviews(
+    decision: Decision, month: str, reviews: Sequence[Review], held: bool
+) -> Decision:
+    """The decision marked with the months pending review its level reads (a note too)."""
+    read = tuple(r for r in reviews if month_reads(r.month, month))
+    if not read:
+        return decision
+    from monitor.core.classify import Note
+
+    zh, en = note_text(read, "zh", held=held), note_text(read, "en", held=held)
+    note = Note("pending_review", zh, en)
+    return replace(decision, notes=(note, *decision.notes), pending_review=read)
 
 
 def _with_notes(decision: Decision, notes: Sequence[str]) -> Decision:

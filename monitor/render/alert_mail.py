@@ -24,6 +24,7 @@ from pathlib import Path
 
 from monitor.config.alerts import AlertSettings
 from monitor.core import vocabulary as v
+from monitor.core.aberrant import status_word
 from monitor.core.alerts import Event, Mail, envelope_address
 from monitor.core.funds import FundCatalogue
 from monitor.core.text_safety import FORBIDDEN
@@ -517,7 +518,11 @@ def event_view(
             if lang == "zh"
             else f"{lower} lower-level rules also fire"
         )
-    notices = [(n[f"label_{lang}"], n[f"text_{lang}"]) for n in s.notices]
+    # months the level reads that were flagged at import: 待核实 (or 已核实, once confirmed)
+    notices = [
+        (status_word(str(r.get("status")), lang), str(r.get(f"text_{lang}"))) for r in s.reviews
+    ]
+    notices += [(n[f"label_{lang}"], n[f"text_{lang}"]) for n in s.notices]
     if event.kind == "notice" and event.removed_labels:
         gone = "（已解除）" if lang == "zh" else " (cleared)"
         notices += [((zh if lang == "zh" else en) + gone, "") for zh, en in event.removed_labels]

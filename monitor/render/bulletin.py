@@ -24,6 +24,7 @@ from typing import Any
 
 from monitor.config.bulletin import BulletinSettings
 from monitor.core import vocabulary as v
+from monitor.core.aberrant import review_word
 from monitor.core.findings import Finding
 from monitor.core.funds import FundCatalogue
 from monitor.core.indicators import INDICATORS, format_threshold, key_text
@@ -1004,7 +1005,12 @@ def _fund_section(f: _Fund, inputs: BulletinInputs) -> FundSection:
                     _accuracy(series, lang),
                 )
             )
-    notes = tuple(str(n) for n in f.ev.decision.get(lang, {}).get("notes", []))
+    decision = f.ev.decision.get(lang, {})
+    review = _review_line(decision.get("pending_review") or (), lang)
+    # the 待核实 note (with its commands, for the analyst) is said for leaders by `review`
+    notes = tuple(
+        str(n) for n in decision.get("notes", []) if not str(n).startswith(review_word(lang))
+    )
     return FundSection(
         anchor=_anchor(*f.key),
         region_code=f.region.code,
@@ -1014,10 +1020,23 @@ def _fund_section(f: _Fund, inputs: BulletinInputs) -> FundSection:
         level=f.ev.level,
         level_label=LEVEL_LABELS[lang].get(f.ev.level, f.ev.level),
         headline=headline,
-        outlook=(_outlook(f, lang),),
+        outlook=(*review, _outlook(f, lang)),
         charts=_charts(f, inputs),
         models=tuple(models),
         notes=notes,
+    )
+
+
+def _review_line(pending: Sequence[Mapping[str, Any]], lang: str) -> tuple[str, ...]:
+    """A level standing on months flagged at import as far outside their pattern: one line."""
+    if not pending:
+        return ()
+    texts = [str(p.get("text", "")) for p in pending]
+    if lang == "zh":
+        return (f"{review_word(lang)}：{'；'.join(texts)}。本月级别按现有数据计算，数据尚待核实。",)
+    return (
+        f"{review_word(lang).capitalize()}: {'; '.join(texts)}. This month's level is computed "
+        "on these figures, which are still to be confirmed.",
     )
 
 

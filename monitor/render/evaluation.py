@@ -12,6 +12,7 @@ import click
 from tabulate import tabulate
 
 from monitor.core import vocabulary as v
+from monitor.core.aberrant import review_word
 from monitor.core.evaluation import FundResult, ReplayFund, lead_times
 from monitor.core.funds import FundCatalogue
 from monitor.core.text_safety import safe_text, write_csv
@@ -45,6 +46,14 @@ def _p_depletion(result: FundResult) -> float | None:
 def _summary(result: FundResult, lang: str) -> str:
     d = result.decision
     parts = [r.text(lang) for r in d.reasons[:2]]
+    if d.pending_review:  # the level stands on a month flagged at import: said first
+        months = ", ".join(f"{r.region_code} {r.month}" for r in d.pending_review)
+        parts.insert(
+            0,
+            f"{review_word(lang)}（{months}）"
+            if lang == "zh"
+            else f"{review_word(lang)} ({months})",
+        )
     parts += [n.label(lang) for n in d.notices]
     return "；".join(parts) if lang == "zh" else "; ".join(parts)
 

@@ -12,9 +12,12 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.service import JOBS, schedule_settings
 from monitor.config.settings import Config
+from monitor.core.aberrant import review_word
 from monitor.core.vocabulary import level_label
+from monitor.notify.held import waiting
 from monitor.notify.outbox import outbox_counts
 from monitor.notify.outbox import utc as _utc
+from monitor.store.reviews import pending_reviews
 from monitor.store.schema import evaluations, import_findings, imports, ingested_files, job_runs
 from monitor.store.schema import service_instance as si
 
@@ -49,6 +52,30 @@ def service_status(conn: Connection, config: Config, *, now: dt.datetime) -> dic
         "outbox": outbox_counts(conn, now=now),
         "last_import": _last_import(conn),
         "recent_files": _recent_files(conn),
+        "reviews": _reviews(conn),
+    }
+
+
+def _reviews(conn: Connection) -> dict[str, Any]:
+    """Months pending review (待核实) and the alert changes held for them."""
+    pending = pending_reviews(conn)
+    return {
+        "pending": [
+            {"id": r.id, "region_code": r.region_code, "fund": r.fund, "month": r.month}
+            for r in pending
+        ],
+        "held_alerts": [
+            {
+                "id": h.event.id,
+                "region_code": h.event.snapshot.region_code,
+                "fund": h.event.snapshot.fund,
+                "month": h.event.snapshot.month,
+                "kind": h.event.kind,
+                "level": h.event.level.value,
+                "waiting_for": sorted(i for i, st in h.statuses.items() if st == "pending"),
+            }
+            for h in waiting(conn)
+        ],
     }
 
 
@@ -222,4 +249,13 @@ def status_lines(status: dict[str, Any], fmt_time: Any) -> list[str]:
         lines.append("最近导入：无")
     for f in status["recent_files"]:
         lines.append(f"  文件 {f['file']}：{f['message']}")
+    rv = status.get("reviews") or {}
+    if rv.get("pending") or rv.get("held_alerts"):
+        months = "、".join(f"{p['region_code']} {p['month']}" for p in rv["pending"][:5])
+        more = "等" if len(rv["pending"]) > 5 else ""
+        lines.append(
+            f"{review_word()}：{len(rv['pending'])} 个月（{months}{more}），"
+            f"{len(rv['held_alerts'])} 项预警因此暂缓发送"
+            "（`fundmon ledger pending` 查看，`fundmon ledger confirm` 确认）"
+        )
     return lines
