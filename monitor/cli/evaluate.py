@@ -4,6 +4,7 @@ with its alerts queued in the same transaction; or `--replay` month by month."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -41,6 +42,12 @@ from monitor.core.errors import NotFound
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
+)
+@click.option(
     "--changed-only",
     is_flag=True,
     help="只评估自上次评估以来数据有变化的基金（新月份、更正），各按其最新月份；其余保留",
@@ -55,10 +62,16 @@ def evaluate(
     profile_path: str | None,
     lang: str,
     changed_only: bool,
+    out_path: str | None,
 ) -> None:
-    """各统筹区、各险种的指标、预测与风险级别；结果写入级别历史。"""
+    """各统筹区、各险种的指标、预测与风险级别；结果写入级别历史。
+
+    CSV 输出到标准输出时不带 BOM（供程序读取）；用 --out 写入文件时带 BOM，供 Excel 打开。"""
     from monitor.pipeline import evaluate as ev
     from monitor.render.evaluation import replay_lines, results_csv, results_json, results_table
+
+    if out_path and fmt != "csv":
+        raise click.UsageError("--out 只用于 --format csv")
 
     if replay_range:
         profile = profile_option(obj, profile_path)
@@ -100,7 +113,10 @@ def evaluate(
     color = sys.stdout.isatty()
     if fmt == "json":
         echo(results_json(results, lang), block=True)
-    elif fmt == "csv":
+    elif fmt == "csv" and out_path:
+        _write_people_csv(Path(out_path), results_csv(results, lang))
+        echo(f"已写入 {out_path}（{len(results)} 行；UTF-8 BOM，可直接用 Excel 打开）")
+    elif fmt == "csv":  # a pipe: no BOM, which a program would read as part of the first name
         echo(results_csv(results, lang), nl=False, block=True)
     elif len(results) > 200:  # a province or the country: counts and the most severe
         from monitor.render.evaluation import results_summary
@@ -110,3 +126,11 @@ def evaluate(
     else:
         table = results_table(results, obj.config.funds, lang=lang, color=color)
         echo(table, block=True, styled=color)
+
+
+def _write_people_csv(path: Path, text: str) -> None:
+    """CSV for Excel on Chinese Windows: UTF-8 with a BOM (text_safety.EXCEL_CSV_ENCODING)."""
+    from monitor.core.text_safety import EXCEL_CSV_ENCODING
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding=EXCEL_CSV_ENCODING, newline="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,9 @@ def _forecast_file(
     failures = failures + result.failures
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_frame(result.forecasts, out, "%.6g")
+    _write_frame(result.forecasts, out)
     if accuracy_path:
-        _write_frame(result.accuracy, Path(accuracy_path), "%.4g")
+        _write_frame(result.accuracy, Path(accuracy_path))
     for failure in failures:
         echo(f"错误：{input_path}：{failure}", err=True)
     done = len(series) - len(result.failures)
@@ -133,13 +134,34 @@ def _forecast_file(
         sys.exit(1)
 
 
-def _write_frame(frame: pd.DataFrame, path: Path, float_format: str) -> None:
-    """Series ids come from the user's file: written so no spreadsheet runs one as a formula."""
-    from monitor.core.text_safety import write_csv
+# Accuracy columns: MASE a ratio, sMAPE in percent, coverage a share of outcomes.
+ACCURACY_DIGITS = {"mase": 3, "smape": 2, "coverage80": 3, "coverage95": 3}
 
-    with path.open("w", encoding="utf-8", newline="") as f:
-        rows = frame.itertuples(index=False, name=None)
-        write_csv(f, list(frame.columns), rows, float_format=float_format)
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """A forecast or accuracy table as CSV for Excel (UTF-8 with BOM), numbers rounded per
+    column (`value_digits` for the forecast values, `ACCURACY_DIGITS`); series ids come from
+    the user's file: written so no spreadsheet runs one as a formula."""
+    from monitor.core.text_safety import write_csv_file
+
+    digits = {c: d for c, d in ACCURACY_DIGITS.items() if c in frame.columns}
+    if "mean" in frame.columns:
+        values = [c for c in frame.columns if c == "mean" or c[:2] in ("lo", "hi")]
+        digits |= dict.fromkeys(values, value_digits(frame))
+    rows = frame.itertuples(index=False, name=None)
+    write_csv_file(path, list(frame.columns), rows, digits=digits)
+
+
+def value_digits(forecasts: pd.DataFrame) -> int:
+    """Decimals for forecast values in the input's own unit, which the file does not name:
+    two (yuan to the fen, persons, counts), more when a series is of small numbers, so that
+    its typical value keeps four significant digits (a rate of 0.01234 → 0.01234), at most
+    six."""
+    typical = forecasts["mean"].abs().groupby(forecasts["series_id"]).median()
+    typical = typical[typical > 0]
+    if typical.empty:
+        return 2
+    return int(min(max(3 - math.floor(math.log10(float(typical.min()))), 2), 6))
 
 
 def _forecast_fund(

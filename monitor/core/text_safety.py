@@ -10,14 +10,22 @@ runs as a formula. Two functions guard the two ways out:
 - `safe_cell` for CSV and xlsx cells: text a spreadsheet would take for a formula gets a
   leading `'` (OWASP, "CSV Injection"); numbers pass unchanged. `write_csv` and `csv_field`
   write CSV with it, every text cell quoted; the xlsx export types such cells as text.
+
+CSV files written for people (`write_csv_file`) open in Excel on Chinese Windows: UTF-8 with
+a byte-order mark (without it Excel reads the file as GBK and garbles every name), and each
+number column rounded to the digits its unit is shown with (`digits`), in plain decimals
+(no `-2372325.8000000715`, no `3.90111e+07`). CSV for programs (a pipe) gets no BOM.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any, TypeVar, overload
 
 _T = TypeVar("_T")
@@ -112,17 +120,41 @@ def csv_field(value: str) -> str:
     return '"' + safe_cell(value).replace('"', '""') + '"'
 
 
+EXCEL_CSV_ENCODING = "utf-8-sig"  # UTF-8 with a BOM, which Excel needs to read it as UTF-8
+
+
 def write_csv(
-    stream: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]], *, float_format: str = ""
+    stream: IO[str],
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    float_format: str = "",
+    digits: Mapping[str, int] | None = None,
 ) -> None:
     """CSV the OWASP way: every text cell through `safe_cell` and in double quotes (so a `;`
-    in it cannot start a cell where `;` is the separator); numbers bare, floats in
-    `float_format` if given; None and NaN empty."""
-    as_float = _float_type(float_format) if float_format else float
+    in it cannot start a cell where `;` is the separator); numbers bare; None and NaN empty.
+
+    Floats of a column named in `digits` are rounded to that many decimals and written in
+    plain notation (a rounded zero as 0, not -0.00); other floats in `float_format` if given,
+    else as Python writes them."""
+    default = _float_type(float_format) if float_format else float
+    per_column = [_fixed(digits[h]) if digits and h in digits else default for h in header]
     writer = csv.writer(stream, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
     writer.writerow(list(header))
     for row in rows:
-        writer.writerow([_csv_value(v, as_float) for v in row])
+        writer.writerow([_csv_value(v, f) for v, f in zip(row, per_column, strict=True)])
+
+
+def write_csv_file(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    digits: Mapping[str, int] | None = None,
+) -> None:
+    """`write_csv` to a file that Excel on Chinese Windows opens as it is (UTF-8 with BOM)."""
+    with path.open("w", encoding=EXCEL_CSV_ENCODING, newline="") as stream:
+        write_csv(stream, header, rows, digits=digits)
 
 
 def _csv_value(value: Any, as_float: type[float]) -> Any:
@@ -157,3 +189,17 @@ def _float_type(fmt: str) -> type[float]:
         return fmt % float(self)
 
     return type("FormattedFloat", (float,), {"__repr__": shown, "__str__": shown})
+
+
+@functools.cache
+def _fixed(decimals: int) -> type[float]:
+    """A float that csv writes rounded to `decimals` in plain notation; -0.00 as 0.00."""
+
+    def shown(self: float) -> str:
+        value = float(self)
+        if not math.isfinite(value):
+            return repr(value)
+        text = f"{value:.{decimals}f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+
+    return type(f"Fixed{decimals}", (float,), {"__repr__": shown, "__str__": shown})

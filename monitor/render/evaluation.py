@@ -117,8 +117,22 @@ CSV_INDICATORS = (
 )
 
 
+# Decimals in CSV written for people, by the indicator's unit: amounts in yuan to the fen,
+# months, percentages, points and ratios to two (one more than tables show, so a sort
+# agrees with them), probabilities to three.
+CSV_DIGITS = {"yuan": 2, "months": 2, "percent": 2, "pp": 2, "ratio": 2, "probability": 3}
+
+
 def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
-    """One row per fund for Excel; names and reasons cannot run as formulas (safe_cell)."""
+    """One row per fund for Excel; names and reasons cannot run as formulas (safe_cell);
+    numbers rounded to the digits of their unit (`CSV_DIGITS`)."""
+    from monitor.core.indicators import INDICATORS
+
+    digits = {k: CSV_DIGITS[INDICATORS[k].unit] for k in CSV_INDICATORS}
+    digits |= {
+        "forecast_payable_12": CSV_DIGITS["months"],
+        "p_depletion_12": CSV_DIGITS["probability"],
+    }
     header = [
         "region_code",
         "region_name",
@@ -151,7 +165,7 @@ def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
             ]
         )
     out = io.StringIO()
-    write_csv(out, header, rows)
+    write_csv(out, header, rows, digits=digits)
     return out.getvalue()
 
 
