@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 from monitor.demo.data import EXPENDITURE_PARTS, demo_city
 from monitor.demo.files import write_canonical_csv
 from monitor.store.schema import alerts as alerts_table
-from monitor.store.schema import ledger_reviews
+from monitor.store.schema import evaluations, ledger_reviews
 
 COUNTY, FUND, MONTH = "341723", "employee", "2024-12"  # 青阳县 职工医保: yellow at 2024-11
 
@@ -162,6 +162,21 @@ def test_an_aberrant_month_is_held_until_confirmed_then_mailed(
     )  # fmt: skip
     assert confirmed.exit_code == 0, confirmed.output
     assert f"已确认 #{review.id}" in confirmed.output and "放行暂缓的预警" in confirmed.output
+    with engine.connect() as conn:  # the stored levels stand, and no longer say 待核实
+        stored = list(
+            conn.execute(
+                select(
+                    evaluations.c.region_code, evaluations.c.level, evaluations.c.decision
+                ).where(evaluations.c.fund == FUND, evaluations.c.month == MONTH)
+            )
+        )
+    assert {r.region_code: r.level for r in stored}[COUNTY] == "red"
+    for row in stored:
+        for lang in ("zh", "en"):
+            assert row.decision[lang]["pending_review"] == []
+            assert not any(
+                "待核实" in n or "pending review" in n for n in row.decision[lang]["notes"]
+            )
     assert cli("outbox", "send").exit_code == 0
     mail = _about_county(_mail(city, before))
     to_leader = [m for m in mail if m[0] == "leader@example.org"]
