@@ -93,14 +93,14 @@ def scale_findings(
     )
     tol = reconcile_abs_yuan * 100
     findings: list[Finding] = []
-    first = df[df["incoming"]].groupby(SLICE, sort=False)["month"].min()
     for kind, found in (
         ("unit_scale", _combine(_level(df), _boundary(df, tol))),
         ("unit_mixed", _within(df, tol)),
     ):
         if found.empty:
             continue
-        found = found.join(first, on=SLICE)
+        rows = df[df["incoming"] & df["region_code"].isin(found["region_code"])]
+        found = found.join(rows.groupby(SLICE)["month"].min(), on=SLICE)  # each slice's first
         for (file, sheet, k), part in found.groupby(["file", "sheet", "k"], sort=True):
             findings.append(
                 _finding(kind, file or None, sheet or None, int(k), part, units, describe)
