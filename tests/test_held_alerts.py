@@ -146,6 +146,7 @@ def test_an_aberrant_month_is_held_until_confirmed_then_mailed(
     assert f"待核实：1 个月（{COUNTY} {MONTH}），1 项预警因此暂缓发送" in status.output
     pending = cli("ledger", "pending")
     assert f"#{review.id}" in pending.output and f"#{held.id}" in pending.output
+    assert "青阳县（341723）" in pending.output and "本期支出约为推算值的" in pending.output
     as_json = json.loads(cli("evaluate", "--format", "json").stdout)
     county = next(r for r in as_json if r["region_code"] == COUNTY and r["fund"] == FUND)
     assert county["level"] == "red" and county["notes"][0].startswith(f"待核实（#{review.id}）")
@@ -182,6 +183,7 @@ def test_an_aberrant_month_is_held_until_confirmed_then_mailed(
     to_leader = [m for m in mail if m[0] == "leader@example.org"]
     assert len(to_leader) == 1 and to_leader[0][1].startswith("【红色预警】青阳县 职工医保")
     assert "已核实" in to_leader[0][2] and "待核实" not in to_leader[0][2]
+    assert f"已放行（已核实 #{review.id}）" in cli("alerts", "list").output
 
     # the next evaluation sends nothing more about it, and no longer says 待核实
     after = len(city.messages())

@@ -64,7 +64,8 @@ def _fund_short(obj: Context, key: str) -> str:
 
 def _mail_column(row: Any, held: Any = None) -> str:
     if held is not None:  # a change a month pending review caused (monitor.notify.held)
-        return f"{'暂缓' if held.waiting else '未发'}（{held.status()}）"
+        word = "暂缓" if held.waiting else ("已放行" if held.released else "未发")
+        return f"{word}（{held.status()}）"
     if row.suppressed_by:
         what, _, ident = row.suppressed_by.partition(" ")
         return f"未发（{'已确认' if what == 'ack' else '静默'} {ident}）"

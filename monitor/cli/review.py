@@ -81,11 +81,12 @@ def confirm(obj: Context, region: str, fund: str, month: str, note: str) -> None
 def pending(obj: Context, everything: bool, limit: int) -> None:
     """列出导入时标记为待核实的月份，以及因它们暂缓发送的预警。"""
     from monitor.notify.held import held_events
-    from monitor.store.reviews import list_reviews
+    from monitor.store.reviews import list_reviews, region_names
 
     with obj.engine().connect() as conn:
         rows = list_reviews(conn, everything=everything, limit=limit)
         held = held_events(conn)
+        names = region_names(conn, [r.region_code for r in rows])
     if not rows:
         echo(f"没有{review_word()}的月份" if not everything else "还没有月份被标记为待核实")
         return
@@ -102,7 +103,7 @@ def pending(obj: Context, everything: bool, limit: int) -> None:
         lines.append(
             [
                 f"#{r.id}",
-                r.region_code,
+                f"{names.get(r.region_code, '')}（{r.region_code}）",
                 fund_name(obj.config.funds, r.fund),
                 r.month,
                 status_word(r.status),

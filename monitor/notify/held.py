@@ -56,6 +56,12 @@ class Held:
     def waiting(self) -> bool:
         return any(s == "pending" for s in self.statuses.values())
 
+    @property
+    def released(self) -> bool:
+        """Every month it waited for was confirmed: no longer held (its mail, if the level
+        still differed, went out as a new event)."""
+        return all(s == "confirmed" for s in self.statuses.values())
+
     def status(self, lang: str = "zh") -> str:
         """'待核实 #3' / '已核实 #3' / '已更正 #3' (the review ids after their word)."""
         parts: dict[str, list[str]] = {}
@@ -111,7 +117,7 @@ def release_held(
         h.event
         for key, h in latest.items()
         if set(h.statuses) & set(confirmed)
-        and all(s == "confirmed" for s in h.statuses.values())
+        and h.released
         and key in states
         and states[key].month == h.event.snapshot.month
     ]

@@ -50,7 +50,8 @@ def _review(row: Any, names: dict[str, str] | None = None) -> Review:
     )
 
 
-def _names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
+def region_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
+    """code → name of the regions `codes` (those the store knows)."""
     out: dict[str, str] = {}
     for part in in_slices(set(codes)):
         q = select(regions.c.code, regions.c.name).where(regions.c.code.in_(part))
@@ -146,7 +147,7 @@ def pending_reviews(conn: Connection) -> list[Review]:
             .order_by(ledger_reviews.c.region_code, ledger_reviews.c.fund, ledger_reviews.c.month)
         )
     )
-    names = _names(conn, (r.region_code for r in rows)) if rows else {}
+    names = region_names(conn, (r.region_code for r in rows)) if rows else {}
     return [_review(r, names) for r in rows]
 
 
@@ -203,7 +204,7 @@ def confirm_review(
         .where(ledger_reviews.c.id == row.id)
         .values(status=CONFIRMED, decided_at=now, decided_by=by[:100], note=note or None)
     )
-    names = _names(conn, [region_code])
+    names = region_names(conn, [region_code])
     return _review(row, names)
 
 
