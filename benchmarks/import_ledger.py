@@ -1,7 +1,7 @@
 """Import of ~1 million ledger rows from CSV and XLSX, beside the plain pandas read (the floor).
 
     python benchmarks/import_ledger.py [--provinces 31 --cities 11 --counties 8] [--no-xlsx]
-                                       [--no-floors] [--repeat N]
+                                       [--no-floors] [--repeat N] [--baseline REV]
 
 Each measurement runs in a fresh subprocess, so its peak RSS is its own. Printed side by side:
 seconds and peak memory of `pandas.read_csv` / `read_excel` of the same file, and of
@@ -10,6 +10,9 @@ and the import's stages; then what the defences against hostile files cost, in t
 the import without the sheet measure (`monitor.ledger.sheet_limits`, patched out), and the whole
 `import_files` in this process beside `import_files(isolated=True)` (a forked child with a
 memory limit, as the watched folder reads). `--repeat` alternates those variants N times.
+With `--baseline REV` the code of that git revision (`git archive`, as
+benchmarks/import_text_check.py does) is imported too, alternating with this tree's in the same
+run, so "no slower than before" is measured side by side on the same machine and load.
 """
 
 from __future__ import annotations
@@ -113,10 +116,15 @@ def measure_files(path: str, unit: str, *, isolated: bool) -> dict[str, float]:
     return {"seconds": seconds, "peak_mb": max(_peak_mb(), children), "rows": result.rows}
 
 
-def _run(kind: str, path: Path, unit: str = "元") -> dict[str, float]:
+def _run(kind: str, path: Path, unit: str = "元", tree: Path | None = None) -> dict[str, float]:
+    """One measurement in a fresh process, on this tree's code or on `tree`'s."""
+    env = {**os.environ, "BENCH_PG": os.environ.get("BENCH_PG", "")}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)  # before the installed (editable) package
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", kind, str(path), unit],
-        env={**os.environ, "BENCH_PG": os.environ.get("BENCH_PG", "")},
+        [sys.executable, str(Path(__file__).resolve()), "--measure", kind, str(path), unit],
+        env=env,
+        cwd=tree,
         check=True,
         capture_output=True,
         text=True,
@@ -134,6 +142,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each defence variant")
     parser.add_argument(
         "--pg", metavar="URL", help="also import into this PostgreSQL (a new schema)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also import with this git revision's code, alternating"
     )
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,6 +193,11 @@ def main() -> None:
         )
         files.append(("XLSX", xlsx_path))
 
+    baseline = None
+    if args.baseline:
+        from import_text_check import export_revision
+
+        baseline = (args.baseline, export_revision(args.baseline, workdir / "baseline"))
     print()
     print(f"{'file':<5} {'what':<34} {'rows':>10} {'seconds':>8} {'peak MB':>8} {'× floor':>8}")
     for label, path in files:
@@ -208,6 +224,18 @@ def main() -> None:
         )
         stages = ", ".join(f"{k[6:]} {v:.2f} s" for k, v in ours.items() if k.startswith("stage_"))
         print(f"{'':<5}   stages: {stages}; warnings {ours['warnings']:.0f}")
+        if baseline is not None:
+            rev, tree = baseline
+            base = _run("import", path, tree=tree)
+            print(
+                f"{label:<5} {('fundmon import at ' + rev)[:34]:<34} {base['rows']:>10,} "
+                f"{base['seconds']:>8.2f} {base['peak_mb']:>8.0f} "
+                f"{base['seconds'] / floor['seconds']:>8.2f}"
+            )
+            stages = ", ".join(
+                f"{k[6:]} {v:.2f} s" for k, v in base.items() if k.startswith("stage_")
+            )
+            print(f"{'':<5}   stages: {stages}; warnings {base['warnings']:.0f}")
         if args.pg:
             os.environ["BENCH_PG"] = args.pg
             pg = _run("import:postgresql", path)
@@ -220,32 +248,48 @@ def main() -> None:
                 f"{k[6:]} {v:.2f} s" for k, v in pg.items() if k.startswith("stage_")
             )
             print(f"{'':<5}   stages: {stages}")
-    _defences(files, args.repeat)
+    _defences(files, args.repeat, baseline)
 
 
-def _defences(files: list[tuple[str, Path]], repeat: int) -> None:
-    """The defences' cost, variants alternated so load on the machine hits them alike."""
-    variants = [
-        ("import, sheets measured first", "import"),
-        ("import, measure patched out", "import:nolimits"),
-        ("import_files in this process", "files:here"),
-        ("import_files in a child (isolated)", "files:isolated"),
+def _defences(
+    files: list[tuple[str, Path]], repeat: int, baseline: tuple[str, Path] | None = None
+) -> None:
+    """The defences' cost, variants alternated so load on the machine hits them alike; with a
+    baseline, its import and its import_files in this process alternate with them."""
+    variants: list[tuple[str, str, Path | None]] = [
+        ("import, sheets measured first", "import", None),
+        ("import, measure patched out", "import:nolimits", None),
+        ("import_files in this process", "files:here", None),
+        ("import_files in a child (isolated)", "files:isolated", None),
     ]
+    if baseline is not None:
+        rev, tree = baseline
+        variants += [
+            (f"import at {rev}"[:36], "import", tree),
+            (f"import_files at {rev}"[:36], "files:here", tree),
+        ]
     print()
     print(f"{'file':<5} {'what':<36} {'seconds (each run)':<30} {'median':>7} {'peak MB':>8}")
     for label, path in files:
-        runs: dict[str, list[dict[str, float]]] = {kind: [] for _, kind in variants}
+        runs: dict[str, list[dict[str, float]]] = {what: [] for what, _, _ in variants}
         for _ in range(repeat):
-            for _, kind in variants:
-                runs[kind].append(_run(kind, path))
-        for what, kind in variants:
-            median = statistics.median(r["seconds"] for r in runs[kind])
-            each = " ".join(f"{r['seconds']:.2f}" for r in runs[kind])
-            peak = max(r["peak_mb"] for r in runs[kind])
+            for what, kind, tree in variants:
+                runs[what].append(_run(kind, path, tree=tree))
+        for what, kind, _ in variants:
+            median = statistics.median(r["seconds"] for r in runs[what])
+            each = " ".join(f"{r['seconds']:.2f}" for r in runs[what])
+            peak = max(r["peak_mb"] for r in runs[what])
             print(f"{label:<5} {what:<36} {each:<30} {median:>7.2f} {peak:>8.0f}")
-            if kind == "import" and "stage_limits" in runs[kind][0]:
-                limits = " ".join(f"{r['stage_limits']:.2f}" for r in runs[kind])
+            if kind == "import" and "stage_limits" in runs[what][0]:
+                limits = " ".join(f"{r['stage_limits']:.2f}" for r in runs[what])
                 print(f"{'':<5}   of which the sheet measure: {limits} s")
+        if baseline is not None:
+            for ours, theirs in (("import, sheets measured first", f"import at {baseline[0]}"),
+                                 ("import_files in this process",
+                                  f"import_files at {baseline[0]}")):  # fmt: skip
+                a = statistics.median(r["seconds"] for r in runs[ours])
+                b = statistics.median(r["seconds"] for r in runs[theirs[:36]])
+                print(f"{label:<5}   {ours} / {theirs[:36]}: {a / b:.3f}")
 
 
 def _pg_schema(url: str, *, create: bool = False, drop: str | None = None) -> str:

@@ -124,7 +124,7 @@ def validate_ab(path: str, repeat: int) -> dict[str, list[float]]:
 def _run(path: Path, mode: str, tree: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", mode, str(path)],
+        [sys.executable, str(Path(__file__).resolve()), "--measure", mode, str(path)],
         env=env,
         cwd=tree,
         check=True,
@@ -134,15 +134,15 @@ def _run(path: Path, mode: str, tree: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _export(rev: str, into: Path) -> Path:
-    """The tree of git revision `rev`, with this benchmark in it to run its measurement."""
+def export_revision(rev: str, into: Path) -> Path:
+    """The tree of git revision `rev` (`git archive`), for a measurement of its code: a
+    benchmark runs itself with PYTHONPATH set to the tree (benchmarks/import_ledger.py
+    --baseline uses it too)."""
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True
     ).stdout
     into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    (into / "benchmarks").mkdir(exist_ok=True)
-    (into / "benchmarks" / Path(__file__).name).write_bytes(Path(__file__).read_bytes())
     return into
 
 
@@ -173,7 +173,7 @@ def main() -> None:
     print(f"{len(world.ledger):,} rows, {csv_path.stat().st_size / 1e6:.0f} MB CSV in {workdir}")
     runs: list[tuple[str, str, Path]] = [("check on", "on", REPO), ("check off", "off", REPO)]
     if args.baseline:
-        tree = _export(args.baseline, workdir / "baseline")
+        tree = export_revision(args.baseline, workdir / "baseline")
         runs.append((f"baseline {args.baseline}", "on", tree))
     results: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in runs}
     for _ in range(args.repeat):  # alternating, so drifting load hits each alike
