@@ -535,3 +535,16 @@ def test_title_and_unit_rows_above_a_header_are_not_part_of_it(tmp_path: Path) -
     assert [(s.column, s.how, s.where) for s in table.stated if s.how == "sheet"] == [
         ("fund", "sheet", "工作表名称"), ("month", "sheet", "工作表名称"),
     ]  # fmt: skip
+
+
+def test_a_unit_note_at_the_end_of_a_group_row_states_the_unit(tmp_path: Path) -> None:
+    lines = [
+        "统筹区编码,统筹区名称,险种,月份,基金收入,,基金支出,期末累计结余,单位：万元",
+        ",,,,本期收入,其中：利息收入,本期支出,,",
+        "341721,东至县,居民医保,2024-01,100,1,90,1000,",
+    ]
+    table = only(read_ledger_file(write_csv(tmp_path / "note.csv", lines)))
+    assert table.header_rows() == "1–2" and table.unit == "万元"
+    assert table.unit_source == "第 1 行：单位：万元"
+    assert table.headers["income_interest"] == "基金收入/其中：利息收入"
+    assert table.ignored_columns == []

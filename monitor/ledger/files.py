@@ -78,7 +78,7 @@ _MONTH_LABEL = re.compile(
     r"(?<!\S)(?:统计期|所属期|报表期|报告期|所属月份|统计月份|报表月份|月份|期间|年月)"
     r"\s*[:：]\s*([^\s,，;；]+)"
 )
-_LABEL = re.compile(r"[:：]")  # "单位：元", "填报单位：…": a note, never a header cell
+_LABEL = re.compile(r"[:：]")  # "单位：元", "填报单位：…": a note, not a column's header
 # a row of column numbers under a statistical form's header: 甲 乙 丙 | 1 2 3 …
 _COLUMN_NUMBER = re.compile(r"[甲乙丙丁戊己庚辛壬癸]|[0-9]{1,3}|栏次|行次")
 # a bracketed currency at the end of a header that money.parse_unit does not know ("千元")
@@ -274,6 +274,15 @@ def _names_a_column(text: str) -> bool:
     return match_header(text)[0] is not None or "".join(text.split()) in TOTAL_WORDS
 
 
+def _is_note(cell: Any) -> bool:
+    """A note such as "单位：元" in a header row (not "本期收入（单位：万元）", which names a
+    column, nor "其中：住院")."""
+    if not isinstance(cell, str):
+        return False
+    text = strip_mark(cell)
+    return _LABEL.search(text) is not None and match_header(text)[0] is None
+
+
 def _header_companion(cells: Sequence[Any], *, below: bool) -> bool:
     """Whether a row next to the header row belongs to the header: a group row above it
     (基金收入 | 基金支出 …) or a row of names below it (本期收入 | 其中：征缴收入 …). Such a
@@ -282,8 +291,8 @@ def _header_companion(cells: Sequence[Any], *, below: bool) -> bool:
     texts = [c for c in cells if not _is_empty(c)]
     if not texts or not all(isinstance(c, str) for c in texts):
         return False
-    words = {strip_mark(c) for c in texts}
-    if len(words) < 2 or any(_LABEL.search(w) or _is_value(w) for w in words):
+    words = {strip_mark(c) for c in texts if not _is_note(c)}  # "单位：元" at its end
+    if len(words) < 2 or any(_is_value(w) for w in words):
         return False
     if not below and any(_is_footer(w) for w in words):
         return False
@@ -377,7 +386,10 @@ def _analyse_header(
     named: set[int] = set()
     ignored: list[str] = []
     columns: list[tuple[str, str | None]] = []
-    stated_units = _note_units(above, loc, findings)
+    # a note in a header row ("单位：元" at the end of a group row) states, it names no column
+    notes = [(first_row + i, [c for c in r if _is_note(c)]) for i, r in enumerate(block)]
+    block = [[None if _is_note(c) else c for c in r] for r in block]
+    stated_units = _note_units([*above, *notes], loc, findings)
     unit_checked: set[str] = set()  # a group's cell spans many columns: judge its unit once
     width = max((len(r) for r in block), default=0)
     for pos, parts in enumerate(_column_parts(block, width)):
