@@ -548,3 +548,22 @@ def test_a_unit_note_at_the_end_of_a_group_row_states_the_unit(tmp_path: Path) -
     assert table.unit_source == "第 1 行：单位：万元"
     assert table.headers["income_interest"] == "基金收入/其中：利息收入"
     assert table.ignored_columns == []
+
+
+def test_a_row_of_units_under_the_header_states_each_columns_unit(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "u.xlsx", {"表": [
+        [*HEADERS, "参保人数"],
+        [None, None, None, None, "万元", "万元", "万元", "人"],
+        ["341721", "东至县", "居民医保", "2024-01", 1.5, 1.25, 10, 300],
+    ]})  # fmt: skip
+    table = only(read_ledger_file(path))
+    assert table.header_rows() == "1–2" and table.unit == "万元"
+    assert table.unit_source == "列 本期收入/万元"
+    assert table.headers["income"] == "本期收入/万元" and table.headers["insured"] == "参保人数/人"
+    assert table.frame["row"].tolist() == [3]
+    mixed = write_book(tmp_path / "m.xlsx", {"表": [
+        HEADERS, [None, None, None, None, "万元", "元", "万元"],
+        ["341721", "东至县", "居民医保", "2024-01", 1.5, 1.25, 10],
+    ]})  # fmt: skip
+    [f] = rejected(mixed)
+    assert f.code == "unit_conflict"

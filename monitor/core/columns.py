@@ -188,8 +188,22 @@ def strip_mark(text: str) -> str:
     return bare or str(text).strip()
 
 
+# what a row of units under a header says of a column that is not money: persons, a share
+_OTHER_UNITS = frozenset({"人", "人次", "户", "个", "%", "‰"})
+
+
+def unit_word(text: str) -> tuple[bool, str | None]:
+    """Whether a header part only states a unit ("万元", "（元）", "人"), and the money unit."""
+    bare = re.sub(r"^[\(（\[【]\s*(?:单位[:：]?\s*)?|\s*[\)）\]】]$", "", str(text).strip())
+    unit = parse_unit(bare)
+    return unit is not None or bare in _OTHER_UNITS, unit
+
+
 def _split_unit(text: str) -> tuple[str, str | None]:
-    """(text without a known unit suffix, the unit)."""
+    """(text without a known unit suffix, the unit); a part that is only a unit → ('', unit)."""
+    only, unit = unit_word(text)
+    if only:
+        return "", unit
     m = _UNIT_SUFFIX.search(text)
     if m:
         unit = parse_unit(m.group(1))

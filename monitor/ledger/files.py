@@ -46,6 +46,7 @@ from monitor.core.columns import (
     match_header,
     match_header_parts,
     strip_mark,
+    unit_word,
 )
 from monitor.core.errors import LedgerRejected
 from monitor.core.findings import Finding
@@ -291,6 +292,8 @@ def _header_companion(cells: Sequence[Any], *, below: bool) -> bool:
     texts = [c for c in cells if not _is_empty(c)]
     if not texts or not all(isinstance(c, str) for c in texts):
         return False
+    if below and len(texts) >= 2 and all(unit_word(c)[0] for c in texts):
+        return True  # a row of units under the names: 万元 | 万元 | 人
     words = {strip_mark(c) for c in texts if not _is_note(c)}  # "单位：元" at its end
     if len(words) < 2 or any(_is_value(w) for w in words):
         return False
@@ -412,7 +415,8 @@ def _analyse_header(
             if BY_NAME[name].kind == "amount":
                 for part in [p for p in dict.fromkeys(parts) if p not in unit_checked]:
                     unit_checked.add(part)  # a unit may be stated in a group's cell too
-                    _header_unit(part, match_header(part)[1], row, loc, stated_units, findings)
+                    unit = unit_word(part)[1] or match_header(part)[1]
+                    _header_unit(part, unit, row, loc, stated_units, findings, column=text)
     stated = _stated(loc.sheet, above)
     for name in REQUIRED:
         if name in headers:
@@ -451,10 +455,19 @@ def _note_units(
 
 
 def _header_unit(
-    text: str, unit: str | None, row: int, loc: _Loc, stated: list[_Stated], found: list[Finding]
+    text: str,
+    unit: str | None,
+    row: int,
+    loc: _Loc,
+    stated: list[_Stated],
+    found: list[Finding],
+    *,
+    column: str | None = None,
 ) -> None:
+    """A unit in a header part (`text`) of the column whose whole header is `column`."""
     if unit:
-        stated.append(_Stated(unit, f"列 {text}", row, text))
+        shown = column or text
+        stated.append(_Stated(unit, f"列 {shown}", row, shown))
         return
     # match_header drops an unknown bracket ("本期收入（千元）") and still matches the
     # column; reading those amounts as another unit would be off by a factor.
