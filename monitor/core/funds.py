@@ -59,29 +59,35 @@ _BRACKETED = re.compile(r"\([^()]*\)")
 _AFFIXES = re.compile(r"^城镇|(?:统筹基金|基金|资金|统筹)$")
 
 
-def _norm(text: str) -> str:
-    """A fund name as compared: full-width folded (NFKC), no spaces, lower case, without
-    bracketed remarks and the affixes above (unless nothing else is left)."""
+def _norm(text: str, *, remarks: bool = True) -> str:
+    """A fund name as compared: full-width folded (NFKC), no spaces, lower case, without the
+    affixes above (unless nothing else is left) and, unless `remarks`, bracketed remarks."""
     text = "".join(unicodedata.normalize("NFKC", text).split()).lower()
-    text = _BRACKETED.sub("", text) or text
+    if not remarks:
+        text = _BRACKETED.sub("", text) or text
     while (bare := _AFFIXES.sub("", text)) != text and bare:
         text = bare
     return text
 
 
 class FundCatalogue:
-    """Looks funds up by key or by any of their names, ignoring spaces and case."""
+    """Looks funds up by key or by any of their names, ignoring spaces, case, full-width forms
+    and what offices add to a name (`_AFFIXES`); a bracketed remark is ignored only where the
+    name with it names no fund (two configured funds may differ by a remark alone)."""
 
     def __init__(self, funds: Iterable[Fund] = DEFAULT_FUNDS) -> None:
         self.funds: dict[str, Fund] = {}
         self._lookup: dict[str, str] = {}
+        self._loose: dict[str, str] = {}  # names without their remarks
         for fund in funds:
             self.funds[fund.key] = fund
             for name in fund.names():
                 self._lookup.setdefault(_norm(name), fund.key)
+                self._loose.setdefault(_norm(name, remarks=False), fund.key)
 
     def key_for(self, text: str) -> str | None:
-        return self._lookup.get(_norm(text))
+        key = self._lookup.get(_norm(text))
+        return key if key is not None else self._loose.get(_norm(text, remarks=False))
 
     def named_in(self, text: str) -> set[str]:
         """The funds a title names ("池州市城乡居民基本医疗保险基金收支月报" → {'resident'}).
@@ -92,7 +98,7 @@ class FundCatalogue:
         if "个人账户" in folded:
             return set()  # the personal accounts are not the pooled fund the title also names
         spans: list[tuple[int, int, str]] = []
-        for name, key in self._lookup.items():
+        for name, key in self._loose.items():
             if len(name) < 2 or name.isascii():
                 continue  # "employee" inside an English title is not how offices name funds
             start = folded.find(name)
