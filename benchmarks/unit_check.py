@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,7 +52,9 @@ def measure(kind: str, path: str, history: str, check: bool) -> dict[str, float]
             conn, plan, kind="file", source=path, checksum="-", user="bench", now=now,
             config=config,
         )  # fmt: skip
-    return {"seconds": time.perf_counter() - t0, "plan": planned, "rows": len(valid.rows)}
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "plan": planned, "rows": len(valid.rows), "peak_mb": peak}
 
 
 def _run(kind: str, path: Path, history: Path, check: bool) -> dict[str, float]:
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--cities", type=int, default=11)
     parser.add_argument("--counties", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["first", "monthly"], help="one of the two imports")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -94,8 +98,11 @@ def main() -> None:
     last = write_canonical_csv(ledger[ledger["month"] == "2024-12"], workdir / "2024-12.csv")
     print(f"generated {len(ledger):,} rows in {time.perf_counter() - t:.1f} s in {workdir}")
     print()
-    print(f"{'import':<8} {'check':<6} {'seconds (each run)':<28} {'median':>7} {'plan':>7}")
+    head = f"{'import':<8} {'check':<6} {'seconds (each run)':<34} {'median':>7} {'plan':>7}"
+    print(f"{head} {'peak MB':>8}")
     for kind, path in (("first", whole), ("monthly", last)):
+        if args.only and kind != args.only:
+            continue
         runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
         for _ in range(args.repeat):
             for check in (True, False):
@@ -104,7 +111,11 @@ def main() -> None:
             each = " ".join(f"{r['seconds']:.2f}" for r in runs[check])
             median = statistics.median(r["seconds"] for r in runs[check])
             plan = statistics.median(r["plan"] for r in runs[check])
-            print(f"{kind:<8} {'on' if check else 'off':<6} {each:<28} {median:>7.2f} {plan:>7.2f}")
+            peak = max(r["peak_mb"] for r in runs[check])
+            print(
+                f"{kind:<8} {'on' if check else 'off':<6} {each:<34} {median:>7.2f} {plan:>7.2f}"
+                f" {peak:>8.0f}"
+            )
 
 
 if __name__ == "__main__":

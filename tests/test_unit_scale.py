@@ -102,7 +102,7 @@ def test_yuan_under_a_wan_yuan_title_is_refused_and_accept_scale_imports_it(
 
     accepted = cli("import", "--accept-scale", str(book))
     assert accepted.exit_code == 0, accepted.output
-    assert "已按 --accept-scale 导入" in accepted.output
+    assert "已按 --accept-scale 接受" in accepted.output
     assert "2024-12" in stored_months(engine)
 
 

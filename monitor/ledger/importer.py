@@ -361,7 +361,7 @@ def _unit_check(
     if not accept_scale:
         raise LedgerRejected(found)
     return [
-        replace(f, severity="warning", message=f"{f.message}（已按 --accept-scale 导入）")
+        replace(f, severity="warning", message=f"{f.message}（已按 --accept-scale 接受）")
         for f in found
     ]
 
