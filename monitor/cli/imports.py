@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,10 @@ from monitor.cli.common import (
     unit_option,
 )
 from monitor.core.columns import BY_NAME
+
+if TYPE_CHECKING:  # the ledger's modules load when a command needs them
+    from monitor.core.funds import FundCatalogue
+    from monitor.ledger.validate import TableReport
 
 
 @click.command("import")
@@ -88,7 +92,7 @@ def _print_import(result: Any, check: bool, funds: Any) -> None:
     from monitor.ledger.importer import describe_changes
 
     if check:  # before storing, an analyst sees how each column was read
-        _print_layouts(getattr(result, "tables", None) or [], funds)
+        _print_layouts(result.tables, funds)
     lines = describe_changes(result.changes, result.region_names, funds)
     for line in lines[:MAX_LISTED]:
         echo(f"更正：{line}")
@@ -103,7 +107,7 @@ def _print_import(result: Any, check: bool, funds: Any) -> None:
     )
 
 
-def _print_layouts(tables: Sequence[Any], funds: Any) -> None:
+def _print_layouts(tables: Sequence[TableReport], funds: FundCatalogue) -> None:
     """For each file and sheet (`validate.TableReport`): where its header is, its rows,
     months, funds and unit with where the unit was stated, then each header → the column
     it was read as (or ignored), and the fund or month the sheet states for all its rows."""

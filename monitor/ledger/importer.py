@@ -35,7 +35,7 @@ from monitor.ledger.files import RawTable, read_ledger_file
 from monitor.ledger.parents import given_parent_names, settle_family
 from monitor.ledger.quality import quality_findings, sort_series
 from monitor.ledger.scale import UnitRead, scale_findings, units_of
-from monitor.ledger.validate import ValidLedger, validate_tables
+from monitor.ledger.validate import TableReport, ValidLedger, validate_tables
 from monitor.store.db import bulk_insert, inserted_id, read_regions, sync_funds, transaction
 from monitor.store.reviews import record_reviews
 from monitor.store.schema import VALUE_COLUMNS, import_findings, imports, ledger, ledger_revisions
@@ -79,6 +79,7 @@ class ImportResult:
     warnings: list[Finding]
     units: set[str] = field(default_factory=set)
     region_names: dict[str, str] = field(default_factory=dict)
+    tables: list[TableReport] = field(default_factory=list)  # how each sheet was read (--check)
 
 
 def describe_changes(
@@ -566,6 +567,7 @@ def run_import(
         warnings=plan.warnings,
         units=valid.units,
         region_names=plan.region_names,
+        tables=valid.tables,
     )
 
 
