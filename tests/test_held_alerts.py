@@ -150,6 +150,7 @@ def test_an_aberrant_month_is_held_until_confirmed_then_mailed(
     as_json = json.loads(cli("evaluate", "--format", "json").stdout)
     county = next(r for r in as_json if r["region_code"] == COUNTY and r["fund"] == FUND)
     assert county["level"] == "red" and county["notes"][0].startswith(f"待核实（#{review.id}）")
+    assert [r["id"] for r in county["pending_review"]] == [review.id]  # for scripts too
     city_total = next(r for r in as_json if r["region_code"] == "341700" and r["fund"] == FUND)
     assert any(n.startswith("待核实") for n in city_total["notes"])  # the roll-up reads it too
     out = tmp_path / "bulletin"

@@ -17,8 +17,7 @@ from typing import Any
 import click
 
 from monitor.cli.common import Context, echo, local_time, month_option, now, reports_errors, table
-from monitor.core.aberrant import review_word, status_word
-from monitor.core.vocabulary import fund_name
+from monitor.core.vocabulary import fund_name, review_status, review_word
 
 
 def _user() -> str:
@@ -106,7 +105,7 @@ def pending(obj: Context, everything: bool, limit: int) -> None:
                 f"{names.get(r.region_code, '')}（{r.region_code}）",
                 fund_name(obj.config.funds, r.fund),
                 r.month,
-                status_word(r.status),
+                review_status(r.status),
                 _reason(r),
                 f"导入 #{r.import_id} {local_time(r.found_at)}",
                 "、".join(waiting.get(r.id, [])) or "—",

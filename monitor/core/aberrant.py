@@ -53,6 +53,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from monitor.core.findings import Finding
 from monitor.core.money import format_amount, yuan_grouped
+from monitor.core.vocabulary import review_word
 
 AMOUNTS = ("income", "expenditure")  # the figures judged
 LABELS = {"income": ("本期收入", "income"), "expenditure": ("本期支出", "expenditure")}
@@ -63,21 +64,7 @@ RECENT = 12  # only a series' latest months are judged: older ones no longer mov
 LOG_FLOOR = 0.1  # the smallest spread assumed, in log units (about ±10 %)
 CODE = "aberrant"  # the import finding's code
 
-# the one word for a month flagged and not yet confirmed or corrected, in every output
-REVIEW_WORD = {"zh": "待核实", "en": "pending review"}
-STATUSES = ("pending", "confirmed", "cleared")
-STATUS_WORDS = {
-    "zh": {"pending": "待核实", "confirmed": "已核实", "cleared": "已更正"},
-    "en": {"pending": "pending review", "confirmed": "confirmed", "cleared": "corrected"},
-}
-
-
-def review_word(lang: str = "zh") -> str:
-    return REVIEW_WORD["zh" if lang == "zh" else "en"]
-
-
-def status_word(status: str, lang: str = "zh") -> str:
-    return STATUS_WORDS["zh" if lang == "zh" else "en"].get(status, status)
+STATUSES = ("pending", "confirmed", "cleared")  # a review's words: vocabulary.review_status
 
 
 @dataclass(frozen=True)

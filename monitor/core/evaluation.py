@@ -41,6 +41,7 @@ class FundResult:
             "forecast": self.forecast,
             "reasons": d["reasons"],
             "notes": d["notes"],
+            "pending_review": d["pending_review"],
         }
 
 

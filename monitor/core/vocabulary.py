@@ -71,6 +71,24 @@ def level_badge(level: Any, lang: str = "zh") -> str:
     return label[:1].upper() + label[1:]
 
 
+# ---------------------------------------------------------------- months under review
+# A month flagged at import (monitor.core.aberrant) and not yet confirmed or corrected.
+REVIEW_STATUS_LABELS: dict[str, dict[str, str]] = {
+    "zh": {"pending": "待核实", "confirmed": "已核实", "cleared": "已更正"},
+    "en": {"pending": "pending review", "confirmed": "confirmed", "cleared": "corrected"},
+}
+
+
+def review_status(status: str, lang: str = "zh") -> str:
+    """'pending' → '待核实'; 'confirmed' → '已核实'; 'cleared' → '已更正'."""
+    return _words(REVIEW_STATUS_LABELS, lang).get(status, status)
+
+
+def review_word(lang: str = "zh") -> str:
+    """The one word for a month awaiting review, in every output: '待核实' / 'pending review'."""
+    return review_status("pending", lang)
+
+
 # ---------------------------------------------------------------- months
 MONTHS_EN = (
     "January", "February", "March", "April", "May", "June",

@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.alerts import AlertSettings, alert_settings, sender_of
 from monitor.config.settings import Config
-from monitor.core.aberrant import status_word
 from monitor.core.alerts import HELD_BY, Event, release
 from monitor.core.thresholds import ThresholdProfile, current_thresholds
+from monitor.core.vocabulary import review_status
 from monitor.notify.outbox import (
     QueueReport,
     event_from_row,
@@ -66,7 +66,7 @@ class Held:
         """'待核实 #3' / '已核实 #3' / '已更正 #3' (the review ids after their word)."""
         parts: dict[str, list[str]] = {}
         for review_id, status in sorted(self.statuses.items()):
-            parts.setdefault(status_word(status, lang), []).append(f"#{review_id}")
+            parts.setdefault(review_status(status, lang), []).append(f"#{review_id}")
         return "，".join(f"{w} {'、'.join(ids)}" for w, ids in parts.items())
 
 

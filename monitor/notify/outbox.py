@@ -78,7 +78,6 @@ from monitor.config.alerts import (
     smtp_settings,
 )
 from monitor.config.settings import Config
-from monitor.core.aberrant import review_word
 from monitor.core.alerts import (
     Event,
     Figures,
@@ -95,6 +94,7 @@ from monitor.core.alerts import (
 )
 from monitor.core.errors import DeliveryError, MonitorError, NotFound
 from monitor.core.thresholds import Level, ThresholdProfile
+from monitor.core.vocabulary import review_word
 from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.render.alert_mail import build_message, fund_name, headline, one_line, plain_message
 from monitor.render.templating import override_folder

@@ -24,12 +24,12 @@ from pathlib import Path
 
 from monitor.config.alerts import AlertSettings
 from monitor.core import vocabulary as v
-from monitor.core.aberrant import status_word
 from monitor.core.alerts import Event, Mail, envelope_address
 from monitor.core.funds import FundCatalogue
 from monitor.core.text_safety import FORBIDDEN
 from monitor.core.thresholds import Level
 from monitor.core.vocabulary import DISPLAY_TZ as DISPLAY_TZ  # (the outbox's lease times)
+from monitor.core.vocabulary import review_status
 from monitor.render.templating import environment, select
 
 DEFAULT_THRESHOLDS: Mapping[Level, float] = {Level.RED: 3.0, Level.ORANGE: 6.0, Level.YELLOW: 9.0}
@@ -520,7 +520,7 @@ def event_view(
         )
     # months the level reads that were flagged at import: 待核实 (or 已核实, once confirmed)
     notices = [
-        (status_word(str(r.get("status")), lang), str(r.get(f"text_{lang}"))) for r in s.reviews
+        (review_status(str(r.get("status")), lang), str(r.get(f"text_{lang}"))) for r in s.reviews
     ]
     notices += [(n[f"label_{lang}"], n[f"text_{lang}"]) for n in s.notices]
     if event.kind == "notice" and event.removed_labels:

@@ -24,7 +24,6 @@ from typing import Any
 
 from monitor.config.bulletin import BulletinSettings
 from monitor.core import vocabulary as v
-from monitor.core.aberrant import review_word
 from monitor.core.findings import Finding
 from monitor.core.funds import FundCatalogue
 from monitor.core.indicators import INDICATORS, format_threshold, key_text
@@ -32,6 +31,7 @@ from monitor.core.money import amount_figure, unit_label
 from monitor.core.months import month_from_index
 from monitor.core.thresholds import ThresholdProfile
 from monitor.core.vocabulary import model_text as model_text
+from monitor.core.vocabulary import review_word
 from monitor.render.charts import (
     ChartView,
     chart_png,

@@ -12,11 +12,11 @@ import click
 from tabulate import tabulate
 
 from monitor.core import vocabulary as v
-from monitor.core.aberrant import review_word
 from monitor.core.evaluation import FundResult, ReplayFund, lead_times
 from monitor.core.funds import FundCatalogue
 from monitor.core.text_safety import safe_text, write_csv
 from monitor.core.thresholds import Level, ThresholdProfile
+from monitor.core.vocabulary import review_word
 
 
 class _Style(TypedDict, total=False):  # click.style's keywords

@@ -12,8 +12,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.service import JOBS, schedule_settings
 from monitor.config.settings import Config
-from monitor.core.aberrant import review_word
-from monitor.core.vocabulary import level_label
+from monitor.core.vocabulary import level_label, review_word
 from monitor.notify.held import waiting
 from monitor.notify.outbox import outbox_counts
 from monitor.notify.outbox import utc as _utc

@@ -25,10 +25,10 @@ from monitor.core.aberrant import (
     Review,
     month_reads,
     note_text,
-    review_word,
     reviews_by_fund,
 )
 from monitor.core.errors import NotFound
+from monitor.core.vocabulary import review_word
 from monitor.store.db import in_slices
 from monitor.store.schema import evaluations, ledger_reviews, regions
 
