@@ -115,28 +115,85 @@ def number(value: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _fixed(x: float, digits: int, signed: bool = False) -> str:
+    """x to `digits` decimals; a figure that rounds to zero has no sign ('0.0', never '-0.0'
+    or '+0.0'): -0.04 is not shown as a loss."""
+    text = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0 else text
+
+
 def decimal(value: Any, digits: int = 1, signed: bool = False) -> str:
-    """A figure under a heading that names its unit: 2.43 → '2.4'; signed: '+2.4'."""
+    """A figure under a heading that names its unit: 2.43 → '2.4'; signed: '+2.4'; -0.04 →
+    '0.0'."""
     x = number(value)
-    if x is None:
-        return MISSING
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return MISSING if x is None else _fixed(x, digits, signed)
+
+
+# Payable months below zero mean the balance is gone (balance < 0): they are never shown as a
+# negative count of months, nor drawn below zero without this word.
+EXHAUSTED = {"zh": "已耗尽", "en": "exhausted"}
+
+
+def exhausted_word(lang: str = "zh") -> str:
+    """The one word for a fund whose balance is below zero: '已耗尽' / 'exhausted'."""
+    return EXHAUSTED["zh"] if lang == "zh" else EXHAUSTED["en"]
 
 
 def months_text(value: Any, lang: str = "zh", digits: int = 1) -> str:
-    """Payable months (or any count of months) in a sentence: '2.4 个月' / '2.4 months'."""
+    """Payable months (a count of months, never negative) in a sentence: '2.4 个月' /
+    '2.4 months'; below zero the balance is exhausted: '已耗尽' / 'exhausted'."""
     x = number(value)
     if x is None:
         return MISSING
-    return f"{x:.{digits}f} 个月" if lang == "zh" else f"{x:.{digits}f} months"
+    if x < 0:
+        return exhausted_word(lang)
+    figure = _fixed(x, digits)
+    return f"{figure} 个月" if lang == "zh" else f"{figure} months"
+
+
+def payable(value: Any, lang: str = "zh", digits: int = 1) -> str:
+    """Payable months under a heading that names the unit (a table cell, a chart label):
+    2.43 → '2.4'; below zero '已耗尽' / 'exhausted'."""
+    x = number(value)
+    if x is None:
+        return MISSING
+    return exhausted_word(lang) if x < 0 else _fixed(x, digits)
+
+
+BAND_SEPARATOR = {"zh": "～", "en": " to "}
+
+
+def payable_band(lo: Any, hi: Any, lang: str = "zh", digits: int = 1) -> str:
+    """An interval of payable months: '1.8～2.0' / '1.8 to 2.0'; a bound below zero is
+    '已耗尽' ('已耗尽～0.6'), a band wholly below zero just '已耗尽'."""
+    a, b = number(lo), number(hi)
+    if a is None or b is None:
+        return MISSING
+    if b < 0:
+        return exhausted_word(lang)
+    sep = BAND_SEPARATOR["zh"] if lang == "zh" else BAND_SEPARATOR["en"]
+    return f"{payable(a, lang, digits)}{sep}{payable(b, lang, digits)}"
+
+
+# ---------------------------------------------------------------- forecast central value
+# The one central value shown for a forecast month (table, chart, mail, bulletin): the mean
+# over the simulated paths, the value the rules classify on (core.indicators.forecast_values
+# reads `payable_mean` as forecast.payable_months, DESIGN: "expected payable months"); the
+# bands around it are the paths' 10–90 % (80 %) and 2.5–97.5 % (95 %) quantiles.
+FORECAST_CENTER = {"payable": "payable_mean", "balance": "balance_mean"}
+FORECAST_CENTER_LABEL = {"zh": "预测均值", "en": "forecast mean"}
+
+
+def forecast_center_label(lang: str = "zh") -> str:
+    """The name of the forecast's central value, the same in every output: '预测均值'."""
+    return FORECAST_CENTER_LABEL["zh"] if lang == "zh" else FORECAST_CENTER_LABEL["en"]
 
 
 def percent(value: Any, digits: int = 1, signed: bool = False) -> str:
-    """A value already in percent (a rate, a growth): 3.59 → '3.6%'; signed: '+3.6%'."""
+    """A value already in percent (a rate, a growth): 3.59 → '3.6%'; signed: '+3.6%';
+    -0.04 → '0.0%'."""
     x = number(value)
-    if x is None:
-        return MISSING
-    return f"{x:+.{digits}f}%" if signed else f"{x:.{digits}f}%"
+    return MISSING if x is None else f"{_fixed(x, digits, signed)}%"
 
 
 def growth(value: Any) -> str:
@@ -149,13 +206,14 @@ def points(value: Any, lang: str = "zh", signed: bool = True, digits: int = 1) -
     x = number(value)
     if x is None:
         return MISSING
-    figure = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    figure = _fixed(x, digits, signed)
     return f"{figure} 个百分点" if lang == "zh" else f"{figure} pp"
 
 
 def probability(p: Any) -> str:
     """A probability (0–1) in whole percent; never a false certainty: 0.003 → '<1%',
-    0.997 → '>99%', 0 → '0%', 1 → '100%'."""
+    0.997 → '>99%'. '0%' and '100%' only when exactly 0 or 1 — for a simulated probability:
+    none (all) of the paths."""
     x = number(p)
     if x is None:
         return MISSING
@@ -165,6 +223,36 @@ def probability(p: Any) -> str:
     if x < 1 and shown == "100":
         return ">99%"
     return f"{shown}%"
+
+
+def depletion_spans(depletion: Any, horizon: int) -> list[tuple[int, float | None]]:
+    """The spans a depletion probability is shown for, with their probabilities: 6 and 12
+    months (those within the horizon), then the whole horizon when it is another span —
+    the span the expected month of depletion is read over (core.forecast.simulate.Depletion)."""
+    d = depletion or {}
+    spans = [(w, number(d.get(f"p{w}"))) for w in (6, 12) if w <= horizon]
+    if horizon not in (6, 12):
+        spans.append((horizon, number(d.get("p_h"))))
+    return spans
+
+
+def depletion_month(depletion: Any) -> str | None:
+    """The expected month of depletion ('YYYY-MM'), or None. It is the median month among the
+    paths that deplete within the horizon, so it is shown only beside the horizon's
+    probability (the last of `depletion_spans`) and only when that is above 0: never "若耗尽，
+    预计 2026-09" beside "12 个月内基金耗尽：0%" alone."""
+    d = depletion or {}
+    p = number(d.get("p_h"))
+    month = d.get("expected_month")
+    return str(month) if month and p is not None and p > 0 else None
+
+
+LIST_SEPARATOR = {"zh": "、", "en": ", "}
+
+
+def list_separator(lang: str = "zh") -> str:
+    """Between the items of a list in running text: '、' / ', '."""
+    return LIST_SEPARATOR["zh"] if lang == "zh" else LIST_SEPARATOR["en"]
 
 
 def amount(yuan: Any, lang: str = "zh", unit: str = "auto", digits: int = 2) -> str:
