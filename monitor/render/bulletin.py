@@ -261,6 +261,9 @@ class MailView:
     omitted_rows: int
     omitted_funds: int
     bulletin_file: str  # the full bulletin's file name in the archive
+    # the e-mail's own section headings, numbered in the order it shows them (warnings before
+    # the indicators): summary, warnings, kpi, alerts, findings → '一、总体情况' …
+    headings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,7 @@ LABELS: dict[str, dict[str, str]] = {
         "doc_kind": "医保基金运行风险监测月报",
         "colon": "：",
         "sep": "；",
+        "list_sep": v.list_separator("zh"),
         "lparen": "（",
         "rparen": "）",
         "month_data": "数据截至",
@@ -451,6 +455,7 @@ LABELS: dict[str, dict[str, str]] = {
         "doc_kind": "Medical Insurance Fund Risk Monitoring Bulletin",
         "colon": ": ",
         "sep": "; ",
+        "list_sep": v.list_separator("en"),
         "lparen": " (",
         "rparen": ")",
         "month_data": "Data as of",
@@ -670,7 +675,7 @@ def build_context(inputs: BulletinInputs) -> BulletinContext:
         scope_code=scope_region.code,
         scope_name=scope_region.name,
         generated=v.local_time(inputs.generated_at) + v.TIME_ZONE_NOTE[lang],
-        profile="、".join(profiles) if lang == "zh" else ", ".join(profiles),
+        profile=v.list_separator(lang).join(profiles),
         counts=counts,
         kpi_unit=kpi_unit,
         total_funds=len(funds),
@@ -689,8 +694,26 @@ def build_context(inputs: BulletinInputs) -> BulletinContext:
             omitted_rows=len(kpi) - len(mail_kpi),
             omitted_funds=len(sections) - len(mail_sections),
             bulletin_file=bulletin_basename(inputs.month, inputs.scope, lang) + ".html",
+            headings=numbered_headings(MAIL_SECTIONS, t, lang),
         ),
     )
+
+
+# The e-mail edition's sections in the order it shows them; the full bulletin's order is that
+# of its own numbered headings (t["s_…"]).
+MAIL_SECTIONS = ("summary", "warnings", "kpi", "alerts", "findings")
+_ZH_NUMERALS = "一二三四五六七八九十"
+
+
+def numbered_headings(keys: Sequence[str], t: Mapping[str, str], lang: str) -> dict[str, str]:
+    """Section headings numbered 一、二、三… ('1.', '2.' in English) in the order of `keys`,
+    each heading's words those of the full bulletin's t["s_<key>"] without its number."""
+    out = {}
+    for i, key in enumerate(keys):
+        words = re.sub(r"^\s*(?:[一二三四五六七八九十]+、|\d+\.\s*)", "", t[f"s_{key}"])
+        number = f"{_ZH_NUMERALS[i]}、" if lang == "zh" else f"{i + 1}. "
+        out[key] = number + words
+    return out
 
 
 def _mail_sections(
@@ -778,7 +801,7 @@ def _kpi_row(f: _Fund, inputs: BulletinInputs, scale: tuple[str, int]) -> KpiRow
         ytd_surplus_rate=v.percent(ind.get("ytd_surplus_rate")),
         deficit=surplus is not None and surplus < 0,
         balance=_scaled(last.balance if last else None, scale, lang),
-        payable=v.decimal(payable),
+        payable=v.payable(payable, lang),
         payable_delta=delta,
         income_growth=v.growth(ind.get("income_growth")),
         expenditure_growth=v.growth(ind.get("expenditure_growth")),
@@ -864,42 +887,63 @@ def _outlook(f: _Fund, lang: str) -> str:
             return failed[0]
         return "本月没有预测结果。" if lang == "zh" else "No forecast this month."
     parts = []
+    center = v.forecast_center_label(lang)
     for ahead in (6, 12):
         row = _forecast_at(fc, ahead)
         if row is None:
             continue
-        mean, lo, hi = (
-            v.number(row.get("payable_mean")),
-            v.number(row.get("payable_lo80")),
-            v.number(row.get("payable_hi80")),
-        )
+        mean = v.number(row.get(v.FORECAST_CENTER["payable"]))
         if mean is None:
             continue
+        lo, hi = row.get("payable_lo80"), row.get("payable_hi80")
         when = v.month_label(str(row.get("month")), lang)
-        known = lo is not None and hi is not None
+        known = v.number(lo) is not None and v.number(hi) is not None
         if lang == "zh":
-            band = f"（80% 区间 {v.decimal(lo)}～{v.decimal(hi)}）" if known else ""
-            parts.append(f"{ahead} 个月后（{when}）可支付月数预计为 {v.months_text(mean)}{band}")
+            band = f"（80% 区间 {v.payable_band(lo, hi, lang)}）" if known else ""
+            parts.append(f"{ahead} 个月后（{when}）可支付月数{center} {v.months_text(mean)}{band}")
         else:
-            band = f" (80% band {v.decimal(lo)} to {v.decimal(hi)})" if known else ""
+            band = f" (80% band {v.payable_band(lo, hi, lang)})" if known else ""
             parts.append(
-                f"in {ahead} months ({when}) payable months are expected at {v.decimal(mean)}{band}"
+                f"in {ahead} months ({when}) payable months, {center}: "
+                f"{v.months_text(mean, lang)}{band}"
             )
+    return _joined_outlook(parts, _depletion_words(fc, lang), lang)
+
+
+def _depletion_words(fc: Mapping[str, Any], lang: str) -> str:
+    """The probability of depletion within 12 months; the expected month of depletion only
+    beside the probability of the span it is read over (the horizon) and only when that is
+    above 0 (core.vocabulary.depletion_month)."""
     dep = fc.get("depletion") or {}
-    p12 = v.number(dep.get("p12"))
-    expected = dep.get("expected_month")
-    if lang == "zh":
-        text = "；".join(parts)
-        if p12 is not None:
-            text += f"；12 个月内基金耗尽的概率为 {v.probability(p12)}"
-        if expected and (p12 or 0) >= 0.05:
-            text += f"，若耗尽，预计在 {v.month_label(expected, 'zh')}前后"
-        return (text + "。") if text else "本月没有预测结果。"
-    text = "; ".join(parts)
+    horizon = len(fc.get("months") or [])
+    spans = dict(v.depletion_spans(dep, horizon))
+    p12 = spans.get(12, v.number(dep.get("p12")))
+    month = v.depletion_month(dep)
+    zh = lang == "zh"
+    out = ""
     if p12 is not None:
-        text += f"; the probability of depletion within 12 months is {v.probability(p12)}"
-    if expected and (p12 or 0) >= 0.05:
-        text += f", expected around {v.month_label(expected, 'en')} if it happens"
+        out = (
+            f"12 个月内基金耗尽的概率为 {v.probability(p12)}"
+            if zh
+            else f"the probability of depletion within 12 months is {v.probability(p12)}"
+        )
+    if month is None:
+        return out
+    if horizon != 12:
+        p_h = v.probability(spans.get(horizon))
+        more = f"{horizon} 个月内为 {p_h}" if zh else f"within {horizon} months {p_h}"
+        out = f"{out}{'，' if zh else ', '}{more}" if out else more
+    when = v.month_label(month, lang)
+    return out + (
+        f"，若耗尽，预计在 {when}前后" if zh else f", expected around {when} if it happens"
+    )
+
+
+def _joined_outlook(parts: list[str], depletion: str, lang: str) -> str:
+    if lang == "zh":
+        text = "；".join([*parts, *([depletion] if depletion else [])])
+        return (text + "。") if text else "本月没有预测结果。"
+    text = "; ".join([*parts, *([depletion] if depletion else [])])
     return (text[0].upper() + text[1:] + ".") if text else "No forecast this month."
 
 

@@ -28,7 +28,13 @@ from markupsafe import Markup
 
 from monitor.core.money import display_unit, unit_label, unit_scale
 from monitor.core.months import month_from_index
-from monitor.core.vocabulary import level_badge, number
+from monitor.core.vocabulary import (
+    FORECAST_CENTER,
+    exhausted_word,
+    forecast_center_label,
+    level_badge,
+    number,
+)
 
 if TYPE_CHECKING:
     from PIL import ImageDraw
@@ -580,6 +586,24 @@ def _legend(lang: str, *items: tuple[str, str, str, str]) -> tuple[LegendItem, .
     )
 
 
+def _center_words() -> tuple[str, str]:
+    """The forecast line's name in the legends, the one every output gives it (预测均值)."""
+    return forecast_center_label("zh"), forecast_center_label("en")
+
+
+def _exhausted_item(zh_at: str, en_at: str) -> tuple[tuple[str, str, str, str], ...]:
+    """The legend entry that names the zero line when a chart reaches it from above or
+    goes below it: the balance is exhausted there."""
+    return (
+        (
+            "zero",
+            "━",
+            f"{zh_at}：{exhausted_word('zh')}（结余 < 0）",
+            f"{en_at}: {exhausted_word('en')} (balance < 0)",
+        ),
+    )
+
+
 def fund_charts(
     history: Sequence[Month],
     forecast: Sequence[Mapping[str, Any]],
@@ -606,22 +630,36 @@ def fund_charts(
     def series(values: Mapping[str, float | None]) -> tuple[float | None, ...]:
         return tuple(values.get(m) for m in months)
 
-    def joined(key: str, actual: float | None, scale: float = 1.0) -> tuple[float | None, ...]:
-        """A forecast series starting from the last actual point, so the fan leaves it."""
+    def joined(
+        key: str, actual: float | None, scale: float = 1.0, floor: float | None = None
+    ) -> tuple[float | None, ...]:
+        """A forecast series starting from the last actual point, so the fan leaves it;
+        values below `floor` drawn at it."""
         vals: dict[str, float | None] = {}
         if history and actual is not None:
             vals[history[-1].month] = actual / scale
         for r in forecast:
             v = number(r.get(key))
             vals[str(r["month"])] = None if v is None else v / scale
+        if floor is not None:
+            vals = {m: None if x is None else max(x, floor) for m, x in vals.items()}
         return series(vals)
 
     title_ctx, base_id = title, chart_id
     charts = []
 
-    # 1. payable months: history, forecast fan, thresholds
-    actual_pm = {h.month: h.payable_months for h in history}
-    last_pm = history[-1].payable_months if history else None
+    # 1. payable months: history, forecast fan, thresholds. Below zero the balance is gone:
+    # payable months are drawn at 0 there and the legend says so (never a bare -2.8).
+    center = FORECAST_CENTER["payable"]
+    below_zero = any(v is not None and v < 0 for v in [h.payable_months for h in history]) or any(
+        (v := number(r.get(k))) is not None and v < 0
+        for r in forecast
+        for k in (center, "payable_lo80", "payable_hi80", "payable_lo95", "payable_hi95")
+    )
+    actual_pm = {
+        h.month: None if h.payable_months is None else max(h.payable_months, 0.0) for h in history
+    }
+    last_pm = actual_pm[history[-1].month] if history else None
     hlines = list(thresholds)
     data_max = max(
         [v for v in actual_pm.values() if v is not None]
@@ -633,14 +671,22 @@ def fund_charts(
         months=tuple(months),
         forecast_from=split,
         bands=(
-            Band("band95", joined("payable_lo95", last_pm), joined("payable_hi95", last_pm)),
-            Band("band80", joined("payable_lo80", last_pm), joined("payable_hi80", last_pm)),
+            Band(
+                "band95",
+                joined("payable_lo95", last_pm, floor=0.0),
+                joined("payable_hi95", last_pm, floor=0.0),
+            ),
+            Band(
+                "band80",
+                joined("payable_lo80", last_pm, floor=0.0),
+                joined("payable_hi80", last_pm, floor=0.0),
+            ),
         )
         if forecast
         else (),
         lines=(
             Line("actual", series(actual_pm)),
-            *((Line("forecast", joined("payable_median", last_pm)),) if forecast else ()),
+            *((Line("forecast", joined(center, last_pm, floor=0.0)),) if forecast else ()),
         ),
         hlines=tuple(hlines),
         include_zero=True,
@@ -670,7 +716,7 @@ def fund_charts(
                 ("actual", "━", "实际", "actual"),
                 *(
                     (
-                        ("forecast", "┅", "预测中位数", "forecast median"),
+                        ("forecast", "┅", *_center_words()),
                         ("band80", "■", "80% 区间", "80% band"),
                         ("band95", "■", "95% 区间", "95% band"),
                     )
@@ -678,6 +724,7 @@ def fund_charts(
                     else ()
                 ),
                 *threshold_items,
+                *(_exhausted_item("0 个月", "0 months") if below_zero else ()),
             ),
             spec,
             f"{title_ctx} {title}",
@@ -693,6 +740,7 @@ def fund_charts(
     ]
     scale, unit = _money_unit(bal_values, lang)
     last_bal = history[-1].balance if history else None
+    balance_below_zero = any(x < 0 for x in bal_values)
     spec = ChartSpec(
         months=tuple(months),
         forecast_from=split,
@@ -712,7 +760,11 @@ def fund_charts(
         else (),
         lines=(
             Line("actual", series({h.month: h.balance / scale for h in history})),
-            *((Line("forecast", joined("balance_mean", last_bal, scale)),) if forecast else ()),
+            *(
+                (Line("forecast", joined(FORECAST_CENTER["balance"], last_bal, scale)),)
+                if forecast
+                else ()
+            ),
         ),
         include_zero=True,
     )
@@ -728,13 +780,14 @@ def fund_charts(
                 ("actual", "━", "实际", "actual"),
                 *(
                     (
-                        ("forecast", "┅", "预测均值", "forecast mean"),
+                        ("forecast", "┅", *_center_words()),
                         ("band80", "■", "80% 区间", "80% band"),
                         ("band95", "■", "95% 区间", "95% band"),
                     )
                     if forecast
                     else ()
                 ),
+                *(_exhausted_item("0", "0") if balance_below_zero else ()),
             ),
             spec,
             f"{title_ctx} {title}",
