@@ -13,6 +13,7 @@ from monitor.cli.db import db
 from monitor.cli.demo import demo
 from monitor.cli.evaluate import evaluate
 from monitor.cli.forecast import forecast
+from monitor.cli.history import history
 from monitor.cli.imports import import_cmd
 from monitor.cli.ledger import ledger
 from monitor.cli.review import confirm, pending
@@ -46,3 +47,4 @@ for command in (
     main.add_command(command)
 ledger.add_command(confirm)  # fundmon ledger confirm|pending: months pending review
 ledger.add_command(pending)
+main.add_command(history)  # fundmon history: one fund month by month
