@@ -17,6 +17,7 @@ from monitor.cli.common import (
     table,
     unit_option,
 )
+from monitor.cli.formats import check_out, emit_table_file, json_text
 from monitor.core.columns import BY_NAME
 from monitor.core.errors import NotFound
 from monitor.core.money import format_amount, yuan_grouped
@@ -50,14 +51,35 @@ def _series_frame(obj: Context, region: str | None, fund: str | None) -> tuple[p
 @click.option("--from", "start", help="起始月份 YYYY-MM")
 @click.option("--to", "end", help="截止月份 YYYY-MM")
 @click.option("--unit", default="万元", callback=lambda c, p, v: unit_option(v), show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="json、csv 的金额单位为元（不随 --unit）",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开）",
+)
 @click.pass_obj
 @reports_errors
 def ledger_show(
-    obj: Context, region: str, fund: str, start: str | None, end: str | None, unit: str
+    obj: Context,
+    region: str,
+    fund: str,
+    start: str | None,
+    end: str | None,
+    unit: str,
+    fmt: str,
+    out: str | None,
 ) -> None:
     """打印一个统筹区、一个险种的月度序列（含可支付月数）。"""
     from monitor.core.indicators import payable_months
 
+    check_out(fmt, out, file_formats=("csv",))
     key = obj.config.funds.key_for(fund)
     if key is None:
         raise click.BadParameter(
@@ -75,6 +97,10 @@ def ledger_show(
         data = data[data["month"] <= end]
     name = dict(zip(regions["code"], regions["name"], strict=True)).get(region, region)
     derived = bool(data["derived"].any())
+    relevant = [f for f in findings if f.region_code == region or region in f.message]
+    if fmt != "table":
+        _show_machine(obj, data, (region, name, key), relevant, fmt, out)
+        return
     echo(
         f"{name}（{region}）{fund_name(obj.config.funds, key)}"
         f"{'（下级汇总）' if derived else ''}，金额单位：{unit}"
@@ -96,19 +122,113 @@ def ledger_show(
     echo(table(rows, ["月份", "本期收入", "本期支出", "期末累计结余", "可支付月数"]), block=True)
     if data["short_history"].any():
         echo("* 不足 12 个月的支出，按已有月份的平均值计算")
-    relevant = [f for f in findings if f.region_code == region or region in f.message]
     print_findings(relevant)
 
 
+SHOW_COLUMNS = (
+    "region_code", "region_name", "fund", "month", "income", "expenditure", "balance",
+    "payable_months", "short_history", "derived",
+)  # fmt: skip
+
+
+def _show_machine(
+    obj: Context,
+    data: pd.DataFrame,
+    fund_of: tuple[str, str, str],
+    findings: list[Any],
+    fmt: str,
+    out: str | None,
+) -> None:
+    """`ledger show` as JSON or CSV: amounts in yuan (the store's fen ÷ 100), payable months
+    unrounded in JSON, rounded per unit in CSV as `evaluate --format csv` rounds them. The
+    roll-up's findings (months not summed) go in JSON's `findings`, or to stderr beside CSV."""
+    from monitor.ledger.export import DERIVED_MARK
+    from monitor.render.evaluation import CSV_DIGITS
+
+    region, name, key = fund_of
+
+    months = [
+        {
+            "month": r.month,
+            "income": int(r.income) / 100,
+            "expenditure": int(r.expenditure) / 100,
+            "balance": int(r.balance) / 100,
+            "payable_months": r.payable_months,
+            "short_history": bool(r.short_history),
+            "derived": bool(r.derived),
+        }
+        for r in data.itertuples()
+    ]
+    if fmt == "json":
+        whole = {
+            "region_code": region,
+            "region_name": name,
+            "fund": key,
+            "fund_name": fund_name(obj.config.funds, key),
+            "derived": any(m["derived"] for m in months),
+            "unit": "元",
+            "months": months,
+            "findings": [f.render() for f in findings],
+        }
+        echo(json_text(whole), block=True)
+        return
+    print_findings_to_stderr(findings)
+    rows = [
+        [
+            region,
+            name,
+            key,
+            m["month"],
+            m["income"],
+            m["expenditure"],
+            m["balance"],
+            m["payable_months"],
+            m["short_history"],
+            DERIVED_MARK if m["derived"] else "",
+        ]
+        for m in months
+    ]
+    digits = {c: CSV_DIGITS["yuan"] for c in ("income", "expenditure", "balance")}
+    digits["payable_months"] = CSV_DIGITS["months"]
+    emit_table_file(fmt, out, sheet="ledger", header=SHOW_COLUMNS, rows=rows, digits=digits)
+
+
+def print_findings_to_stderr(findings: list[Any]) -> None:
+    for finding in findings:
+        echo(f"警告：{finding.render()}", err=True)
+
+
+REGION_COLUMNS = (
+    "code", "name", "level", "level_label", "parent_code", "fund", "from", "to", "months",
+    "derived",
+)  # fmt: skip
+LEVEL_ZH = {"province": "省", "city": "市", "county": "县区"}
+
+
 @ledger.command("regions")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开）",
+)
 @click.pass_obj
 @reports_errors
-def ledger_regions(obj: Context) -> None:
+def ledger_regions(obj: Context, fmt: str, out: str | None) -> None:
     """列出统筹区、层级、上级，以及各险种已有的月份范围。"""
+    check_out(fmt, out, file_formats=("csv",))
     data, (regions, _) = _series_frame(obj, None, None)
     spans = data.groupby(["region_code", "fund"])["month"].agg(["min", "max", "size"]).reset_index()
     spans["derived"] = data.groupby(["region_code", "fund"])["derived"].any().to_numpy()
-    level_zh = {"province": "省", "city": "市", "county": "县区"}
+    if fmt != "table":
+        _regions_machine(regions, spans, fmt, out)
+        return
     rows = []
     for r in regions.itertuples():
         mine = spans[spans["region_code"] == r.code]
@@ -120,8 +240,50 @@ def ledger_regions(obj: Context) -> None:
             )
             or "—"
         )
-        rows.append([r.code, r.name, level_zh.get(r.level, r.level), r.parent_code or "", funds])
+        rows.append([r.code, r.name, LEVEL_ZH.get(r.level, r.level), r.parent_code or "", funds])
     echo(table(rows, ["编码", "名称", "层级", "上级", "台账"], stralign="left"), block=True)
+
+
+def _regions_machine(regions: pd.DataFrame, spans: pd.DataFrame, fmt: str, out: str | None) -> None:
+    """`ledger regions` as JSON (one object per region, its funds inside) or CSV (one row per
+    region and fund; a region with no months, one row with the fund empty)."""
+    from monitor.ledger.export import DERIVED_MARK
+
+    listed = []
+    for r in regions.itertuples():
+        mine = spans[spans["region_code"] == r.code]
+        listed.append(
+            {
+                "code": r.code,
+                "name": r.name,
+                "level": r.level,
+                "level_label": LEVEL_ZH.get(r.level, r.level),
+                "parent_code": r.parent_code or None,
+                "funds": [
+                    {
+                        "fund": s.fund,
+                        "from": s["min"],
+                        "to": s["max"],
+                        "months": int(s["size"]),
+                        "derived": bool(s.derived),
+                    }
+                    for _, s in mine.iterrows()
+                ],
+            }
+        )
+    if fmt == "json":
+        echo(json_text(listed), block=True)
+        return
+    rows = []
+    for g in listed:
+        head = [g["code"], g["name"], g["level"], g["level_label"], g["parent_code"] or ""]
+        for f in g["funds"] or [None]:
+            if f is None:
+                rows.append([*head, "", "", "", None, ""])
+            else:
+                mark = DERIVED_MARK if f["derived"] else ""
+                rows.append([*head, f["fund"], f["from"], f["to"], f["months"], mark])
+    emit_table_file(fmt, out, sheet="regions", header=REGION_COLUMNS, rows=rows, digits={})
 
 
 @ledger.command("export")
