@@ -691,3 +691,197 @@ def _synthetic_regions(
         county_rows, columns=["region_code", "region_name", "parent_code", "parent_name"]
     )
     return regions, _as_text(counties)
+
+
+# --------------------------------------------------------------------------- stress province
+
+# Where the stress province's codes start (a GB/T 2260 provincial prefix unused by the demo).
+STRESS_PROVINCE = ("360000", "压力测试省")
+# The resident benefit reform (a higher inpatient reimbursement rate): each city adopts it in
+# one of these months, and its resident expenditure steps up by 8–14 % from then on.
+_STRESS_REFORM_MONTHS = ("2020-07", "2021-01", "2021-07")
+_STRESS_LATE_SHARE = 0.3  # of resident series-years from the third year on: subsidies late
+_STRESS_DRIFT_SHARE = 0.35  # of series: expenditure growth outpaces income from a month
+_STRESS_DECLINE_SHARE = 0.5  # of counties: resident enrolment declines
+
+
+def stress_province(
+    cities: int = 4,
+    counties_per_city: int = 5,
+    *,
+    start: str = "2016-01",
+    end: str = "2024-12",
+    seed: int = 16,
+) -> DemoWorld:
+    """A province built to test early warning: `cities` × `counties_per_city` counties, each
+    with `employee` and `resident`, and the troubles that make a fund's future hard to read.
+
+    - drift: about a third of series see expenditure outgrow income by 4–12 % a year from a
+      month in 2017–2023; a quarter of those recover (income steps up, a premium rise).
+    - benefit reform: each city raises resident reimbursement in one month (2020-07, 2021-01
+      or 2021-07): a level shift of 8–14 % in resident expenditure; employees take the 2023
+      outpatient reform as in the demo city.
+    - late subsidies: in about 30 % of resident years from the third on, the fiscal subsidy
+      lumps after the first arrive two to four months into the next year.
+    - enrolment decline: half the counties lose 2–6 % of resident enrolment a year, and
+      their resident income grows that much slower (spending falls by half of it).
+    - seasonal resident funds: collection periods, subsidy lumps, interest in December.
+
+    `truth` has one row per trouble (a series may have several): kind 'drift' | 'recovery' |
+    'reform' | 'late_subsidy' | 'enrolment_decline', its start month, for 'recovery' and
+    'late_subsidy' the month it ends (the money arrives), and its size (drift: extra annual
+    growth; reform: log step; late_subsidy: yuan moved; enrolment_decline: annual log
+    change). Deterministic by `seed`; balances may go negative.
+    """
+    if not (1 <= cities <= 99 and 1 <= counties_per_city <= 99):
+        raise ValueError("cities and counties_per_city must be 1..99")
+    first = _month_index(start)
+    count = _month_index(end) - first + 1
+    if count < 36:
+        raise ValueError("the stress province needs at least three years")
+    rng = np.random.default_rng(seed)
+    funds = DEMO_FUNDS
+    regions, counties = _stress_regions(cities, counties_per_city)
+    n_counties = len(counties)
+    n = n_counties * len(funds)
+    shape = np.tile([_SHAPE_OF_FUND[f] for f in funds], n_counties)
+    resident = shape == _RES
+    city_of = np.repeat(np.arange(n_counties) // counties_per_city, len(funds))
+
+    population = np.repeat(np.exp(rng.normal(np.log(300_000), 0.5, n_counties)), len(funds))
+    persons0 = np.where(
+        resident, population * rng.uniform(0.65, 0.85, n), population * rng.uniform(0.08, 0.3, n)
+    )
+    exp0 = persons0 * np.where(resident, 560.0, 3300.0) / 12 * rng.uniform(0.85, 1.15, n)
+    g_exp = rng.uniform(0.05, 0.10, n)
+    g_inc = g_exp + rng.normal(0.003, 0.005, n)
+    payable0 = rng.uniform(5, 14, n)
+    ratio0 = 1 + g_exp * payable0 / 12 * rng.uniform(0.8, 1.3, n)
+
+    # enrolment decline (per county, resident only): income follows the head-count
+    declining = np.repeat(rng.random(n_counties) < _STRESS_DECLINE_SHARE, len(funds)) & resident
+    decline = np.where(declining, -rng.uniform(0.02, 0.06, n), 0.0)
+    g_inc = g_inc + decline
+    g_exp = g_exp + decline / 2
+
+    # drift, and recovery for a quarter of the drifting series
+    never = np.full(n, count + 1200)
+    drifting = rng.random(n) < _STRESS_DRIFT_SHARE
+    t_drift = np.where(drifting, rng.integers(12, count - 12, n), never)
+    drift_exp = np.where(drifting, rng.uniform(0.04, 0.12, n), 0.0)
+    recovers = drifting & (rng.random(n) < 0.25)
+    t_end = np.where(recovers, np.minimum(t_drift + rng.integers(18, 37, n), count - 1), never)
+    recovery = np.where(recovers, drift_exp * (t_end - t_drift) / 12 + 0.03, 0.0)
+
+    # the resident benefit reform: a city's month, a county's size
+    reform_at = np.array([_month_index(m) - first for m in _STRESS_REFORM_MONTHS])
+    city_reform = rng.integers(0, len(reform_at), cities)
+    t_reform = np.where(resident, reform_at[city_reform[city_of]], never)
+    reform = np.where(resident, rng.uniform(0.08, 0.14, n), 0.0)
+
+    n_years = count // 12 + 2
+    sub_months = np.stack(
+        [
+            rng.choice([3, 4], (n, n_years + 1)),
+            rng.choice([6, 7], (n, n_years + 1)),
+            rng.choice([11, 12], (n, n_years + 1)),
+        ],
+        axis=2,
+    )
+    spec = _Spec(
+        shape=shape,
+        exp0=exp0,
+        ratio0=ratio0,
+        g_exp=g_exp,
+        g_inc=g_inc,
+        t_drift=t_drift,
+        t_end=t_end,
+        drift_exp=drift_exp,
+        drift_inc=np.zeros(n),
+        t_shock=t_reform,
+        shock=reform,
+        recovery=recovery,
+        jan_feb=rng.uniform(0.10, 0.30, n),
+        sub_months=sub_months,
+        noise=rng.uniform(0.7, 1.5, n),
+    )
+    parts = _simulate(spec, first, count, rng)
+    late = _delay_subsidies(parts["income_subsidy"], resident, first, rng)
+    money = _to_fen(parts, np.ones(n), np.ones(n))
+    first12 = money["expenditure"][:, :12].mean(axis=1)
+    opening = np.rint(payable0 * first12).astype(np.int64)
+    money["balance"] = _balances(money["income"], money["expenditure"], opening)
+
+    growth = np.where(resident, decline, rng.uniform(0.0, 0.04, n))
+    insured = _insured(shape, persons0, growth, rng.uniform(0.18, 0.34, n), first, count, rng)
+    ledger = _ledger_frame(counties, funds, first, count, money, insured)
+
+    months = _month_texts(first, count)
+    codes = np.repeat(counties["region_code"].to_numpy(dtype=object), len(funds))
+    fund_of = np.tile(np.array(funds, dtype=object), n_counties)
+    rows: list[tuple[str, str, str, str | None, str | None, float]] = []
+    for s in range(n):
+        code, fund = str(codes[s]), str(fund_of[s])
+        if drifting[s]:
+            ends = months[t_end[s]] if recovers[s] else None
+            kind = "recovery" if recovers[s] else "drift"
+            rows.append((code, fund, kind, months[t_drift[s]], ends, float(drift_exp[s])))
+        if resident[s]:
+            rows.append((code, fund, "reform", months[t_reform[s]], None, float(reform[s])))
+        if declining[s]:
+            rows.append((code, fund, "enrolment_decline", months[0], None, float(decline[s])))
+    for s, due, paid, amount in late:
+        rows.append(
+            (str(codes[s]), str(fund_of[s]), "late_subsidy", months[due], months[paid], amount)
+        )
+    truth = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
+    truth = truth.astype(_empty_truth().dtypes.to_dict())
+    for name in TRUTH_COLUMNS[:-1]:
+        truth[name] = _as_text(truth[name])
+    return DemoWorld(regions=regions, ledger=ledger, truth=truth)
+
+
+def _delay_subsidies(
+    subsidy: np.ndarray, resident: np.ndarray, first: int, rng: np.random.Generator
+) -> list[tuple[int, int, int, float]]:
+    """Move the subsidy lumps of some resident years after their first into one month two to
+    four months into the next year (in place). Returns (series, first late month, month paid,
+    yuan moved) per late year; a year whose money would arrive after the data ends is left."""
+    n, count = subsidy.shape
+    scheduled = subsidy.copy()  # each year's own lumps: a late payment is not moved again
+    out: list[tuple[int, int, int, float]] = []
+    year_starts = [t for t in range(count) if (first + t) % 12 == 0 and t >= 24]
+    late = rng.random((n, len(year_starts))) < _STRESS_LATE_SHARE
+    delay = rng.integers(1, 4, (n, len(year_starts)))  # February..April of the next year
+    for s in np.flatnonzero(resident):
+        for j, y0 in enumerate(year_starts):
+            paid = y0 + 12 + int(delay[s, j])
+            if not late[s, j] or paid >= count:
+                continue
+            lumps = np.flatnonzero(scheduled[s, y0 : y0 + 12] > 0) + y0
+            moved = lumps[1:]  # the first lump of the year arrives on time
+            if moved.size == 0:
+                continue
+            amount = float(scheduled[s, moved].sum())
+            subsidy[s, moved] -= scheduled[s, moved]
+            subsidy[s, paid] += amount
+            out.append((int(s), int(moved[0]), paid, amount))
+    return out
+
+
+def _stress_regions(cities: int, counties_per_city: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    province, province_name = STRESS_PROVINCE
+    rows: list[tuple[str, str, str | None, str]] = [(province, province_name, None, "province")]
+    county_rows: list[tuple[str, str, str, str]] = []
+    for c in range(1, cities + 1):
+        city = f"{province[:2]}{c:02d}00"
+        city_name = f"压力市{c:02d}"
+        rows.append((city, city_name, province, "city"))
+        for k in range(1, counties_per_city + 1):
+            code = f"{province[:2]}{c:02d}{k:02d}"
+            rows.append((code, f"压力县{c:02d}{k:02d}", city, "county"))
+            county_rows.append((code, f"压力县{c:02d}{k:02d}", city, city_name))
+    counties = pd.DataFrame(
+        county_rows, columns=["region_code", "region_name", "parent_code", "parent_name"]
+    )
+    return _regions_frame(rows), _as_text(counties)
