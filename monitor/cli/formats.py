@@ -65,17 +65,17 @@ def write_xlsx(
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
-    from monitor.ledger.export import _text_cell  # the ledger export's rule for text cells
+    from monitor.ledger.export import text_cell  # the ledger export's rule for text cells
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet)
-    ws.append([_text_cell(ws, h, WriteOnlyCell) for h in header])
+    ws.append([text_cell(ws, h, WriteOnlyCell) for h in header])
     formats = [number_formats.get(h) for h in header]
     for values in rows:
         cells: list[Any] = []
         for value, fmt in zip(values, formats, strict=True):
             if isinstance(value, str):
-                cells.append(_text_cell(ws, value, WriteOnlyCell) if value else None)
+                cells.append(text_cell(ws, value, WriteOnlyCell) if value else None)
             elif isinstance(value, bool):  # before int: a bool is an int; as CSV writes it
                 cells.append(str(value))
             elif isinstance(value, int | float) and fmt:

@@ -23,6 +23,8 @@ read only when a connection is opened (`SmtpSettings.password()`).
     regions = ["*"]                        # globs on the 6-digit code
     funds = []                             # keys or names; empty = every fund
     to = ["基金科 <jijinke@example.gov.cn>"]
+    detail = "analyst"                     # "analyst": model, backtest, commands too;
+                                           # "leader": situation, reasons, outlook, one chart
 
     [smtp]
     host = "smtp.example.gov.cn"
@@ -122,6 +124,11 @@ def _fund_keys(values: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]
 
 
 RouteLevels = Annotated[frozenset[str], BeforeValidator(_levels(ROUTE_LEVELS))]
+# How much an alert mail to a route's recipients says (monitor.render.alert_mail): "analyst"
+# (the default, what every mail said before routes had a detail) adds the forecast's
+# probabilities, models, backtests and the acknowledge/silence commands; "leader" is the
+# situation, the reasons, the outlook in words and one chart.
+DETAIL_LEVELS = ("analyst", "leader")
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -133,6 +140,7 @@ class RouteSettings(Route):
     regions: Annotated[Strings, AfterValidator(_globs)] = ("*",)
     funds: Annotated[Strings, AfterValidator(_fund_keys)] = ()  # empty: every fund
     name: Text = ""
+    detail: Annotated[Text, AfterValidator(choice(*DETAIL_LEVELS))] = "analyst"
 
 
 def _routes(value: Any) -> Any:
@@ -263,7 +271,10 @@ DEMO_ROUTES = (
         name="基金科：全部级别与提示",
     ),
     RouteSettings(
-        to=("局领导 <leaders@example.org>",), levels=frozenset({"red"}), name="局领导：红色"
+        to=("局领导 <leaders@example.org>",),
+        levels=frozenset({"red"}),
+        name="局领导：红色",
+        detail="leader",
     ),
     RouteSettings(
         to=("东至县医保局 <dongzhi@example.org>",), regions=("341721",), name="东至县：本县"

@@ -338,3 +338,99 @@ def fund_name(funds: FundCatalogue, key: str, lang: str = "zh", *, full: bool = 
     if lang == "zh":
         return f.name if full else f.short
     return f.name_en if full else key.replace("_", " ")
+
+
+# ---------------------------------------------------------------- H3: the alert e-mail (issue 16)
+# The forecast's words the alert mail shares with the bulletin: the labels of its probabilities
+# (render/bulletin._probabilities writes the same) and the outlook in one sentence
+# (render/bulletin._outlook and _depletion_words write the same): one fact, one label.
+
+
+def depletion_label(window: int, lang: str = "zh") -> str:
+    """'12 个月内基金耗尽（结余 < 0）' / 'fund depleted (balance < 0) within 12 months'."""
+    if lang == "zh":
+        return f"{window} 个月内基金耗尽（结余 < 0）"
+    return f"fund depleted (balance < 0) within {window} months"
+
+
+def payable_below_label(threshold: float, window: int, lang: str = "zh") -> str:
+    """'12 个月内可支付月数低于 3 个月' / 'payable months below 3 within 12 months'."""
+    if lang == "zh":
+        return f"{window} 个月内可支付月数低于 {threshold:g} 个月"
+    return f"payable months below {threshold:g} within {window} months"
+
+
+def ytd_deficit_label(median_month: str | None, lang: str = "zh") -> str:
+    """'预测期内出现当年累计收不抵支（中位月份 2025年1月）' / 'a year-to-date deficit …'."""
+    if lang == "zh":
+        when = f"（中位月份 {month_label(median_month, 'zh')}）" if median_month else ""
+        return "预测期内出现当年累计收不抵支" + when
+    when = f" (median month {month_label(median_month, 'en')})" if median_month else ""
+    return "a year-to-date deficit within the horizon" + when
+
+
+def _outlook_months(fc: dict[str, Any], lang: str) -> list[str]:
+    months = fc.get("months") or []
+    center = forecast_center_label(lang)
+    parts = []
+    for ahead in (6, 12):
+        if len(months) < ahead:
+            continue
+        row = months[ahead - 1]
+        value = number(row.get(FORECAST_CENTER["payable"]))
+        if value is None:
+            continue
+        lo, hi = row.get("payable_lo80"), row.get("payable_hi80")
+        known = number(lo) is not None and number(hi) is not None
+        when = month_label(str(row.get("month")), lang)
+        if lang == "zh":
+            band = f"（80% 区间 {payable_band(lo, hi, lang)}）" if known else ""
+            parts.append(f"{ahead} 个月后（{when}）可支付月数{center} {months_text(value)}{band}")
+        else:
+            band = f" (80% band {payable_band(lo, hi, lang)})" if known else ""
+            parts.append(
+                f"in {ahead} months ({when}) payable months, {center}: "
+                f"{months_text(value, lang)}{band}"
+            )
+    return parts
+
+
+def _outlook_depletion(fc: dict[str, Any], lang: str) -> str:
+    dep = fc.get("depletion") or {}
+    horizon = len(fc.get("months") or [])
+    spans = dict(depletion_spans(dep, horizon))
+    p12 = spans.get(12, number(dep.get("p12")))
+    month = depletion_month(dep)
+    zh = lang == "zh"
+    out = ""
+    if p12 is not None:
+        out = (
+            f"12 个月内基金耗尽的概率为 {probability(p12)}"
+            if zh
+            else f"the probability of depletion within 12 months is {probability(p12)}"
+        )
+    if month is None:
+        return out
+    if horizon != 12:
+        p_h = probability(spans.get(horizon))
+        more = f"{horizon} 个月内为 {p_h}" if zh else f"within {horizon} months {p_h}"
+        out = f"{out}{'，' if zh else ', '}{more}" if out else more
+    when = month_label(month, lang)
+    return out + (
+        f"，若耗尽，预计在 {when}前后" if zh else f", expected around {when} if it happens"
+    )
+
+
+def forecast_outlook(forecast: Any, lang: str = "zh") -> str:
+    """A fund's forecast in one sentence, as the bulletin's warnings write it: payable months
+    6 and 12 months ahead (the forecast's central value, by its name, with the 80% band), the
+    probability of depletion within 12 months and, only beside the horizon's probability when
+    that is above 0, the expected month of depletion. `forecast`: the forecast's mapping
+    (`months`, `depletion`), as stored with a result or an alert."""
+    fc = dict(forecast or {})
+    parts = _outlook_months(fc, lang)
+    depletion = _outlook_depletion(fc, lang)
+    text = ("；" if lang == "zh" else "; ").join([*parts, *([depletion] if depletion else [])])
+    if lang == "zh":
+        return (text + "。") if text else "本月没有预测结果。"
+    return (text[0].upper() + text[1:] + ".") if text else "No forecast this month."

@@ -179,14 +179,14 @@ def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
                 cell.number_format = "0.00"
                 row.append(cell)
             elif isinstance(value, str):
-                row.append(_text_cell(ws, value, WriteOnlyCell))
+                row.append(text_cell(ws, value, WriteOnlyCell))
             else:
                 row.append(value)
         ws.append(row)
     wb.save(path)
 
 
-def _text_cell(ws: Any, value: str, cell_type: Any) -> Any:
+def text_cell(ws: Any, value: str, cell_type: Any) -> Any:
     """`value` as a text cell. openpyxl makes any str starting with "=" a formula: such
     cells are typed as strings, and marked quotePrefix (as Excel marks text typed after a
     `'`) so that editing the cell keeps it text. Characters XML cannot carry are escaped."""

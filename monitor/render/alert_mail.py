@@ -24,8 +24,9 @@ from pathlib import Path
 
 from monitor.config.alerts import AlertSettings
 from monitor.core import vocabulary as v
-from monitor.core.alerts import Event, Mail, envelope_address
+from monitor.core.alerts import Event, Mail, envelope_address, route_matches
 from monitor.core.funds import FundCatalogue
+from monitor.core.indicators import INDICATORS, format_value, indicator_key, key_text
 from monitor.core.text_safety import FORBIDDEN
 from monitor.core.thresholds import Level
 from monitor.core.vocabulary import DISPLAY_TZ as DISPLAY_TZ  # (the outbox's lease times)
@@ -55,7 +56,9 @@ WORDS: dict[str, dict[str, str]] = {
         "reasons": "预警原因",
         "notices": "提示",
         "forecast": "预测",
-        "trend": "可支付月数：当前与预测（均值，80% 区间）",
+        "trend": "可支付月数：当前与预测",
+        "outlook": "展望",
+        "alert_no": "预警编号",
         "changed": "与上次通知相比",
         "first": "首次通知",
         "what": "事项",
@@ -90,7 +93,9 @@ WORDS: dict[str, dict[str, str]] = {
         "reasons": "Why",
         "notices": "Notices",
         "forecast": "Forecast",
-        "trend": "Payable months: now and forecast (mean, 80% band)",
+        "trend": "Payable months: now and forecast",
+        "outlook": "Outlook",
+        "alert_no": "Alert no.",
         "changed": "Since the last message",
         "first": "First message",
         "what": "What",
@@ -151,8 +156,65 @@ def _notice_labels(event: Event, ids: Sequence[str], lang: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- headlines
-def headline(event: Event, funds: FundCatalogue, lang: str, now: dt.datetime | None = None) -> str:
-    """The one line for a subject or a list: who, what, and the headline number."""
+def _top_reasons(event: Event) -> list[Mapping[str, object]]:
+    """The rules that give the fund its colour (those still holding first)."""
+    s = event.snapshot
+    top = [r for r in s.reasons if r.get("level") == s.level.value]
+    return [r for r in top if not r.get("held")] or top
+
+
+def _reason_figure(reason: Mapping[str, object], lang: str) -> str | None:
+    """A forecast rule's indicator and value in the indicators' own words:
+    '预计 12 个月内基金耗尽的概率 88%'; None when the reason does not say them."""
+    name, params = str(reason.get("indicator") or ""), reason.get("params") or {}
+    value = v.number(reason.get("value"))
+    if name not in INDICATORS or value is None or not isinstance(params, Mapping):
+        return None
+    try:
+        key = indicator_key(name, **{str(k): float(x) for k, x in params.items()})
+    except (ValueError, TypeError):
+        return None
+    sep = " " if lang == "zh" else ": "
+    return f"{key_text(key, lang)}{sep}{format_value(INDICATORS[name].unit, value, lang)}"
+
+
+def colour_cause(
+    event: Event, lang: str, thresholds: Mapping[Level, float] | None = None
+) -> str | None:
+    """Why the fund has its colour, when its payable months do not say it: a fund red only
+    because the forecast gives it an 88% chance of depletion within 12 months must not be
+    announced by its 7.8 payable months, which read as reassuring. None: the payable months
+    (the subject's number) are the reason, or the event is no rise of a colour.
+
+    A reason that names its indicator (`indicator`, `params`, `value` in the snapshot) is
+    judged by it: the cause is stated when every rule of the level is a forecast rule. An
+    older snapshot's reasons have only their text: the cause is the first reason's text when
+    the payable months are not below the level's payable threshold."""
+    if event.kind not in ("raise", "escalate", "remind") or event.level == Level.GREEN:
+        return None
+    top = _top_reasons(event)
+    if not top:
+        return None
+    if any("indicator" in r for r in top):
+        if not all(str(r.get("indicator", "")).startswith("forecast.") for r in top):
+            return None
+        return _reason_figure(top[0], lang) or str(top[0][lang])
+    payable = v.number(event.snapshot.payable_months)
+    limit = (thresholds or DEFAULT_THRESHOLDS).get(event.level)
+    if payable is not None and limit is not None and payable < limit:
+        return None
+    return str(top[0][lang])
+
+
+def headline(
+    event: Event,
+    funds: FundCatalogue,
+    lang: str,
+    now: dt.datetime | None = None,
+    thresholds: Mapping[Level, float] | None = None,
+) -> str:
+    """The one line for a subject or a list: who, what, and the headline number; when the
+    colour comes from another rule than the payable months (a forecast's), that rule first."""
     s = event.snapshot
     who = one_line(f"{s.region_name} {fund_name(funds, s.fund, lang)}")
     number = ""
@@ -160,7 +222,15 @@ def headline(event: Event, funds: FundCatalogue, lang: str, now: dt.datetime | N
         number = (
             f" 可支付月数 {v.months_text(s.payable_months, lang)}"
             if lang == "zh"
-            else f": payable months {v.decimal(s.payable_months)}"
+            else f": payable months {v.payable(s.payable_months, lang)}"
+        )
+    cause = colour_cause(event, lang, thresholds)
+    if cause:
+        cause = one_line(cause)
+        number = (
+            (f" {cause}（{number.strip()}）" if lang == "zh" else f": {cause} ({number[2:]})")
+            if number
+            else (f" {cause}" if lang == "zh" else f": {cause}")
         )
     lv, prev = level_word(event.level, lang), level_word(event.previous_level, lang)
     if event.kind == "raise":
@@ -214,12 +284,16 @@ _BUCKETS = ("red", "orange", "yellow", "downgrade", "clear", "notice")
 
 
 def subject(
-    mail: Mail, funds: FundCatalogue, settings: AlertSettings, now: dt.datetime | None = None
+    mail: Mail,
+    funds: FundCatalogue,
+    settings: AlertSettings,
+    now: dt.datetime | None = None,
+    thresholds: Mapping[Level, float] | None = None,
 ) -> str:
     lang = settings.language
     prefix = f"{one_line(settings.subject_prefix)} " if settings.subject_prefix else ""
     if not mail.digest:
-        return prefix + headline(mail.events[0], funds, lang, now)
+        return prefix + headline(mail.events[0], funds, lang, now, thresholds)
     counts = {b: 0 for b in _BUCKETS}
     for event in mail.events:
         counts[_digest_bucket(event)] += 1
@@ -236,9 +310,10 @@ def subject(
 class Bar:
     label: str
     value: str
-    width: int  # pixels of the bar
-    rest: int  # pixels after it
+    width: int  # percent of the bar column the bar fills (1–100)
+    rest: int  # percent after it (100 - width)
     colour: str
+    band: str = ""  # the 80% band, shown beside the value
 
 
 @dataclass(frozen=True)
@@ -263,6 +338,8 @@ class EventView:
     lower_reasons: str  # "另有 4 条较低级别的规则也已触发"
     notices: list[tuple[str, str]]  # (label, text)
     probabilities: list[tuple[str, str]]
+    outlook: str  # the forecast in one sentence (monitor.core.vocabulary.forecast_outlook)
+    trend_title: str  # names the bars' central value: "…（预测中位数，80% 区间）"
     bars: list[Bar]
     model_notes: list[str]
     ack_command: str
@@ -273,6 +350,7 @@ class EventView:
 @dataclass(frozen=True)
 class MailView:
     lang: str
+    detail: str  # "analyst" or "leader": what the route's recipients read (RouteSettings.detail)
     w: Mapping[str, str]  # the words of the language
     title: str
     subject: str
@@ -290,21 +368,31 @@ def _bar_colour(value: float, thresholds: Mapping[Level, float]) -> str:
     return COLOURS["green"][0]
 
 
-BAR_WIDTH = 300
+BAR_WIDTH = 100  # the bars' column, in percent: the chart narrows with the screen
+
+
+def trend_title(lang: str) -> str:
+    """Names the bars' forecast value as every output does (vocabulary.forecast_center_label)."""
+    center = v.forecast_center_label(lang)
+    if lang == "zh":
+        return f"{word('trend', lang)}（{center}，80% 区间）"
+    return f"{word('trend', lang)} ({center}, 80% band)"
 
 
 def trend_bars(event: Event, thresholds: Mapping[Level, float], lang: str) -> list[Bar]:
-    """Now and each forecast month's expected payable months, as bars (widths in px)."""
+    """Now and each forecast month's central payable months (vocabulary.FORECAST_CENTER), as
+    bars whose widths are percentages of the bars' column; a month below zero reads 已耗尽 and
+    draws the thinnest bar."""
     s = event.snapshot
+    center = v.FORECAST_CENTER["payable"]
     points: list[tuple[str, float | None, str]] = [
         (s.month + ("（当前）" if lang == "zh" else " (now)"), v.number(s.payable_months), "")
     ]
     for m in (s.forecast or {}).get("months") or ():
-        lo, hi = v.number(m.get("payable_lo80")), v.number(m.get("payable_hi80"))
-        band = "" if lo is None or hi is None else f"（{lo:.1f}–{hi:.1f}）"
-        if lang != "zh" and band:
-            band = f" ({lo:.1f}–{hi:.1f})"
-        points.append((str(m.get("month")), v.number(m.get("payable_mean")), band))
+        lo, hi = m.get("payable_lo80"), m.get("payable_hi80")
+        known = v.number(lo) is not None and v.number(hi) is not None
+        band = v.payable_band(lo, hi, lang) if known else ""
+        points.append((str(m.get("month")), v.number(m.get(center)), band))
     values = [x for _, x, _ in points if x is not None]
     if not values:
         return []
@@ -312,18 +400,11 @@ def trend_bars(event: Event, thresholds: Mapping[Level, float], lang: str) -> li
     bars = []
     for label, value, band in points:
         if value is None:
-            bars.append(Bar(label, v.MISSING, 1, BAR_WIDTH - 1, "#DDDDDD"))
+            bars.append(Bar(label, v.MISSING, 1, BAR_WIDTH - 1, "#DDDDDD", band))
             continue
         width = max(1, min(BAR_WIDTH, round(BAR_WIDTH * max(value, 0.0) / top)))
-        bars.append(
-            Bar(
-                label,
-                v.decimal(value) + band,
-                width,
-                BAR_WIDTH - width,
-                _bar_colour(value, thresholds),
-            )
-        )
+        colour = _bar_colour(value, thresholds)
+        bars.append(Bar(label, v.payable(value, lang), width, BAR_WIDTH - width, colour, band))
     return bars
 
 
@@ -350,12 +431,11 @@ def _changes(event: Event, lang: str) -> list[str]:
         )
     before, now = v.number(last.payable_months), v.number(s.payable_months)
     if before is not None and now is not None:
+        was, change = v.payable(before, lang), v.decimal(now - before, signed=True)
         lines.append(
-            f"可支付月数：{v.decimal(before)} → {v.months_text(now, lang)}"
-            f"（{v.decimal(now - before, signed=True)}）"
+            f"可支付月数：{was} → {v.months_text(now, lang)}（{change}）"
             if zh
-            else f"Payable months: {v.decimal(before)} → {v.decimal(now)} "
-            f"({v.decimal(now - before, signed=True)})"
+            else f"Payable months: {was} → {v.payable(now, lang)} ({change})"
         )
     pb, pn = v.number(last.p_depletion12), v.number(s.p_depletion12)
     if pb is not None and pn is not None:
@@ -370,21 +450,26 @@ def _changes(event: Event, lang: str) -> list[str]:
     return lines
 
 
+def _label(indicator: str, lang: str) -> str:
+    """An indicator's name as every output writes it (monitor.core.indicators), as a label."""
+    text = key_text(indicator, lang)
+    return text[:1].upper() + text[1:]
+
+
 def _figures(event: Event, lang: str) -> list[tuple[str, str]]:
+    """The fund's figures this month. The forecast is not here: it is the outlook, the
+    probabilities and the chart, each with the median of the paths."""
     ind = event.snapshot.indicators
     zh = lang == "zh"
     rows = [
-        ("可支付月数" if zh else "Payable months", v.months_text(ind.get("payable_months"), lang)),
-        ("当年累计收入" if zh else "Income, year to date", v.amount(ind.get("ytd_income"), lang)),
-        (
-            "当年累计支出" if zh else "Expenditure, year to date",
-            v.amount(ind.get("ytd_expenditure"), lang),
-        ),
-        ("当年累计结余" if zh else "Surplus, year to date", v.amount(ind.get("ytd_surplus"), lang)),
+        (_label("payable_months", lang), v.months_text(ind.get("payable_months"), lang)),
+        (_label("ytd_income", lang), v.amount(ind.get("ytd_income"), lang)),
+        (_label("ytd_expenditure", lang), v.amount(ind.get("ytd_expenditure"), lang)),
+        (_label("ytd_surplus", lang), v.amount(ind.get("ytd_surplus"), lang)),
     ]
     rate = v.number(ind.get("ytd_surplus_rate"))
     if rate is not None:
-        rows.append(("当期结余率" if zh else "Surplus rate", v.percent(rate)))
+        rows.append((_label("ytd_surplus_rate", lang), v.percent(rate)))
     gi, ge = v.number(ind.get("income_growth")), v.number(ind.get("expenditure_growth"))
     if gi is not None and ge is not None:
         rows.append(
@@ -396,61 +481,45 @@ def _figures(event: Event, lang: str) -> list[tuple[str, str]]:
         rows.append(("增速差" if zh else "Growth gap", v.points(ind.get("growth_gap"), lang)))
     ratio = v.number(ind.get("retiree_ratio"))
     if ratio is not None:
-        rows.append(("在职退休比" if zh else "Active to retired", v.decimal(ratio, 2)))
-    months = (event.snapshot.forecast or {}).get("months") or []
-    for ahead in (6, 12):
-        if len(months) >= ahead:
-            m = months[ahead - 1]
-            balance = v.amount(m.get("balance_mean"), lang)
-            when = v.month_label(str(m.get("month")), lang)
-            label = (
-                f"{ahead} 个月后（{when}）预计结余 / 可支付月数"
-                if zh
-                else f"In {ahead} months ({when}): balance / payable months"
-            )
-            rows.append((label, f"{balance} / {v.months_text(m.get('payable_mean'), lang)}"))
+        rows.append((_label("retiree_ratio", lang), v.decimal(ratio, 2)))
     return rows
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _probabilities(event: Event, lang: str) -> list[tuple[str, str]]:
+    """The forecast's probabilities with the bulletin's labels and in its order: depletion
+    within 6, 12 and the horizon's months (vocabulary.depletion_spans), the expected month of
+    depletion right after the horizon's probability and only where that is above 0
+    (vocabulary.depletion_month), payable months below each threshold, a year-to-date deficit."""
     fc = event.snapshot.forecast or {}
-    zh = lang == "zh"
-    rows = []
     depletion = fc.get("depletion") or {}
-    for w in (6, 12):
-        if depletion.get(f"p{w}") is not None:
-            rows.append(
-                (
-                    f"{w} 个月内基金耗尽（结余 < 0）" if zh else f"Depleted within {w} months",
-                    v.probability(depletion[f"p{w}"]),
-                )
-            )
-    if depletion.get("expected_month"):
-        rows.append(
-            (
-                "若耗尽，预计月份" if zh else "If depleted, expected in",
-                v.month_label(depletion["expected_month"], lang),
-            )
-        )
-    for p in fc.get("prob_below") or ():
-        t, w = v.number(p.get("threshold")), p.get("window")
-        if t is None:
+    horizon = len(fc.get("months") or [])
+    rows = [
+        (_capital(v.depletion_label(window, lang)), v.probability(p))
+        for window, p in v.depletion_spans(depletion, horizon)
+        if p is not None
+    ]
+    month = v.depletion_month(depletion)
+    if month:
+        label = f"若 {horizon} 个月内耗尽，预计月份" if lang == "zh" else "If depleted, expected in"
+        rows.append((label, v.month_label(month, lang)))
+    below = sorted(
+        fc.get("prob_below") or (), key=lambda r: (r.get("window", 0), r.get("threshold", 0))
+    )
+    for row in below:
+        t, w = v.number(row.get("threshold")), row.get("window")
+        if t is None or w is None:
             continue
-        rows.append(
-            (
-                f"{w} 个月内可支付月数低于 {t:g} 个月"
-                if zh
-                else f"Payable months < {t:g} within {w}",
-                v.probability(p.get("probability")),
-            )
-        )
+        label = _capital(v.payable_below_label(t, int(w), lang))
+        rows.append((label, v.probability(row.get("probability"))))
     ytd = fc.get("ytd_deficit") or {}
-    if ytd.get("probability") is not None:
-        value = v.probability(ytd["probability"])
-        if ytd.get("median_month"):
-            when = v.month_label(ytd["median_month"], lang)
-            value += f"（{when}）" if zh else f" ({when})"
-        rows.append(("预测期内出现当年累计收不抵支" if zh else "Year-to-date deficit ahead", value))
+    p = v.number(ytd.get("probability"))
+    if p is not None and p > 0:
+        label = _capital(v.ytd_deficit_label(ytd.get("median_month"), lang))
+        rows.append((label, v.probability(p)))
     return rows
 
 
@@ -543,7 +612,7 @@ def event_view(
         else f"{one_line(s.region_name)} ({s.region_code})",
         fund=fund_name(funds, s.fund, lang),
         month=v.month_label(s.month, lang),
-        headline=headline(event, funds, lang, now),
+        headline=headline(event, funds, lang, now, thresholds),
         summary=_summary(event, lang),
         payable=v.months_text(s.payable_months, lang),
         status_line=_status_line(event, now, lang),
@@ -553,6 +622,8 @@ def event_view(
         lower_reasons=lower_reasons,
         notices=notices,
         probabilities=_probabilities(event, lang),
+        outlook=v.forecast_outlook(s.forecast, lang) if s.forecast else "",
+        trend_title=trend_title(lang),
         bars=trend_bars(event, thresholds, lang),
         model_notes=_model_notes(event, lang),
         ack_command=f'fundmon alerts ack {event.id} --note "…"' if event.id else "",
@@ -574,6 +645,20 @@ def _summary(event: Event, lang: str) -> str:
 
 
 # ---------------------------------------------------------------- the message
+def detail_for(mail: Mail, settings: AlertSettings) -> str:
+    """What a mail's recipient reads: "leader" when every route that sends them one of the
+    mail's events is a leaders' route, else "analyst" (a recipient also on an analysts' route
+    keeps the full mail; one on no route, e.g. a test's hand-made mail, too)."""
+    address = (envelope_address(mail.recipient) or mail.recipient).lower()
+    details = {
+        route.detail
+        for route in settings.routes
+        if address in {(envelope_address(to) or to).lower() for to in route.to}
+        and any(route_matches(route, event) for event in mail.events)
+    }
+    return "leader" if details == {"leader"} else "analyst"
+
+
 def mail_view(
     mail: Mail,
     *,
@@ -606,9 +691,10 @@ def mail_view(
         )
     return MailView(
         lang=lang,
+        detail=detail_for(mail, settings),
         w=WORDS[lang],
         title=word("title", lang),
-        subject=subject(mail, funds, settings, now),
+        subject=subject(mail, funds, settings, now, thresholds),
         digest=mail.digest,
         intro=intro,
         events=events,
