@@ -23,7 +23,12 @@ def _scope(_c: Any, _p: Any, value: str | None) -> str | None:
 @click.command("bulletin")
 @click.option("--month", callback=month_option, help="月份 YYYY-MM（默认：已评估的最新月份）")
 @click.option("--scope", callback=_scope, help="统筹区编码（默认：存储中最上级的统筹区）")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="语言（默认 zh）")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="语言（默认 zh）/ language (default zh): zh 中文, en English",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),

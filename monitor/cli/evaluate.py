@@ -40,7 +40,13 @@ from monitor.core.errors import NotFound
     type=click.Path(dir_okay=False),
     help="阈值配置文件（默认：config.toml 中的 [thresholds] profile）",
 )
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="输出语言 / output language: zh 中文, en English",
+)
 @click.option(
     "--out",
     "out_path",
@@ -83,7 +89,10 @@ def evaluate(
             )
         with obj.engine().connect() as conn:
             replayed = ev.replay(conn, config=obj.config, profile=profile, start=start_m, end=end_m)
-        for line in replay_lines(replayed, profile, obj.config.funds, start=start_m, end=end_m):
+        lines = replay_lines(
+            replayed, profile, obj.config.funds, start=start_m, end=end_m, lang=lang
+        )
+        for line in lines:
             echo(line, block=True)
         return
     from monitor.notify.outbox import queue_alerts

@@ -12,7 +12,7 @@ from monitor.cli.common import (
     reports_errors,
 )
 from monitor.core.errors import NotFound
-from monitor.core.vocabulary import fund_name
+from monitor.core.vocabulary import fund_name, region_label
 
 
 @click.group()
@@ -38,7 +38,13 @@ def thresholds_check(obj: Context, file: str) -> None:
 @click.option("--fund", required=True)
 @click.option("--month", callback=month_option, help="默认：该基金有数据的最新月份")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False))
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="zh",
+    show_default=True,
+    help="输出语言 / output language: zh 中文, en English",
+)
 @click.pass_obj
 @reports_errors
 def thresholds_explain(
@@ -68,7 +74,7 @@ def thresholds_explain(
     for _, _, values, _ in ev.run_forecasts(jobs, workers=1, progress=False):
         forecast = values
     name = inputs.names.get(region, region)
-    echo(f"{name}（{region}）{fund_name(obj.config.funds, key)} {month}")
+    echo(f"{region_label(name, region, lang)} {fund_name(obj.config.funds, key, lang)} {month}")
     indicators = indicator_values(at.iloc[0], forecast)
     for line in explain_lines(explain(profile, region, key, indicators), lang):
         echo(line, block=True)

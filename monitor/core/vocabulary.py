@@ -255,6 +255,19 @@ def list_separator(lang: str = "zh") -> str:
     return LIST_SEPARATOR["zh"] if lang == "zh" else LIST_SEPARATOR["en"]
 
 
+CLAUSE_SEPARATOR = {"zh": "；", "en": "; "}
+
+
+def clause_separator(lang: str = "zh") -> str:
+    """Between whole statements (a fund's reasons): '；' / '; '."""
+    return CLAUSE_SEPARATOR["zh"] if lang == "zh" else CLAUSE_SEPARATOR["en"]
+
+
+def region_label(name: str, code: str, lang: str = "zh") -> str:
+    """A region with its code: '东至县（341721）' / '东至县 (341721)'."""
+    return f"{name}（{code}）" if lang == "zh" else f"{name} ({code})"
+
+
 def amount(yuan: Any, lang: str = "zh", unit: str = "auto", digits: int = 2) -> str:
     """Yuan as leaders read it (monitor.core.money.format_amount): 1.404e9 → '14.04亿元' /
     'CNY 1.40 bn'; a missing value → '—'."""

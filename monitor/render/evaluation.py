@@ -55,7 +55,7 @@ def _summary(result: FundResult, lang: str) -> str:
             else f"{review_word(lang)} ({months})",
         )
     parts += [n.label(lang) for n in d.notices]
-    return "；".join(parts) if lang == "zh" else "; ".join(parts)
+    return v.clause_separator(lang).join(parts)
 
 
 def results_table(
@@ -67,11 +67,11 @@ def results_table(
     for r in sorted(results, key=lambda r: (order[r.decision.level.value], r.region_code, r.fund)):
         rows.append(
             [
-                safe_text(f"{r.region_name}（{r.region_code}）"),
+                safe_text(v.region_label(r.region_name, r.region_code, lang)),
                 safe_text(v.fund_name(funds, r.fund, lang)),
                 safe_text(r.month),
                 level_text(r.decision.level.value, lang, color),  # our colour codes, kept
-                v.decimal(r.indicators.get("payable_months")),
+                v.payable(r.indicators.get("payable_months"), lang),
                 v.probability(_p_depletion(r)),
                 safe_text(_summary(r, lang)),
             ]
@@ -160,13 +160,39 @@ def results_csv(results: Sequence[FundResult], lang: str = "zh") -> str:
                 *(r.indicators.get(k) for k in CSV_INDICATORS),
                 payable12,
                 (fc.get("depletion") or {}).get("p12"),
-                "；".join(x.text(lang) for x in r.decision.reasons),
-                "；".join(n.label(lang) for n in r.decision.notices),
+                v.clause_separator(lang).join(x.text(lang) for x in r.decision.reasons),
+                v.clause_separator(lang).join(n.label(lang) for n in r.decision.notices),
             ]
         )
     out = io.StringIO()
     write_csv(out, header, rows, digits=digits)
     return out.getvalue()
+
+
+REPLAY_WORDS = {
+    "zh": {
+        "title": "回放 {start} 至 {end}：每个月只用截至当月的数据拟合预测并分级",
+        "headers": (
+            "统筹区", "险种", "颜色", "可支付月数阈值", "首次预警", "实际跌破", "提前量",
+            "预警次数", "误报",
+        ),
+        "never_raised": "未预警", "never_crossed": "未跌破", "ahead": "提前 {n} 个月",
+        "same": "当月", "late": "滞后 {n} 个月",
+        "false": "误报：预警后 12 个月内可支付月数未跌破该颜色阈值的次数，合计 {n} 次。",
+    },
+    "en": {
+        "title": "Replay {start} to {end}: each month forecast and classified on the data "
+        "up to that month only",
+        "headers": (
+            "region", "fund", "level", "payable months threshold", "first alert", "crossed",
+            "lead", "alerts", "false alarms",
+        ),
+        "never_raised": "no alert", "never_crossed": "not crossed", "ahead": "{n} months ahead",
+        "same": "same month", "late": "{n} months late",
+        "false": "False alarms: alerts after which payable months did not fall below that "
+        "level's threshold within 12 months; {n} in all.",
+    },
+}  # fmt: skip
 
 
 def replay_lines(
@@ -176,8 +202,10 @@ def replay_lines(
     *,
     start: str,
     end: str,
+    lang: str = "zh",
 ) -> list[str]:
-    lines = [f"回放 {start} 至 {end}：每个月只用截至当月的数据拟合预测并分级", ""]
+    w: dict[str, Any] = REPLAY_WORDS["zh" if lang == "zh" else "en"]
+    lines = [w["title"].format(start=start, end=end), ""]
     rows = []
     total_false = 0
     for fund in funds_replayed:
@@ -185,47 +213,31 @@ def replay_lines(
             total_false += row["false_alarms"]
             if not row["first_raised"] and not row["crossed"]:
                 continue
-            name = v.fund_name(catalogue, fund.fund)
-            lead = row["lead_months"]
             rows.append(
                 [
-                    safe_text(f"{fund.region_name}（{fund.region_code}）"),
-                    safe_text(name),
-                    v.level_label(row["level"]),
+                    safe_text(v.region_label(fund.region_name, fund.region_code, lang)),
+                    safe_text(v.fund_name(catalogue, fund.fund, lang)),
+                    v.level_label(row["level"], lang),
                     f"< {row['threshold']:g}",
-                    row["first_raised"] or "未预警",
-                    row["crossed"] or "未跌破",
-                    "—"
-                    if lead is None
-                    else (
-                        f"提前 {lead} 个月"
-                        if lead > 0
-                        else ("当月" if lead == 0 else f"滞后 {-lead} 个月")
-                    ),
+                    row["first_raised"] or w["never_raised"],
+                    row["crossed"] or w["never_crossed"],
+                    _lead(row["lead_months"], w),
                     row["raises"],
                     row["false_alarms"],
                 ]
             )
-    lines.append(
-        tabulate(
-            rows,
-            headers=[
-                "统筹区",
-                "险种",
-                "颜色",
-                "可支付月数阈值",
-                "首次预警",
-                "实际跌破",
-                "提前量",
-                "预警次数",
-                "误报",
-            ],
-            disable_numparse=True,
-        )
-    )
+    lines.append(tabulate(rows, headers=list(w["headers"]), disable_numparse=True))
     lines.append("")
-    lines.append(f"误报：预警后 12 个月内可支付月数未跌破该颜色阈值的次数，合计 {total_false} 次。")
+    lines.append(w["false"].format(n=total_false))
     return lines
+
+
+def _lead(lead: int | None, w: dict[str, Any]) -> str:
+    if lead is None:
+        return v.MISSING
+    if lead == 0:
+        return str(w["same"])
+    return str((w["ahead"] if lead > 0 else w["late"]).format(n=abs(lead)))
 
 
 def explain_lines(rows: Sequence[Any], lang: str = "zh") -> list[str]:
