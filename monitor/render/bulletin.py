@@ -839,11 +839,7 @@ def _probabilities(f: _Fund, lang: str) -> tuple[ProbabilityView, ...]:
         p = v.number(dep.get(key))
         if p is None or (key == "p_h" and h in (6, 12)) or months > h:
             continue
-        label = (
-            f"{months} 个月内基金耗尽（结余 < 0）"
-            if lang == "zh"
-            else f"fund depleted (balance < 0) within {months} months"
-        )
+        label = v.depletion_label(months, lang)
         out.append(ProbabilityView(label, v.probability(p), p >= 0.5))
     for row in sorted(
         fc.get("prob_below") or [], key=lambda r: (r.get("window", 0), r.get("threshold", 0))
@@ -852,30 +848,14 @@ def _probabilities(f: _Fund, lang: str) -> tuple[ProbabilityView, ...]:
         if p is None:
             continue
         thr, win = float(row.get("threshold", 0)), int(row.get("window", 0))
-        label = (
-            f"{win} 个月内可支付月数低于 {thr:g} 个月"
-            if lang == "zh"
-            else f"payable months below {thr:g} within {win} months"
-        )
+        label = v.payable_below_label(thr, win, lang)
         out.append(ProbabilityView(label, v.probability(p), p >= 0.5))
     deficit = fc.get("ytd_deficit") or {}
     p = v.number(deficit.get("probability"))
     if p is not None and p > 0:
-        when = deficit.get("median_month")
-        label = (
-            "预测期内出现当年累计收不抵支"
-            + (f"（中位月份 {v.month_label(when, 'zh')}）" if when else "")
-            if lang == "zh"
-            else "a year-to-date deficit within the horizon"
-            + (f" (median month {v.month_label(when, 'en')})" if when else "")
-        )
+        label = v.ytd_deficit_label(deficit.get("median_month"), lang)
         out.append(ProbabilityView(label, v.probability(p), p >= 0.5))
     return tuple(out)
-
-
-def _forecast_at(fc: Mapping[str, Any], ahead: int) -> Mapping[str, Any] | None:
-    months = fc.get("months") or []
-    return months[ahead - 1] if len(months) >= ahead else None
 
 
 def _outlook(f: _Fund, lang: str) -> str:
@@ -886,65 +866,7 @@ def _outlook(f: _Fund, lang: str) -> str:
         if failed:
             return failed[0]
         return "本月没有预测结果。" if lang == "zh" else "No forecast this month."
-    parts = []
-    center = v.forecast_center_label(lang)
-    for ahead in (6, 12):
-        row = _forecast_at(fc, ahead)
-        if row is None:
-            continue
-        mean = v.number(row.get(v.FORECAST_CENTER["payable"]))
-        if mean is None:
-            continue
-        lo, hi = row.get("payable_lo80"), row.get("payable_hi80")
-        when = v.month_label(str(row.get("month")), lang)
-        known = v.number(lo) is not None and v.number(hi) is not None
-        if lang == "zh":
-            band = f"（80% 区间 {v.payable_band(lo, hi, lang)}）" if known else ""
-            parts.append(f"{ahead} 个月后（{when}）可支付月数{center} {v.months_text(mean)}{band}")
-        else:
-            band = f" (80% band {v.payable_band(lo, hi, lang)})" if known else ""
-            parts.append(
-                f"in {ahead} months ({when}) payable months, {center}: "
-                f"{v.months_text(mean, lang)}{band}"
-            )
-    return _joined_outlook(parts, _depletion_words(fc, lang), lang)
-
-
-def _depletion_words(fc: Mapping[str, Any], lang: str) -> str:
-    """The probability of depletion within 12 months; the expected month of depletion only
-    beside the probability of the span it is read over (the horizon) and only when that is
-    above 0 (core.vocabulary.depletion_month)."""
-    dep = fc.get("depletion") or {}
-    horizon = len(fc.get("months") or [])
-    spans = dict(v.depletion_spans(dep, horizon))
-    p12 = spans.get(12, v.number(dep.get("p12")))
-    month = v.depletion_month(dep)
-    zh = lang == "zh"
-    out = ""
-    if p12 is not None:
-        out = (
-            f"12 个月内基金耗尽的概率为 {v.probability(p12)}"
-            if zh
-            else f"the probability of depletion within 12 months is {v.probability(p12)}"
-        )
-    if month is None:
-        return out
-    if horizon != 12:
-        p_h = v.probability(spans.get(horizon))
-        more = f"{horizon} 个月内为 {p_h}" if zh else f"within {horizon} months {p_h}"
-        out = f"{out}{'，' if zh else ', '}{more}" if out else more
-    when = v.month_label(month, lang)
-    return out + (
-        f"，若耗尽，预计在 {when}前后" if zh else f", expected around {when} if it happens"
-    )
-
-
-def _joined_outlook(parts: list[str], depletion: str, lang: str) -> str:
-    if lang == "zh":
-        text = "；".join([*parts, *([depletion] if depletion else [])])
-        return (text + "。") if text else "本月没有预测结果。"
-    text = "; ".join([*parts, *([depletion] if depletion else [])])
-    return (text[0].upper() + text[1:] + ".") if text else "No forecast this month."
+    return v.forecast_outlook(fc, lang)  # the alert mail's sentence too: written once
 
 
 def _warning(f: _Fund, inputs: BulletinInputs) -> WarningView:
