@@ -247,3 +247,23 @@ def test_the_alert_mail_agrees_with_evaluate(demo: dict[str, Any], key: tuple[st
         assert any(f"{figure}（{band}）" in x for x in lines), lines
     if any(m["payable_lo80"] < 0 for m in result["forecast"]["months"]):
         assert v.exhausted_word() in part  # a band below zero reads 已耗尽, not -0.5
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_payable_chart_draws_the_one_central_value_and_nothing_below_zero(
+    demo: dict[str, Any], lang: str
+) -> None:
+    from monitor.render.charts import fund_charts
+
+    months = demo["results"][RED]["forecast"]["months"]  # its mean goes below zero
+    [payable, balance, _] = fund_charts(
+        [], months, [], lang=lang, chart_id="f", cid_tail="t", title="东至县"
+    )
+    [line] = [x for x in payable.spec.lines if x.role == "forecast"]
+    assert line.values == tuple(max(m["payable_mean"], 0.0) for m in months)  # was the median
+    drawn = [x for b in payable.spec.bands for x in (*b.lo, *b.hi)] + list(line.values)
+    assert min(x for x in drawn if x is not None) == 0.0  # at 0, named: not a bare -2.8
+    labels = [item.label for item in payable.legend]
+    assert v.forecast_center_label(lang) in labels  # was 预测中位数 / forecast median
+    assert any(v.exhausted_word(lang) in x for x in labels)
+    assert any(v.exhausted_word(lang) in x.label for x in balance.legend)  # goes below 0
