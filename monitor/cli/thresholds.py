@@ -74,7 +74,8 @@ def thresholds_explain(
     for _, _, values, _ in ev.run_forecasts(jobs, workers=1, progress=False):
         forecast = values
     name = inputs.names.get(region, region)
-    echo(f"{region_label(name, region, lang)} {fund_name(obj.config.funds, key, lang)} {month}")
+    gap = "" if lang == "zh" else " "  # 石台县（341722）居民医保 / 石台县 (341722) resident
+    echo(f"{region_label(name, region, lang)}{gap}{fund_name(obj.config.funds, key, lang)} {month}")
     indicators = indicator_values(at.iloc[0], forecast)
     for line in explain_lines(explain(profile, region, key, indicators), lang):
         echo(line, block=True)
