@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,7 +15,15 @@ from tabulate import tabulate
 
 from monitor.cli.common import Context, echo, local_time, now, reports_errors
 from monitor.core.text_safety import safe_rows
-from monitor.core.vocabulary import DISPLAY_TZ, decimal, fund_name, kind_label, level_label
+from monitor.core.vocabulary import (
+    DISPLAY_TZ,
+    decimal,
+    delivery_label,
+    fund_name,
+    kind_label,
+    level_label,
+    level_run_text,
+)
 
 
 def _user() -> str:
@@ -76,116 +85,352 @@ def _mail_column(row: Any, held: Any = None) -> str:
     return "无收件人"
 
 
-def _payable(row: Any) -> str:
-    return decimal(
-        ((row.event or {}).get("snapshot") or {}).get("indicators", {}).get("payable_months")
-    )
-
-
 # ---------------------------------------------------------------- alerts
 @click.group()
 def alerts() -> None:
     """预警：列出、确认、静默。"""
 
 
+def _iso(value: Any) -> str | None:
+    from monitor.notify.outbox import utc
+
+    return utc(value).isoformat() if value else None
+
+
+def _level_text(level: str, previous: str, months: Any, since: Any, standing: bool) -> str:
+    """The 级别 column: a standing level with how long it has stood (the level history), a
+    change with where it came from."""
+    if standing and months:
+        return level_run_text(level, int(months), str(since))
+    return level_label(level) + (f" ← {level_label(previous)}" if previous != level else "")
+
+
+def _event_delivery(row: Any, held: Any, told: list[str]) -> str:
+    if held is not None:
+        return "held" if held.waiting else ("released" if held.released else "not_sent")
+    if row.suppressed_by:
+        return "suppressed"
+    return "mailed" if (row.recipients or told) else "unrouted"
+
+
+def _event_facts(obj: Context, r: Any, held: Any, told: list[str]) -> dict[str, Any]:
+    """One alert event as `alerts list` shows it: the table's row, and the JSON/CSV's."""
+    from monitor.render.alert_mail import one_line
+
+    event = r.event or {}
+    months, since = event.get("streak_months"), event.get("since")
+    standing = r.kind == "raise" and r.previous_level == r.level
+    caught = [t for t in told if t not in set(r.recipients or ())]
+    return {
+        "id": r.id,
+        "created_at": _iso(r.created_at),
+        "region_code": r.region_code,
+        "region_name": one_line(r.region_name),
+        "fund": r.fund,
+        "month": r.month,
+        "kind": r.kind,
+        "level": r.level,
+        "previous_level": r.previous_level,
+        "streak_months": months,
+        "since": since,
+        "level_text": _level_text(r.level, r.previous_level, months, since, standing),
+        "payable_months": ((event.get("snapshot") or {}).get("indicators") or {}).get(
+            "payable_months"
+        ),
+        "delivery": _event_delivery(r, held, told),
+        "mail": _mail_column(r, held) + (f"；补发 {len(caught)} 人" if caught else ""),
+        "recipients": list(r.recipients or ()) + caught,
+        "suppressed_by": r.suppressed_by,
+        "acked_by": r.acked_by,
+        "acked_at": _iso(r.acked_at),
+        "ack_note": r.ack_note,
+    }
+
+
+def _open_facts(
+    obj: Context, o: Any, run: tuple[int, str] | None, current: dt.datetime
+) -> dict[str, Any]:
+    """A fund at a colour (`alerts list --active`), with who its open alert reached."""
+    from monitor.render.alert_mail import one_line
+
+    s = o.state
+    ack = s.ack if s.ack is not None and s.ack.holds(current) else None
+    return {
+        "region_code": s.region_code,
+        "region_name": one_line(o.region_name),
+        "fund": s.fund,
+        "level": s.level.value,
+        "streak_months": run[0] if run else None,
+        "since": run[1] if run else None,
+        "month": s.month,
+        "level_since": _iso(s.level_since),
+        "alert_id": o.alert_id,
+        "last_mailed_at": _iso(s.last_mailed_at),
+        "acked_by": ack.by if ack else None,
+        "ack_until": _iso(ack.until) if ack else None,
+        "ack_note": ack.note if ack else None,
+        "silences": [],
+        "delivery": o.delivery,
+        "recipients": sorted(o.routed.values()),
+        "undelivered": sorted(o.missing.values()) if not o.suppressed_by else [],
+    }
+
+
+def _delivery_text(facts: dict[str, Any]) -> str:
+    state = facts["delivery"]
+    word = delivery_label(state)
+    if state == "pending":
+        return f"{word} {len(facts['undelivered'])} 人"
+    if state == "delivered":
+        return f"{word} {len(facts['recipients'])} 人"
+    return word
+
+
+EVENT_COLUMNS = (
+    "id", "created_at", "region_code", "region_name", "fund", "month", "kind", "level",
+    "previous_level", "streak_months", "since", "payable_months", "delivery", "recipients",
+    "suppressed_by", "acked_by", "acked_at", "ack_note",
+)  # fmt: skip
+FUND_COLUMNS = (
+    "region_code", "region_name", "fund", "level", "streak_months", "since", "month",
+    "level_since", "alert_id", "last_mailed_at", "acked_by", "ack_until", "ack_note",
+    "silences", "held_alert", "delivery", "recipients", "undelivered",
+)  # fmt: skip
+
+
+def _csv_text(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    import io
+
+    from monitor.core.text_safety import write_csv
+
+    def cell(value: Any) -> Any:
+        return "；".join(str(v) for v in value) if isinstance(value, list) else value
+
+    out = io.StringIO()
+    write_csv(
+        out,
+        list(columns),
+        ([cell(r.get(c)) for c in columns] for r in rows),
+        digits={"payable_months": 2},
+    )
+    return out.getvalue()
+
+
+def _emit(fmt: str, out_path: str | None, data: Any, columns: tuple[str, ...], rows: Any) -> None:
+    """JSON to standard output; CSV to standard output (no BOM: a program reads it) or, with
+    --out, to a file for people (UTF-8 with a BOM, as `evaluate --format csv --out`)."""
+    import json
+
+    if fmt == "json":
+        echo(json.dumps(data, ensure_ascii=False, indent=2), block=True)
+        return
+    text = _csv_text(columns, rows)
+    if out_path is None:
+        echo(text, nl=False, block=True)
+        return
+    from monitor.core.text_safety import EXCEL_CSV_ENCODING
+
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding=EXCEL_CSV_ENCODING, newline="")
+    echo(f"已写入 {out_path}（{len(rows)} 行；UTF-8 BOM，可直接用 Excel 打开）", err=True)
+
+
+def _unrouted_lines(obj: Context, opened: list[Any]) -> list[str]:
+    """The open alerts no route delivers, and those a route newly matches (sent at the next
+    `outbox send` or evaluation)."""
+    from monitor.render.alert_mail import one_line
+
+    lines = []
+    nobody = [o for o in opened if o.delivery == "unrouted"]
+    if nobody:
+        lines.append(
+            f"当前预警中 {len(nobody)} 项没有匹配的收件人（在 config.toml 的 [[alerts.routes]] "
+            "中加上匹配的路由后，下次 `fundmon outbox send` 或评估时各补发一次）："
+        )
+        lines += [
+            f"  #{o.alert_id} {one_line(o.region_name)}（{o.state.region_code}）"
+            f"{_fund_short(obj, o.state.fund)} {level_label(o.state.level)}"
+            for o in nobody
+        ]
+    pending = [o for o in opened if o.delivery == "pending"]
+    if pending:
+        lines.append(
+            f"当前预警中 {len(pending)} 项将补发给新匹配的收件人（下次 `fundmon outbox send` "
+            "或评估时，每人每项一次）："
+        )
+        lines += [
+            f"  #{o.alert_id} {one_line(o.region_name)}（{o.state.region_code}）"
+            f"{_fund_short(obj, o.state.fund)} → {'、'.join(sorted(o.missing.values()))}"
+            for o in pending
+        ]
+    return lines
+
+
 @alerts.command("list")
 @click.option("--active", is_flag=True, help="只看当前处于预警级别的基金，以及生效中的静默")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=30, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+    show_default=True,
+)  # fmt: skip
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
+)
 @click.pass_obj
 @reports_errors
-def alerts_list(obj: Context, active: bool, limit: int) -> None:
-    """最近的预警事件（新预警、升级、提醒、降级、解除、提示），或当前生效的预警。"""
-    from monitor.notify.held import held_events, waiting
-    from monitor.notify.outbox import active_funds, alerts_by_id, list_alerts, load_silences
-    from monitor.render.alert_mail import one_line
+def alerts_list(obj: Context, active: bool, limit: int, fmt: str, out_path: str | None) -> None:
+    """最近的预警事件（新预警、升级、提醒、降级、解除、提示），或当前生效的预警；当前预警
+    没有匹配的收件人、或将补发给新匹配的收件人时也列出。
 
+    --format json|csv 与表格是同样的内容；CSV 输出到标准输出时不带 BOM，用 --out 写入文件时带
+    BOM，供 Excel 打开。"""
+    from monitor.config.alerts import alert_settings
+    from monitor.notify.held import held_events, waiting
+    from monitor.notify.outbox import (
+        deliveries_of,
+        list_alerts,
+        load_silences,
+        open_alerts,
+        open_runs,
+    )
+
+    if out_path and fmt != "csv":
+        raise click.UsageError("--out 只用于 --format csv")
+    settings = alert_settings(obj.config)
+    current = now()
     with obj.engine().connect() as conn:
+        opened = open_alerts(conn, settings, current)
         if active:
-            funds = active_funds(conn)
-            silences = load_silences(conn, now())
-            names = alerts_by_id(conn, [s.alert_id for s in funds if s.alert_id])
+            silences = load_silences(conn, current)
             held_now = waiting(conn)
+            runs = open_runs(conn, opened, obj.config)
         else:
             rows = list_alerts(conn, limit=limit)
             held = held_events(conn, rows)
+            told = deliveries_of(conn, [r.id for r in rows])
     if not active:
-        if not rows:
-            echo("还没有预警事件（`fundmon evaluate` 评估后产生）")
+        facts = [_event_facts(obj, r, held.get(r.id), told.get(r.id, [])) for r in rows]
+        if fmt != "table":
+            _emit(fmt, out_path, facts, EVENT_COLUMNS, facts)
             return
-        table = [
-            [
-                r.id,
-                local_time(r.created_at),
-                f"{one_line(r.region_name)}（{r.region_code}）",
-                _fund_short(obj, r.fund),
-                r.month,
-                kind_label(r.kind),
-                level_label(r.level)
-                + (f" ← {level_label(r.previous_level)}" if r.previous_level != r.level else ""),
-                _payable(r),
-                _mail_column(r, held.get(r.id)),
-                f"{r.acked_by} {local_time(r.acked_at)}" + (f"：{r.ack_note}" if r.ack_note else "")
-                if r.acked_at
-                else "",
-            ]
-            for r in rows
-        ]
-        headers = [
-            "编号",
-            "时间",
-            "统筹区",
-            "险种",
-            "月份",
-            "事件",
-            "级别",
-            "可支付月数",
-            "邮件",
-            "确认",
-        ]
-        echo(tabulate(safe_rows(table), headers=headers, disable_numparse=True), block=True)
+        _event_table(obj, facts)
+        lines = _unrouted_lines(obj, opened)
+        if lines:
+            echo("")
+            echo("\n".join(lines), block=True)
         return
-    current = now()
-    table = []
-    for s in funds:
-        row = names.get(s.alert_id) if s.alert_id else None
-        ack = ""
-        if s.ack is not None and s.ack.holds(current):
-            ack = f"{s.ack.by} 确认至 {local_time(s.ack.until)}" + (
-                f"：{s.ack.note}" if s.ack.note else ""
-            )
-        covering = [f"#{x.id}" for x in silences if x.covers(s.key, current)]
-        table.append(
-            [
-                f"{one_line(row.region_name) if row else ''}（{s.region_code}）",
-                _fund_short(obj, s.fund),
-                level_label(s.level),
-                s.month or "",
-                local_time(s.level_since) if s.level_since else "",
-                f"#{s.alert_id}" if s.alert_id else "",
-                local_time(s.last_mailed_at) if s.last_mailed_at else "—",
-                ack,
-                "、".join(covering),
-            ]
-        )
+    funds = []
+    held_by_fund = {h.event.key: h for h in held_now}
+    for o in opened:
+        f = _open_facts(obj, o, runs.get(o.state.key), current)
+        f["silences"] = [x.id for x in silences if x.covers(o.state.key, current)]
+        h = held_by_fund.get(o.state.key)
+        f["held_alert"] = h.event.id if h else None
+        funds.append(f)
+    if fmt != "table":
+        data = {
+            "funds": funds,
+            "held": [_held_facts(h) for h in held_now],
+            "silences": [_silence_facts(x) for x in silences],
+        }
+        _emit(fmt, out_path, data, FUND_COLUMNS, funds)
+        return
+    _active_tables(obj, funds, held_now, silences)
+    lines = _unrouted_lines(obj, opened)
+    if lines:
+        echo("")
+        echo("\n".join(lines), block=True)
+
+
+def _event_table(obj: Context, facts: list[dict[str, Any]]) -> None:
+    if not facts:
+        echo("还没有预警事件（`fundmon evaluate` 评估后产生）")
+        return
+    table = [
+        [
+            f["id"],
+            _local(f["created_at"]),
+            f"{f['region_name']}（{f['region_code']}）",
+            _fund_short(obj, f["fund"]),
+            f["month"],
+            kind_label(f["kind"]),
+            f["level_text"],
+            decimal(f["payable_months"]),
+            f["mail"],
+            f"{f['acked_by']} {_local(f['acked_at'])}"
+            + (f"：{f['ack_note']}" if f["ack_note"] else "")
+            if f["acked_at"]
+            else "",
+        ]
+        for f in facts
+    ]
+    headers = ["编号", "时间", "统筹区", "险种", "月份", "事件", "级别", "可支付月数"]
+    headers += ["邮件", "确认"]
+    echo(tabulate(safe_rows(table), headers=headers, disable_numparse=True), block=True)
+
+
+def _local(value: str | None) -> str:
+    """A time of the facts (ISO, UTC) as the table shows it; '' when there is none."""
+    return local_time(dt.datetime.fromisoformat(value)) if value else ""
+
+
+def _held_facts(h: Any) -> dict[str, Any]:
+    e = h.event
+    return {
+        "id": e.id,
+        "region_code": e.snapshot.region_code,
+        "region_name": e.snapshot.region_name,
+        "fund": e.snapshot.fund,
+        "month": e.snapshot.month,
+        "kind": e.kind,
+        "level": e.level.value,
+        "previous_level": e.previous_level.value,
+        "reviews": {str(k): v for k, v in sorted(h.statuses.items())},
+        "status": h.status(),
+    }
+
+
+def _silence_facts(x: Any) -> dict[str, Any]:
+    return {
+        "id": x.id,
+        "region_glob": x.region_glob,
+        "fund": x.fund,
+        "until": _iso(x.until),
+        "reason": x.reason,
+        "by": x.by,
+        "at": _iso(x.at),
+    }
+
+
+def _active_tables(obj: Context, funds: list[dict[str, Any]], held_now: Any, silences: Any) -> None:
+    from monitor.render.alert_mail import one_line
+
+    table = [
+        [
+            f"{f['region_name']}（{f['region_code']}）",
+            _fund_short(obj, f["fund"]),
+            level_run_text(f["level"], f["streak_months"], f["since"]),
+            f["month"] or "",
+            _local(f["level_since"]) if f["level_since"] else "",
+            f"#{f['alert_id']}",
+            _local(f["last_mailed_at"]) if f["last_mailed_at"] else "—",
+            _delivery_text(f),
+            f"{f['acked_by']} 确认至 {_local(f['ack_until'])}"
+            + (f"：{f['ack_note']}" if f["ack_note"] else "")
+            if f["acked_by"]
+            else "",
+            "、".join(f"#{i}" for i in f["silences"]),
+        ]
+        for f in funds
+    ]
     if table:
-        echo(
-            tabulate(
-                safe_rows(table),
-                headers=[
-                    "统筹区",
-                    "险种",
-                    "级别",
-                    "数据月份",
-                    "起始",
-                    "预警",
-                    "上次邮件",
-                    "确认",
-                    "静默",
-                ],
-                disable_numparse=True,
-            ),
-            block=True,
-        )
+        headers = ["统筹区", "险种", "级别", "数据月份", "起始", "预警", "上次邮件"]
+        headers += ["通知", "确认", "静默"]
+        echo(tabulate(safe_rows(table), headers=headers, disable_numparse=True), block=True)
     else:
         echo("当前没有处于预警级别的基金")
     if held_now:
@@ -333,6 +578,8 @@ def outbox_send(obj: Context) -> None:
         echo(f"暂缓 #{outbox_id}：{reason}（稍后自动重试）", err=True)
     for outbox_id, reason in report.failed:
         echo(f"失败 #{outbox_id}：{reason}", err=True)
+    if report.caught_up:
+        echo(f"补发：{report.caught_up.line()}")
     parts = [f"已发送 {len(report.sent)} 封"]
     if report.deferred:
         parts.append(f"暂缓 {len(report.deferred)} 封（将按退避时间自动重试）")

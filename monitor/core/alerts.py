@@ -24,6 +24,14 @@ acknowledged or silenced: that one is mailed, and the acknowledgement (or the si
 that fund) ends. A clear ends the acknowledgement (the episode is over). Suppressed changes
 are still recorded, with what suppressed them.
 
+First meeting, and the level's run: the lifecycle opens a fund's alert (its level was green,
+or it has never seen the fund: a new store, a service started on old data) against the level
+the *level history* had the month before (`decision.previous_level`), not against green: a
+fund red for months is a standing red (`raise` with `previous_level` red, `Event.standing`),
+one orange last month an escalation from orange. Every event at a colour carries the level's
+run from the level history (`streak_months`, `since`: `level_run`, attached by the store with
+`with_runs`), so the first mail says "红色，已连续 5 个月（自 2024-08）".
+
 Routing: a route matches an event when the fund and a region glob match and its `levels`
 meet the levels the event concerns (the new level and the previous one, less green; `red`
 for a reminder; `notice` for a notice event).
@@ -47,6 +55,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from monitor.core.aberrant import Review
+from monitor.core.months import month_from_index, month_number
 from monitor.core.thresholds import Level
 
 FundKey = tuple[str, str]  # (region_code, fund)
@@ -97,6 +106,7 @@ STATE_VERSION = 1
 # ---------------------------------------------------------------- inputs (duck-typed)
 class _DecisionLike(Protocol):
     level: Level
+    previous_level: Level  # the level history's level the month before
     reasons: Sequence[Any]
     notices: Sequence[Any]
     data_missing: bool
@@ -455,10 +465,21 @@ class Event:
     suppressed_by: str | None = None
     id: int | None = None  # the stored event's id, set by the store
     held_for: tuple[int, ...] = ()  # reviews of months pending review it waits for
+    # the level's run in the level history up to the snapshot's month (`level_run`): months
+    # in a row at `level`, and the first of them ('YYYY-MM'); None at green or not known
+    streak_months: int | None = None
+    since: str | None = None
 
     @property
     def key(self) -> FundKey:
         return (self.snapshot.region_code, self.snapshot.fund)
+
+    @property
+    def standing(self) -> bool:
+        """An alert opened on a level that already stood (the history had it the month
+        before: a first meeting, or an open alert delivered to a route that newly matches):
+        its mail says since when (`streak_months`, `since`), not a change."""
+        return self.kind == "raise" and self.previous_level == self.level
 
     @property
     def mailed(self) -> bool:
@@ -539,6 +560,17 @@ def group_mails(events: Iterable[Event]) -> tuple[Mail, ...]:
 
 
 # ---------------------------------------------------------------- the lifecycle
+def _opened_from(known: Level, level: Level, history: Level | None) -> Level:
+    """The level an event starts from. While the lifecycle knows the fund at a colour, that
+    one (what people were told). When it opens the fund's alert — it knew green, or never
+    met the fund — the level history's month before: a level that stood is `level` itself
+    (a standing alert: `raise` with no change), a lower colour an escalation from it. A
+    higher one is not a fall anyone was told of: the alert opens standing at `level`."""
+    if known != Level.GREEN or level == Level.GREEN or history is None:
+        return known
+    return history if history < level else level
+
+
 def _kind(previous: Level, level: Level) -> str | None:
     if level > previous:
         return "raise" if previous == Level.GREEN else "escalate"
@@ -607,7 +639,7 @@ def decide(
     """The events, mails and new states after an evaluation (see the module docstring)."""
     return _decide(
         states,
-        ((snapshot(r), _hold(r, settings)) for r in results),
+        ((snapshot(r), _hold(r, settings), r.decision.previous_level) for r in results),
         settings=settings,
         silences=silences,
         now=now,
@@ -629,7 +661,8 @@ def release(
     fund whose level meanwhile came back sends nothing."""
     return _decide(
         states,
-        ((e.snapshot.confirmed(e.held_for), ()) for e in held),
+        # the level before is what the history had when the change was held
+        ((e.snapshot.confirmed(e.held_for), (), e.previous_level) for e in held),
         settings=settings,
         silences=silences,
         now=now,
@@ -639,7 +672,7 @@ def release(
 
 def _decide(
     states: Mapping[FundKey, FundState],
-    funds: Iterable[tuple[Snapshot, tuple[int, ...]]],
+    funds: Iterable[tuple[Snapshot, tuple[int, ...], Level | None]],
     *,
     settings: AlertPolicy,
     silences: Sequence[Silence],
@@ -650,18 +683,19 @@ def _decide(
     changed_silences: dict[int, Silence] = {}
     new_states: dict[FundKey, FundState] = {}
     events: list[Event] = []
-    for snap, held in funds:
+    for snap, held, history_before in funds:
         key = (snap.region_code, snap.fund)
         state = states.get(key) or FundState(snap.region_code, snap.fund)
         if state.month is not None and snap.month < state.month:
             continue  # a re-evaluation of history: the lifecycle has moved on
         level = snap.level
         fund_events: list[Event] = []
-        kind = _kind(state.level, level)
+        before = _opened_from(state.level, level, history_before)
+        kind = _kind(before, level) or ("raise" if before != state.level else None)
         since = state.last_mailed_at or state.level_since  # what a reminder counts from
         if kind is not None:
             fund_events.append(
-                Event(kind, level, state.level, snap, previous=state.last, level_since=now)
+                Event(kind, level, before, snap, previous=state.last, level_since=now)
             )
         elif (
             remind
@@ -745,3 +779,147 @@ def silence_baselines(states: Iterable[FundState], region_glob: str, fund: str) 
         for s in states
         if fnmatchcase(s.region_code, region_glob) and fund in ("*", s.fund)
     }
+
+
+# ---------------------------------------------------------------- the level's run
+@dataclass(frozen=True)
+class HistoryMonth:
+    """One stored month of a fund's level history, as the run reads it."""
+
+    month: str
+    level: Level
+    previous_level: Level  # the classifier's level the month before (also before any stored)
+    # months in a row, ending at this month, that the month's own rules show the level held:
+    # the longest of its active rules at `level` whose condition holds (streak − for + 1);
+    # None when none of them holds this month (the level is held by hysteresis)
+    evidence: int | None = None
+
+
+def _shift(month: str, months: int) -> str:
+    return month_from_index(month_number(month) - months)
+
+
+def level_run(history: Mapping[str, HistoryMonth], month: str, level: Level) -> tuple[int, str]:
+    """How many months in a row, ending at `month`, the fund has been at `level`, and the
+    first of them ('YYYY-MM').
+
+    The stored level history is walked back month by month while it holds `level`: that is
+    exact, hysteresis included. Where it runs out — a first evaluation classifies a warm-up
+    window it does not store — and its first month says the level stood the month before
+    (`previous_level`), the run goes on as far as that month's rules show: a rule that fires
+    after `for` months and has held `streak` months has kept the level for streak − for + 1
+    (two months at least, as `previous_level` says). Below red a higher level in that
+    stretch the store never held would not be seen; the run is never shorter than the truth
+    where the store holds the months."""
+    n, m = 0, month
+    first: HistoryMonth | None = None
+    while (row := history.get(m)) is not None and row.level == level:
+        n, first, m = n + 1, row, _shift(m, 1)
+    if first is None:
+        return 1, month
+    if m not in history and first.previous_level == level:
+        n += max(first.evidence or 0, 2) - 1
+    return n, _shift(month, n - 1)
+
+
+def with_runs(plan: Plan, runs: Mapping[FundKey, tuple[int, str]]) -> Plan:
+    """The plan with each colour event's level run (`level_run`) set, and its mails made
+    again from those events."""
+    events = tuple(
+        replace(e, streak_months=runs[e.key][0], since=runs[e.key][1])
+        if e.level != Level.GREEN and e.key in runs
+        else e
+        for e in plan.events
+    )
+    return replace(plan, events=events, mails=group_mails(events))
+
+
+# ---------------------------------------------------------------- open alerts and new routes
+def snapshot_from_stored(
+    *,
+    region_code: str,
+    region_name: str,
+    fund: str,
+    month: str,
+    level: str,
+    data_missing: bool,
+    decision: Mapping[str, Any] | None,
+    indicators: Mapping[str, Any] | None,
+    forecast: Mapping[str, Any] | None,
+) -> Snapshot:
+    """A fund's snapshot from its stored evaluation (the `evaluations` row: the decision in
+    both languages), as `snapshot` makes it from a fresh result."""
+    zh = dict((decision or {}).get("zh") or {})
+    en = dict((decision or {}).get("en") or zh)
+    reasons = tuple(
+        {
+            "level": str(z.get("level")),
+            "zh": str(z.get("text", "")),
+            "en": str(e.get("text", "")),
+            "held": bool(z.get("held")),
+        }
+        for z, e in zip(zh.get("reasons") or (), en.get("reasons") or (), strict=False)
+    )
+    notices = tuple(
+        {
+            "id": str(z.get("id")),
+            "label_zh": str(z.get("label", "")),
+            "label_en": str(e.get("label", "")),
+            "text_zh": str(z.get("text", "")),
+            "text_en": str(e.get("text", "")),
+        }
+        for z, e in zip(zh.get("notices") or (), en.get("notices") or (), strict=False)
+    )
+    reviews = tuple(
+        {
+            "id": z.get("id"),
+            "region_code": z.get("region_code"),
+            "month": z.get("month"),
+            "status": z.get("status"),
+            "text_zh": str(z.get("text", "")),
+            "text_en": str(e.get("text", "")),
+        }
+        for z, e in zip(
+            zh.get("pending_review") or (), en.get("pending_review") or (), strict=False
+        )
+    )
+    return Snapshot(
+        region_code=region_code,
+        region_name=region_name,
+        fund=fund,
+        month=month,
+        level=Level(level),
+        data_missing=bool(data_missing),
+        indicators=dict(indicators or {}),
+        reasons=reasons,
+        notices=notices,
+        forecast=_trim_forecast(forecast),
+        reviews=reviews,
+    )
+
+
+def standing_event(
+    state: FundState, snap: Snapshot, *, alert_id: int, run: tuple[int, str] | None
+) -> Event:
+    """The open alert of a fund at a colour as a route that newly matches it receives it: the
+    fund as it stands now (its latest evaluation), the level since when, and the open alert's
+    number (what `fundmon alerts ack` takes)."""
+    return Event(
+        "raise",
+        state.level,
+        state.level,
+        replace(snap, level=state.level),
+        level_since=state.level_since,
+        id=alert_id,
+        streak_months=run[0] if run else None,
+        since=run[1] if run else None,
+    )
+
+
+def open_recipients(event: Event, routes: Sequence[Route]) -> dict[str, str]:
+    """Envelope address (lower case) → the recipient as written, of every route the event
+    matches now."""
+    out: dict[str, str] = {}
+    for recipient in recipients_for(event, routes):
+        out.setdefault((envelope_address(recipient) or recipient).lower(), recipient)
+    return out

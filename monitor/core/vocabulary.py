@@ -447,3 +447,38 @@ def forecast_outlook(forecast: Any, lang: str = "zh") -> str:
     if lang == "zh":
         return (text + "。") if text else "本月没有预测结果。"
     return (text[0].upper() + text[1:] + ".") if text else "No forecast this month."
+
+
+# ---------------------------------------------------------------- H2: alerts that tell the real history (issue 16)
+def level_run_text(level: Any, months: int | None, since: str | None, lang: str = "zh") -> str:
+    """How long a level has stood, from the level history (`monitor.core.alerts.level_run`):
+    '红色，已连续 5 个月（自 2024-08）' / 'red for 5 months in a row (since 2024-08)'; one
+    month '橙色（自 2024-12）' / 'orange (since 2024-12)'; the level alone when not known."""
+    word = level_label(level, lang)
+    if not months or not since:
+        return word
+    if months == 1:
+        return f"{word}（自 {since}）" if lang == "zh" else f"{word} (since {since})"
+    if lang == "zh":
+        return f"{word}，已连续 {months} 个月（自 {since}）"
+    return f"{word} for {months} months in a row (since {since})"
+
+
+# what the alert lifecycle says of an open alert's delivery (`fundmon alerts list`, `status`)
+DELIVERY_LABELS = {
+    "zh": {
+        "delivered": "已通知", "pending": "待补发", "unrouted": "没有匹配的收件人",
+        "suppressed": "已确认或静默", "mailed": "已发", "held": "暂缓", "released": "已放行",
+        "not_sent": "未发",
+    },
+    "en": {
+        "delivered": "told", "pending": "to be sent", "unrouted": "no matching recipient",
+        "suppressed": "acknowledged or silenced", "mailed": "mailed", "held": "held",
+        "released": "released", "not_sent": "not sent",
+    },
+}  # fmt: skip
+
+
+def delivery_label(state: str, lang: str = "zh") -> str:
+    """'unrouted' → '没有匹配的收件人' / 'no matching recipient'."""
+    return _words(DELIVERY_LABELS, lang).get(state, state)

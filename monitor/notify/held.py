@@ -30,6 +30,7 @@ from monitor.core.thresholds import ThresholdProfile, current_thresholds
 from monitor.core.vocabulary import review_status
 from monitor.notify.outbox import (
     QueueReport,
+    attach_runs,
     event_from_row,
     load_silences,
     load_states,
@@ -122,6 +123,7 @@ def release_held(
         and states[key].month == h.event.snapshot.month
     ]
     plan = release(states, ready, settings=settings, silences=load_silences(conn, now), now=now)
+    plan = attach_runs(conn, plan, profile)  # how long the level has stood, as every alert says
     return record_plan(
         conn,
         plan,

@@ -83,6 +83,7 @@ from monitor.core.alerts import (
     Figures,
     FundKey,
     FundState,
+    HistoryMonth,
     Mail,
     Plan,
     Silence,
@@ -90,16 +91,31 @@ from monitor.core.alerts import (
     acknowledge,
     decide,
     envelope_address,
+    group_mails,
+    level_run,
+    open_recipients,
     silence_baselines,
+    snapshot_from_stored,
+    standing_event,
+    with_runs,
 )
 from monitor.core.errors import DeliveryError, MonitorError, NotFound
+from monitor.core.months import month_from_index, month_number
 from monitor.core.thresholds import Level, ThresholdProfile
 from monitor.core.vocabulary import review_word
 from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.render.alert_mail import build_message, fund_name, headline, one_line, plain_message
 from monitor.render.templating import override_folder
+from monitor.store.db import in_slices
 from monitor.store.files import TEMP_PREFIX, private_dir, write_new
-from monitor.store.schema import alert_silences, alert_state, alerts, outbox
+from monitor.store.schema import (
+    alert_deliveries,
+    alert_silences,
+    alert_state,
+    alerts,
+    evaluations,
+    outbox,
+)
 
 log = logging.getLogger("monitor.outbox")
 
@@ -187,6 +203,8 @@ def _event_json(event: Event) -> dict[str, Any]:
         "notices_removed": list(event.notices_removed),
         "removed_labels": [list(x) for x in event.removed_labels],
         "held_for": list(event.held_for),
+        "streak_months": event.streak_months,
+        "since": event.since,
     }
 
 
@@ -208,6 +226,8 @@ def event_from_row(row: Any) -> Event:
         suppressed_by=row.suppressed_by,
         id=row.id,
         held_for=tuple(int(i) for i in data.get("held_for") or ()),
+        streak_months=data.get("streak_months"),
+        since=data.get("since"),
     )
 
 
@@ -223,11 +243,13 @@ class QueueReport:
     # alerts whose full mail could not be rendered (sent in the short edition): one note each
     render_failures: tuple[str, ...] = ()
     held: int = 0  # changes caused by months pending review: recorded, waiting (not mailed)
+    caught_up: CatchUp | None = None  # open alerts sent to routes that newly match them
 
     def line(self) -> str:
         """One line for `fundmon evaluate`."""
         if not self.events:
-            return "预警邮件：级别无变化，未排入邮件"
+            tail = f"；{self.caught_up.line()}" if self.caught_up else ""
+            return "预警邮件：级别无变化，未排入邮件" + tail
         extra = []
         if self.held:
             extra.append(
@@ -248,6 +270,8 @@ class QueueReport:
                 + ("……" if len(self.render_failures) > 5 else "")
                 + "）"
             )
+        if self.caught_up:
+            extra.append(self.caught_up.line())
         tail = f"；{'；'.join(extra)}" if extra else ""
         send = "，`fundmon outbox send` 发送" if self.mails else ""
         return f"预警邮件：{self.events} 项预警事件，已排入发件箱 {self.mails} 封{send}{tail}"
@@ -336,6 +360,46 @@ def record_plan(
             .where(alert_silences.c.id == silence.id)
             .values(levels=dict(silence.levels))
         )
+    mails = [replace(m, events=tuple(stored[id(e)] for e in m.events)) for m in plan.mails]
+    queued, failures = _queue_mails(
+        conn, mails, config=config, settings=settings, now=now, thresholds=thresholds
+    )
+    _record_deliveries(conn, queued, now)
+    notes = _note_render_failures(conn, failures, stored.values(), funds, lang)
+    return _report(plan, settings, queued, notes)
+
+
+def _report(
+    plan: Plan,
+    settings: AlertSettings,
+    outbox_ids: Sequence[tuple[int, Mail]],
+    notes: tuple[str, ...],
+) -> QueueReport:
+    unrouted = sum(1 for e in plan.events if not e.recipients and not e.suppressed_by)
+    return QueueReport(
+        held=sum(1 for e in plan.events if e.held_for),
+        events=len(plan.events),
+        mails=len(outbox_ids),
+        suppressed=plan.suppressed,
+        unrouted=unrouted,
+        routes=len(settings.routes),
+        outbox_ids=tuple(i for i, _ in outbox_ids),
+        render_failures=notes,
+    )
+
+
+def _queue_mails(
+    conn: Connection,
+    mails: Sequence[Mail],
+    *,
+    config: Config,
+    settings: AlertSettings,
+    now: dt.datetime,
+    thresholds: Mapping[Level, float] | None,
+) -> tuple[list[tuple[int, Mail]], dict[int, str]]:
+    """Render and queue `mails` (their events stored, with ids): (outbox id, the part of the
+    mail it carries) per message, and alert id → why its full mail could not be rendered."""
+    funds = config.funds
     sender = sender_of(config)
     envelope_from = envelope_address(sender) or "fundmon@localhost"
     domain = envelope_from.rpartition("@")[2]
@@ -356,34 +420,51 @@ def record_plan(
         return Rendered(message_id, str(msg["Subject"]), msg.as_bytes())
 
     failures: dict[int, str] = {}  # alert id → why its mail could not be rendered
-    outbox_ids = []
-    for mail in plan.mails:
-        mail = replace(mail, events=tuple(stored[id(e)] for e in mail.events))
+    queued: list[tuple[int, Mail]] = []
+    for mail in mails:
         for part, msg in _render_mail(mail, make, failures):
-            outbox_ids.append(
-                enqueue(
-                    conn,
-                    message_id=msg.message_id,
-                    recipient=mail.recipient,
-                    sender=envelope_from,
-                    subject=msg.subject,
-                    content=msg.content,
-                    alert_ids=[e.id for e in part.events if e.id is not None],
-                    now=now,
+            queued.append(
+                (
+                    enqueue(
+                        conn,
+                        message_id=msg.message_id,
+                        recipient=mail.recipient,
+                        sender=envelope_from,
+                        subject=msg.subject,
+                        content=msg.content,
+                        alert_ids=[e.id for e in part.events if e.id is not None],
+                        now=now,
+                    ),
+                    part,
                 )
             )
-    notes = _note_render_failures(conn, failures, stored.values(), funds, lang)
-    unrouted = sum(1 for e in plan.events if not e.recipients and not e.suppressed_by)
-    return QueueReport(
-        held=sum(1 for e in plan.events if e.held_for),
-        events=len(plan.events),
-        mails=len(outbox_ids),
-        suppressed=plan.suppressed,
-        unrouted=unrouted,
-        routes=len(settings.routes),
-        outbox_ids=tuple(outbox_ids),
-        render_failures=notes,
-    )
+    return queued, failures
+
+
+def _record_deliveries(
+    conn: Connection, queued: Sequence[tuple[int, Mail]], now: dt.datetime
+) -> None:
+    """Who has been told of each event mailed now (`alert_deliveries`): what a route that
+    comes to match an open alert later is checked against."""
+    rows = [
+        {
+            "alert_id": event.id,
+            "address": _address(part.recipient),
+            "recipient": part.recipient,
+            "kind": "event",
+            "outbox_id": outbox_id,
+            "created_at": _store_time(now),
+        }
+        for outbox_id, part in queued
+        for event in part.events
+        if event.id is not None
+    ]
+    if rows:
+        conn.execute(alert_deliveries.insert(), rows)
+
+
+def _address(recipient: str) -> str:
+    return (envelope_address(recipient) or recipient).lower()[:320]
 
 
 @dataclass(frozen=True)
@@ -453,10 +534,12 @@ def _note_render_failures(
         event = by_id.get(alert_id)
         if event is None:
             continue
+        # on the stored event as it is (a catch-up mail's event is not the stored one)
+        stored = conn.execute(select(alerts.c.event).where(alerts.c.id == alert_id)).scalar_one()
         conn.execute(
             alerts.update()
             .where(alerts.c.id == alert_id)
-            .values(event={**_event_json(event), "render_error": reason})
+            .values(event={**dict(stored or {}), "render_error": reason})
         )
         region, fund = event.key
         log.error("alert %s (%s %s): mail rendering failed: %s", alert_id, region, fund, reason)
@@ -483,7 +566,8 @@ def queue_alerts(
     plan = decide(
         states, list(results), settings=settings, silences=load_silences(conn, now), now=now
     )
-    return record_plan(
+    plan = attach_runs(conn, plan, profile)
+    report = record_plan(
         conn,
         plan,
         config=config,
@@ -492,6 +576,389 @@ def queue_alerts(
         thresholds=_thresholds(profile),
         previous=states,
     )
+    # routes read now may match open alerts they were never sent: after this run's own mails,
+    # in its transaction (a fund mailed just now is not sent the same again)
+    caught = catch_up(conn, config=config, settings=settings, now=now, profile=profile)
+    if not caught.alerts:
+        return report
+    return replace(report, caught_up=caught, outbox_ids=report.outbox_ids + caught.outbox_ids)
+
+
+# ---------------------------------------------------------------- the level history's run
+def attach_runs(conn: Connection, plan: Plan, profile: ThresholdProfile | None) -> Plan:
+    """The plan's colour events with how long their level has stood (`level_run`)."""
+    wanted = {e.key: (e.snapshot.month, e.level) for e in plan.events if e.level != Level.GREEN}
+    if not wanted:
+        return plan
+    return with_runs(plan, level_runs(conn, wanted, profile))
+
+
+def level_runs(
+    conn: Connection,
+    wanted: Mapping[FundKey, tuple[str, Level]],
+    profile: ThresholdProfile | None,
+) -> dict[FundKey, tuple[int, str]]:
+    """(months, since) of each fund's level at a month, from the stored level history
+    (`evaluations`), continued where it begins by that month's rules (`level_run`)."""
+    history: dict[FundKey, dict[str, HistoryMonth]] = {key: {} for key in wanted}
+    q = select(
+        evaluations.c.region_code,
+        evaluations.c.fund,
+        evaluations.c.month,
+        evaluations.c.level,
+        evaluations.c.previous_level,
+    )
+    for part in in_slices({k[0] for k in wanted}):
+        for r in conn.execute(q.where(evaluations.c.region_code.in_(part))):
+            key = (r.region_code, r.fund)
+            if key in wanted and r.month <= wanted[key][0]:
+                history[key][r.month] = HistoryMonth(
+                    r.month, Level(r.level), Level(r.previous_level)
+                )
+    # where the stored run begins with the level standing before it: that month's rules
+    first = {key: _run_start(history[key], *wanted[key]) for key in wanted}
+    need = {(k[0], k[1], m) for k, m in first.items() if m is not None}
+    if need:
+        _add_evidence(conn, history, need, profile)
+    return {key: level_run(history[key], month, level) for key, (month, level) in wanted.items()}
+
+
+def _run_start(history: Mapping[str, HistoryMonth], month: str, level: Level) -> str | None:
+    """The first month of the stored run at `level` ending at `month`, if the history stops
+    there and says the level stood before it (None: nothing to continue)."""
+    start = None
+    m = month
+    while (row := history.get(m)) is not None and row.level == level:
+        start = m
+        m = month_from_index(month_number(m) - 1)
+    if start is None or m in history or history[start].previous_level != level:
+        return None
+    return start
+
+
+def _add_evidence(
+    conn: Connection,
+    history: dict[FundKey, dict[str, HistoryMonth]],
+    need: set[tuple[str, str, str]],
+    profile: ThresholdProfile | None,
+) -> None:
+    q = select(
+        evaluations.c.region_code, evaluations.c.fund, evaluations.c.month, evaluations.c.decision
+    )
+    for part in in_slices({n[0] for n in need}):
+        for r in conn.execute(q.where(evaluations.c.region_code.in_(part))):
+            if (r.region_code, r.fund, r.month) not in need:
+                continue
+            row = history[(r.region_code, r.fund)][r.month]
+            evidence = _evidence(r.decision, row.level, r.region_code, r.fund, profile)
+            history[(r.region_code, r.fund)][r.month] = replace(row, evidence=evidence)
+
+
+def _evidence(
+    decision: Any, level: Level, region: str, fund: str, profile: ThresholdProfile | None
+) -> int | None:
+    """Months in a row the decision's own rules show `level` held (see HistoryMonth)."""
+    fors = {r.id: r.for_months for r in profile.rules_for(region, fund)} if profile else {}
+    reasons = ((decision or {}).get("zh") or {}).get("reasons") or ()
+    found = [
+        int(r.get("streak") or 0) - fors.get(str(r.get("rule_id")), 1) + 1
+        for r in reasons
+        if r.get("level") == level.value and not r.get("held")
+    ]
+    best = max(found, default=0)
+    return best if best >= 1 else None
+
+
+# ---------------------------------------------------------------- open alerts and new routes
+@dataclass(frozen=True)
+class CatchUp:
+    """Open alerts sent to routes that came to match them (see `catch_up`)."""
+
+    alerts: int  # open alerts sent to someone new
+    recipients: int  # (alert, recipient) pairs
+    mails: int
+    outbox_ids: tuple[int, ...] = ()
+    render_failures: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        return f"{self.alerts} 项当前预警补发给新匹配的收件人（{self.mails} 封，每人每项只发一次）"
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """A fund at a colour, its open alert, and who has been told of it against who the routes
+    name now."""
+
+    state: FundState
+    alert_id: int
+    region_name: str
+    routed: Mapping[str, str]  # envelope address → recipient as written, of the routes now
+    delivered: frozenset[str]  # addresses told of this alert, or of a later one of the fund
+    suppressed_by: str | None  # "ack #3", "silence #2": no mail about the fund now
+
+    @property
+    def missing(self) -> dict[str, str]:
+        return {a: r for a, r in self.routed.items() if a not in self.delivered}
+
+    @property
+    def delivery(self) -> str:
+        """suppressed | unrouted (no route matches it) | pending (a route that matches has
+        not had it yet: the next send or evaluation) | delivered."""
+        if self.suppressed_by:
+            return "suppressed"
+        if not self.routed:
+            return "unrouted"
+        return "pending" if self.missing else "delivered"
+
+
+def open_alerts(conn: Connection, settings: AlertSettings, now: dt.datetime) -> list[OpenAlert]:
+    """Every fund at a colour with its open alert, most severe first (`fundmon status`,
+    `alerts list`, and what `catch_up` sends)."""
+    states = sorted(
+        (s for s in load_states(conn).values() if s.level != Level.GREEN and s.alert_id),
+        key=lambda s: (-s.level.rank, s.region_code, s.fund),
+    )
+    if not states:
+        return []
+    rows = alerts_by_id(conn, [int(s.alert_id or 0) for s in states])
+    told = _told(conn, min(int(s.alert_id or 0) for s in states))
+    silences = load_silences(conn, now)
+    out = []
+    for state in states:
+        alert_id = int(state.alert_id or 0)
+        row = rows.get(alert_id)
+        if row is None:
+            continue
+        probe = standing_event(state, event_from_row(row).snapshot, alert_id=alert_id, run=None)
+        delivered = frozenset(a for i, a in told.get(state.key, ()) if i >= alert_id)
+        out.append(
+            OpenAlert(
+                state=state,
+                alert_id=alert_id,
+                region_name=row.region_name,
+                routed=open_recipients(probe, settings.routes),
+                delivered=delivered,
+                suppressed_by=_suppressed_now(state, silences, now),
+            )
+        )
+    return out
+
+
+def _told(conn: Connection, first_id: int) -> dict[FundKey, list[tuple[int, str]]]:
+    """(alert id, address) of every delivery of alerts from `first_id` on, per fund."""
+    q = (
+        select(alerts.c.region_code, alerts.c.fund, alerts.c.id, alert_deliveries.c.address)
+        .join(alerts, alerts.c.id == alert_deliveries.c.alert_id)
+        .where(alerts.c.id >= first_id)
+    )
+    out: dict[FundKey, list[tuple[int, str]]] = {}
+    for r in conn.execute(q):
+        out.setdefault((r.region_code, r.fund), []).append((int(r.id), r.address))
+    return out
+
+
+def _suppressed_now(state: FundState, silences: Sequence[Silence], now: dt.datetime) -> str | None:
+    """What stops mail about the fund now (as the lifecycle's suppression, for a level that
+    stands: an acknowledgement in force, or a silence covering it that it has not risen
+    above)."""
+    if state.ack is not None and state.ack.holds(now):
+        return f"ack #{state.ack.alert_id}"
+    for silence in silences:
+        if silence.covers(state.key, now) and silence.baseline(state.key) is not None:
+            return f"silence #{silence.id}"
+    return None
+
+
+def deliveries_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
+    """alert id → the recipients told of it (its own mail, and catch-ups), oldest first."""
+    out: dict[int, list[str]] = {}
+    for part in in_slices(ids):
+        q = (
+            select(alert_deliveries.c.alert_id, alert_deliveries.c.recipient)
+            .where(alert_deliveries.c.alert_id.in_(part))
+            .order_by(alert_deliveries.c.id)
+        )
+        for r in conn.execute(q):
+            out.setdefault(int(r.alert_id), []).append(r.recipient)
+    return out
+
+
+def open_runs(
+    conn: Connection, opened: Sequence[OpenAlert], config: Config
+) -> dict[FundKey, tuple[int, str]]:
+    """How long each open alert's level has stood, at the month the lifecycle last saw."""
+    wanted = {o.state.key: (str(o.state.month), o.state.level) for o in opened if o.state.month}
+    if not wanted:
+        return {}
+    return level_runs(conn, wanted, _profile_or_none(config))
+
+
+CATCH_UP_LOCK = 0x66756E646D6F6E  # "fundmon": one catch-up at a time on a PostgreSQL store
+
+
+def catch_up(
+    conn: Connection,
+    *,
+    config: Config,
+    settings: AlertSettings,
+    now: dt.datetime,
+    profile: ThresholdProfile | None = None,
+) -> CatchUp:
+    """Send each open alert to the recipients of the routes that match it now and have not
+    been told of it (a route added or widened since it was raised): the fund as its latest
+    evaluation has it, the level since when; one mail per recipient. In the caller's
+    transaction.
+
+    Once per alert and recipient, whoever sends: each is claimed in `alert_deliveries`,
+    whose (alert, address) pair is unique, before its mail is queued — INSERT … ON CONFLICT
+    DO NOTHING, so of two concurrent senders only one queues it; on PostgreSQL a transaction
+    lock also takes catch-ups one at a time (no two split a recipient's digest, nor wait on
+    each other's claims). A recipient told of a later alert of the fund (a reminder) counts
+    as told. Funds acknowledged or silenced wait until that ends.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(CATCH_UP_LOCK)))
+    todo = [o for o in open_alerts(conn, settings, now) if o.missing and not o.suppressed_by]
+    if not todo:
+        return CatchUp(0, 0, 0)
+    if profile is None:
+        profile = _profile_or_none(config)
+    runs = level_runs(
+        conn, {o.state.key: (str(o.state.month), o.state.level) for o in todo}, profile
+    )
+    latest = _latest_snapshots(conn, todo)
+    opened = alerts_by_id(conn, [o.alert_id for o in todo])
+    events = []
+    for o in todo:
+        snap = latest.get(o.state.key)
+        if snap is None or snap.level != o.state.level:  # a held change: the alert's own
+            snap = event_from_row(opened[o.alert_id]).snapshot
+        event = standing_event(o.state, snap, alert_id=o.alert_id, run=runs.get(o.state.key))
+        claimed = tuple(
+            recipient
+            for address, recipient in sorted(o.missing.items())
+            if _claim(conn, o.alert_id, address, recipient, now)
+        )
+        if claimed:
+            events.append(replace(event, recipients=claimed))
+    if not events:
+        return CatchUp(0, 0, 0)
+    queued, failures = _queue_mails(
+        conn,
+        group_mails(events),
+        config=config,
+        settings=settings,
+        now=now,
+        thresholds=_thresholds(profile),
+    )
+    for outbox_id, part in queued:
+        conn.execute(
+            alert_deliveries.update()
+            .where(
+                alert_deliveries.c.alert_id.in_([e.id for e in part.events]),
+                alert_deliveries.c.address == _address(part.recipient),
+            )
+            .values(outbox_id=outbox_id)
+        )
+    _first_mail_of(conn, events, now)
+    notes = _note_render_failures(conn, failures, events, config.funds, settings.language)
+    for event in events:
+        log.info(
+            "open alert %s (%s %s) sent to routes that newly match it: %s",
+            event.id, *event.key, ", ".join(event.recipients),
+        )  # fmt: skip
+    return CatchUp(
+        alerts=len(events),
+        recipients=sum(len(e.recipients) for e in events),
+        mails=len(queued),
+        outbox_ids=tuple(i for i, _ in queued),
+        render_failures=notes,
+    )
+
+
+def _profile_or_none(config: Config) -> ThresholdProfile | None:
+    """The configured profile (its rules' `for` read the run); None if it cannot be read
+    now — a catch-up still goes out, its run from the stored history alone."""
+    try:
+        return config.load_profile()
+    except MonitorError as exc:
+        log.warning("threshold profile not read for alert runs: %s", exc)
+        return None
+
+
+def _latest_snapshots(conn: Connection, todo: Sequence[OpenAlert]) -> dict[FundKey, Snapshot]:
+    """Each fund's stored evaluation at the month the lifecycle last saw, as a snapshot."""
+    wanted = {o.state.key: (str(o.state.month), o.region_name) for o in todo}
+    q = select(
+        evaluations.c.region_code,
+        evaluations.c.fund,
+        evaluations.c.month,
+        evaluations.c.level,
+        evaluations.c.data_missing,
+        evaluations.c.decision,
+        evaluations.c.indicators,
+        evaluations.c.forecast,
+    )
+    out = {}
+    for part in in_slices({k[0] for k in wanted}):
+        for r in conn.execute(q.where(evaluations.c.region_code.in_(part))):
+            key = (r.region_code, r.fund)
+            if key not in wanted or wanted[key][0] != r.month:
+                continue
+            out[key] = snapshot_from_stored(
+                region_code=r.region_code,
+                region_name=wanted[key][1],
+                fund=r.fund,
+                month=r.month,
+                level=r.level,
+                data_missing=r.data_missing,
+                decision=r.decision,
+                indicators=r.indicators,
+                forecast=r.forecast,
+            )
+    return out
+
+
+def _claim(conn: Connection, alert_id: int, address: str, recipient: str, now: dt.datetime) -> bool:
+    """Record that `address` is told of `alert_id` now; False if it already was (by anyone)."""
+    values = {
+        "alert_id": alert_id,
+        "address": address,
+        "recipient": recipient,
+        "kind": "catch_up",
+        "created_at": _store_time(now),
+    }
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(alert_deliveries).on_conflict_do_nothing(
+            constraint="uq_alert_delivery"
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(alert_deliveries).on_conflict_do_nothing(
+            index_elements=["alert_id", "address"]
+        )
+    got = conn.execute(stmt.values(**values).returning(alert_deliveries.c.id)).first()
+    return got is not None
+
+
+def _first_mail_of(conn: Connection, events: Sequence[Event], now: dt.datetime) -> None:
+    """A fund never mailed before has now been: its state says when, and what was said (the
+    reminders count from it). A fund mailed before keeps its last mail (older recipients'
+    reminders are not pushed back)."""
+    states = load_states(conn)
+    changed = {}
+    for event in events:
+        state = states.get(event.key)
+        if state is None or state.last_mailed_at is not None:
+            continue
+        s = event.snapshot
+        figures = Figures(now, s.month, event.level, s.payable_months, s.p_depletion12)
+        changed[event.key] = replace(state, last_mailed_at=now, last=figures)
+    if changed:
+        _save_states(conn, changed, now)
 
 
 def enqueue(
@@ -750,6 +1217,7 @@ class DeliveryReport:
     stopped: str | None = None  # why the run ended before every due message was tried
     journaled: list[int] = field(default_factory=list)  # outcomes in the journal only, yet
     unrecorded: list[int] = field(default_factory=list)  # accepted, recorded nowhere
+    caught_up: CatchUp | None = None  # open alerts queued for routes that newly match them
 
     @property
     def ok(self) -> bool:
@@ -1323,9 +1791,18 @@ def send_outbox(
     clock: Callable[[], dt.datetime],
     mailer: Mailer | None = None,
 ) -> DeliveryReport:
-    """What `fundmon outbox send` and the service run: deliver everything due now."""
+    """What `fundmon outbox send` and the service run: the open alerts that routes newly
+    match queued (`catch_up`), then everything due now delivered."""
     settings = alert_settings(config)
-    return deliver_pending(engine, mailer or mailer_for(config), settings=settings, clock=clock)
+    caught: CatchUp | None = None
+    try:
+        with engine.begin() as conn:
+            caught = catch_up(conn, config=config, settings=settings, now=clock())
+    except DBAPIError as exc:  # the store is busy: what is queued still goes; next run again
+        log.warning("open alerts not checked against the routes: %s", exc)
+    report = deliver_pending(engine, mailer or mailer_for(config), settings=settings, clock=clock)
+    report.caught_up = caught if caught and caught.alerts else None
+    return report
 
 
 @dataclass(frozen=True)

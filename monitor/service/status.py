@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.service import JOBS, schedule_settings
 from monitor.config.settings import Config
-from monitor.core.vocabulary import level_label, review_word
+from monitor.core.vocabulary import fund_name, level_label, review_word
 from monitor.notify.held import waiting
-from monitor.notify.outbox import outbox_counts
+from monitor.notify.outbox import open_alerts, outbox_counts
 from monitor.notify.outbox import utc as _utc
 from monitor.store.reviews import pending_reviews
 from monitor.store.schema import evaluations, import_findings, imports, ingested_files, job_runs
@@ -52,7 +52,31 @@ def service_status(conn: Connection, config: Config, *, now: dt.datetime) -> dic
         "last_import": _last_import(conn),
         "recent_files": _recent_files(conn),
         "reviews": _reviews(conn),
+        "open_alerts": _open_alerts(conn, config, now),
     }
+
+
+def _open_alerts(conn: Connection, config: Config, now: dt.datetime) -> dict[str, Any]:
+    """Open alerts no route delivers (raised while no route matched them, or whose route was
+    removed), and those a route newly matches (sent at the next `outbox send`)."""
+    from monitor.config.alerts import alert_settings
+
+    out: dict[str, Any] = {"unrouted": [], "pending": []}
+    for o in open_alerts(conn, alert_settings(config), now):
+        if o.delivery not in out:
+            continue
+        out[o.delivery].append(
+            {
+                "alert_id": o.alert_id,
+                "region_code": o.state.region_code,
+                "region_name": o.region_name,
+                "fund": o.state.fund,
+                "fund_name": fund_name(config.funds, o.state.fund),
+                "level": o.state.level.value,
+                "recipients": sorted(o.missing.values()),
+            }
+        )
+    return out
 
 
 def _reviews(conn: Connection) -> dict[str, Any]:
@@ -248,6 +272,22 @@ def status_lines(status: dict[str, Any], fmt_time: Any) -> list[str]:
         lines.append("最近导入：无")
     for f in status["recent_files"]:
         lines.append(f"  文件 {f['file']}：{f['message']}")
+    oa = status.get("open_alerts") or {}
+    if oa.get("unrouted"):
+        shown = "、".join(
+            f"{a['region_name']} {a['fund_name']} {level_label(a['level'])}"
+            for a in oa["unrouted"][:5]
+        )
+        more = "等" if len(oa["unrouted"]) > 5 else ""
+        lines.append(
+            f"{len(oa['unrouted'])} 项当前预警没有匹配的收件人（{shown}{more}）："
+            "在 config.toml 的 [[alerts.routes]] 中加上匹配的路由，下次发送时各补发一次"
+            "（`fundmon alerts list` 查看）"
+        )
+    if oa.get("pending"):
+        lines.append(
+            f"{len(oa['pending'])} 项当前预警将补发给新匹配的收件人（下次 `fundmon outbox send`）"
+        )
     rv = status.get("reviews") or {}
     if rv.get("pending") or rv.get("held_alerts"):
         months = "、".join(f"{p['region_code']} {p['month']}" for p in rv["pending"][:5])

@@ -244,6 +244,22 @@ alert_silences = Table(
     Column("removed_by", String(100), nullable=True),
 )
 
+# Who has been told of each alert event (migration 0007): one row per alert and recipient,
+# for a mail of the event, or an open alert delivered to a route that came to match it later
+# (kind "catch_up"). The unique pair is what makes that delivery happen once, whoever sends.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("address", String(320), nullable=False),  # the envelope address, lower case
+    Column("recipient", Text, nullable=False),  # as routed ("张三 <a@b.cn>")
+    Column("kind", String(10), nullable=False),  # event | catch_up
+    Column("outbox_id", Integer, nullable=True),  # the message that carries it
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("alert_id", "address", name="uq_alert_delivery"),
+)
+
 # Messages to deliver, one per recipient, as the exact bytes to send (a resend is identical,
 # Message-ID included). status: pending → sending (claimed, with a lease) → sent | failed.
 outbox = Table(
