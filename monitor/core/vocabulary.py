@@ -449,7 +449,7 @@ def forecast_outlook(forecast: Any, lang: str = "zh") -> str:
     return (text[0].upper() + text[1:] + ".") if text else "No forecast this month."
 
 
-# ---------------------------------------------------------------- H2: alerts that tell the real history (issue 16)
+# ------------------------------------------ H2: alerts that tell the real history (issue 16)
 def level_run_text(level: Any, months: int | None, since: str | None, lang: str = "zh") -> str:
     """How long a level has stood, from the level history (`monitor.core.alerts.level_run`):
     '红色，已连续 5 个月（自 2024-08）' / 'red for 5 months in a row (since 2024-08)'; one
