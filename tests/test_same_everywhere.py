@@ -160,12 +160,6 @@ def test_forecast_agrees_with_evaluate(demo: dict[str, Any], key: tuple[str, str
     assert not NEGATIVE_ZERO.search(table)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitor/render/outlook.py (the forecast table; not H4's file): the change in H4's "
-    "report names the central value (预测均值, it showed the median unnamed), says 已耗尽 and "
-    "shows the depletion month only beside the horizon's probability",
-)
 @pytest.mark.parametrize("key", WATCHED, ids=lambda k: "-".join(k))
 def test_forecast_table_names_the_central_value_and_says_exhausted(
     demo: dict[str, Any], key: tuple[str, str]

@@ -12,7 +12,18 @@ from monitor.core.forecast.simulate import FundOutlook
 from monitor.core.forecast.types import SeriesForecast
 from monitor.core.money import format_amount
 from monitor.core.text_safety import safe_text
-from monitor.core.vocabulary import decimal, model_text, percent, probability
+from monitor.core.vocabulary import (
+    FORECAST_CENTER,
+    decimal,
+    depletion_month,
+    depletion_spans,
+    forecast_center_label,
+    model_text,
+    payable,
+    payable_band,
+    percent,
+    probability,
+)
 
 
 def accuracy_text(forecast: SeriesForecast) -> str:
@@ -37,27 +48,28 @@ def outlook_lines(
 ) -> list[str]:
     last = history.iloc[-1]
     window = history["expenditure"].tail(12)
-    payable = last["balance"] / window.mean() if window.mean() > 0 else float("nan")
+    months_now = last["balance"] / window.mean() if window.mean() > 0 else float("nan")
     title = safe_text(title)  # names a region from the store
     lines = [
         f"{title}：截至 {last['month']}，期末累计结余 {format_amount(last['balance'])}，"
-        f"可支付月数 {decimal(payable)}",
+        f"可支付月数 {payable(months_now)}",
         f"收入预测：{accuracy_text(income)}",
         f"支出预测：{accuracy_text(expenditure)}",
         "",
     ]
     rows = []
-    for r in outlook.monthly.itertuples():
+    center = forecast_center_label()  # the value every output shows, by the same name
+    for r in outlook.monthly.to_dict("records"):
         rows.append(
             [
-                r.month,
-                format_amount(r.income_mean, "万元"),
-                format_amount(r.expenditure_mean, "万元"),
-                format_amount(r.balance_mean),
-                f"{format_amount(r.balance_lo80)} ～ {format_amount(r.balance_hi80)}",
-                decimal(r.payable_median),
-                f"{decimal(r.payable_lo80)} ～ {decimal(r.payable_hi80)}",
-                probability(r.p_depleted),
+                r["month"],
+                format_amount(r["income_mean"], "万元"),
+                format_amount(r["expenditure_mean"], "万元"),
+                format_amount(r[FORECAST_CENTER["balance"]]),
+                f"{format_amount(r['balance_lo80'])} ～ {format_amount(r['balance_hi80'])}",
+                payable(r[FORECAST_CENTER["payable"]]),
+                payable_band(r["payable_lo80"], r["payable_hi80"]),
+                probability(r["p_depleted"]),
             ]
         )
     lines.append(
@@ -67,9 +79,9 @@ def outlook_lines(
                 "月份",
                 "收入",
                 "支出",
-                "期末结余",
+                f"期末结余（{center}）",
                 "结余 80% 区间",
-                "可支付月数",
+                f"可支付月数（{center}）",
                 "80% 区间",
                 "已耗尽概率",
             ],
@@ -91,13 +103,9 @@ def outlook_lines(
             colalign=("left", *["right"] * len(probs.columns)),
         )
     )
-    d = outlook.depletion
-    month = d["expected_month"]
-    h = outlook.monthly.shape[0]
-    within = {6: d["p6"], 12: d["p12"]}
-    spans = [(w, p) for w, p in within.items() if w <= h]
-    if h not in within:
-        spans.append((h, d["p_h"]))
+    # the expected month is read over the horizon: beside its probability, when above 0
+    month = depletion_month(outlook.depletion)
+    spans = depletion_spans(outlook.depletion, outlook.monthly.shape[0])
     lines.append(
         "基金耗尽（结余 < 0）的概率："
         + "，".join(f"{w} 个月内 {probability(p)}" for w, p in spans)
