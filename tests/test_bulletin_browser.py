@@ -200,7 +200,12 @@ def look(browser: Browser, url: str, width: int, shot: Path) -> dict[str, Any]:
     return measured
 
 
-def assert_readable(page: dict[str, Any], *, charts: int = 0, images: int = 0) -> None:
+def assert_readable(
+    page: dict[str, Any], width: int, *, charts: int = 0, images: int = 0
+) -> None:
+    # a phone widens its layout viewport to fit a page wider than the screen: then nothing
+    # overflows the viewport, yet the reader scrolls sideways
+    assert page["innerWidth"] == width, page["innerWidth"]
     assert page["scrollWidth"] <= page["innerWidth"], page["wide"]  # no sideways scrolling
     assert not page["failed"] and not page["errors"], (page["failed"], page["errors"])
     assert all(u.startswith(("file:", "data:")) for u in page["requests"]), page["requests"]
@@ -252,7 +257,7 @@ def test_the_bulletin_reads_in_a_browser_without_overflow_or_requests(
 ) -> None:
     written = archive["written"][lang]
     page = look(browser, written.html.as_uri(), width, SHOTS / f"bulletin-{lang}-{width}.png")
-    assert_readable(page, charts=3 * written.context.total_funds)
+    assert_readable(page, width, charts=3 * written.context.total_funds)
 
 
 @pytest.mark.parametrize("width", [700, 390], ids=["desktop", "phone"])
@@ -275,7 +280,7 @@ def test_the_email_edition_reads_in_a_browser_with_every_chart(
     preview.write_text(html, encoding="utf-8")
     page = look(browser, preview.as_uri(), width, SHOTS / f"mail-zh-{width}.png")
     assert images == 15 and "cid:" not in html
-    assert_readable(page, images=images)
+    assert_readable(page, width, images=images)
 
 
 @pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
@@ -284,7 +289,7 @@ def test_the_archive_index_reads_in_a_browser(
 ) -> None:
     index = archive["folder"] / "index.html"
     page = look(browser, index.as_uri(), width, SHOTS / f"index-{width}.png")
-    assert_readable(page)
+    assert_readable(page, width)
 
 
 def test_pdf_for_printing(archive: dict[str, Any], tmp_path: Path) -> None:
