@@ -222,7 +222,9 @@ def test_the_alert_mail_agrees_with_evaluate(demo: dict[str, Any], key: tuple[st
     part = _mail_part(demo["mail"], key[0], FUND_WORDS[key[1]])
     level = v.level_label(result["level"])
     payable = result["indicators"]["payable_months"]
-    assert f"→ {level}" in part and f"可支付月数：{v.months_text(payable)}" in part
+    status = part.splitlines()[0]  # a change reads "黄色 → 红色", a standing level "红色，已连续…"
+    assert f"→ {level}" in status or f"] {level}，已连续" in status, status
+    assert f"可支付月数：{v.months_text(payable)}" in part
     dep = result["forecast"]["depletion"]
     for w in (6, 12):
         assert f"{w} 个月内基金耗尽（结余 < 0）：{v.probability(dep[f'p{w}'])}" in part

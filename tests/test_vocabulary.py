@@ -173,5 +173,7 @@ def test_a_green_fund_is_normal_in_every_output(outputs: dict[str, Any]) -> None
     assert outputs["results"][("341702", "resident")]["level"] == "green"
     assert f" {normal} " in _row(outputs["table"], "贵池区", "居民医保")
     assert f"贵池区 · 居民医保 {normal} " in outputs["bulletin"]
-    assert f"此前级别：{normal}" in outputs["alert_text"]  # a new alert: it was green before
+    # 东至县 居民医保 has been red for months: its first alert is no rise from 正常
+    assert f"此前级别：{normal}" not in outputs["alert_text"]
+    assert "红色，已连续 5 个月（自 2024-08）" in outputs["alert_text"]
     assert "绿色" not in outputs["table"] + outputs["alert_text"] + outputs["bulletin"]

@@ -412,6 +412,11 @@ def _changes(event: Event, lang: str) -> list[str]:
     last = event.previous
     s = event.snapshot
     if last is None:
+        if event.standing:
+            run = v.level_run_text(event.level, event.streak_months, event.since, lang)
+            return [
+                f"{word('first', lang)}：{run}" if lang == "zh" else f"{word('first', lang)}: {run}"
+            ]
         if lang == "zh":
             return [f"{word('first', lang)}（此前级别：{level_word(event.previous_level, lang)}）"]
         return [f"{word('first', lang)} (before: {level_word(event.previous_level, lang)})"]
@@ -557,6 +562,8 @@ def _status_line(event: Event, now: dt.datetime, lang: str) -> str:
             if zh
             else f"{lv} for {days} days (since {since})"
         )
+    if event.standing:  # a level that stood before anyone was told: since when, not a change
+        return v.level_run_text(event.level, event.streak_months, event.since, lang)
     if event.kind in ("raise", "escalate", "downgrade", "clear"):
         return f"{prev} → {lv}"
     return lv

@@ -180,6 +180,8 @@ def deliver(
     for oid, reason in report.failed:
         log.error(f"失败 #{oid}：{reason}", extra={"event": "failed", "job": "deliver"})
     summary = f"投递 {len(report.sent)} 封"
+    if report.caught_up:  # open alerts queued for routes that came to match them
+        summary += f"；{report.caught_up.line()}"
     if report.deferred:
         summary += f"，暂缓 {len(report.deferred)} 封（稍后重试）"
     if report.failed:
