@@ -23,6 +23,7 @@ from monitor.core.vocabulary import (
     kind_label,
     level_label,
     level_run_text,
+    mail_words,
 )
 
 
@@ -72,17 +73,18 @@ def _fund_short(obj: Context, key: str) -> str:
 
 
 def _mail_column(row: Any, held: Any = None) -> str:
+    words = mail_words("zh")
     if held is not None:  # a change a month pending review caused (monitor.notify.held)
-        word = "暂缓" if held.waiting else ("已放行" if held.released else "未发")
-        return f"{word}（{held.status()}）"
+        state = "held" if held.waiting else ("released" if held.released else "withdrawn")
+        return f"{words[state]}（{held.status()}）"
     if row.suppressed_by:
         what, _, ident = row.suppressed_by.partition(" ")
-        return f"未发（{'已确认' if what == 'ack' else '静默'} {ident}）"
+        return words["acknowledged" if what == "ack" else "silenced"].format(ident)
     if row.recipients:
         if (row.event or {}).get("render_error"):
-            return f"{len(row.recipients)} 人（简版：完整邮件未能生成）"
+            return f"{len(row.recipients)} 人{words['plain']}"
         return f"{len(row.recipients)} 人"
-    return "无收件人"
+    return words["no_recipients"]
 
 
 # ---------------------------------------------------------------- alerts

@@ -31,32 +31,16 @@ CSV_COLUMNS = (
     "payable_months", "rule_ids", "reasons", "notices", "alerts", "sent_to",
 )  # fmt: skip
 # Words of a held, suppressed or unrouted alert's mail: those of `fundmon alerts list`.
-MAIL_WORDS = {
-    "zh": {
-        "held": "暂缓", "released": "已放行", "withdrawn": "未发",
-        "acknowledged": "未发（已确认 {}）", "silenced": "未发（静默 {}）",
-        "no_recipients": "无收件人", "not_queued": "未排入发件箱",
-        "plain": "（简版：完整邮件未能生成）",
-    },
-    "en": {
-        "held": "held", "released": "released", "withdrawn": "not sent",
-        "acknowledged": "not sent (acknowledged {})", "silenced": "not sent (silenced {})",
-        "no_recipients": "no recipients", "not_queued": "not queued",
-        "plain": " (short edition: the full mail could not be rendered)",
-    },
-}  # fmt: skip
 STATUS_ORDER = ("sent", "sending", "pending", "failed")
 DIGITS = {"payable_months": CSV_DIGITS["months"]}  # as `evaluate --format csv` rounds it
 
 
 def _words(lang: str) -> dict[str, str]:
-    return MAIL_WORDS["zh"] if lang == "zh" else MAIL_WORDS["en"]
+    return v.mail_words(lang)
 
 
 def _status_label(status: str, lang: str) -> str:
-    from monitor.notify.outbox import STATUS_ZH
-
-    return STATUS_ZH.get(status, status) if lang == "zh" else status
+    return v.outbox_status(status, lang)
 
 
 def _month(value: str | None, option: str) -> str | None:

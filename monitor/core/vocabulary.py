@@ -482,3 +482,90 @@ DELIVERY_LABELS = {
 def delivery_label(state: str, lang: str = "zh") -> str:
     """'unrouted' → '没有匹配的收件人' / 'no matching recipient'."""
     return _words(DELIVERY_LABELS, lang).get(state, state)
+
+
+# What became of a message in the outbox (monitor.notify.outbox), and of an alert's mail
+# (alerts list, history): one word each, whichever command shows it.
+OUTBOX_STATUS_LABELS = {
+    "zh": {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "失败"},
+    "en": {"pending": "pending", "sending": "sending", "sent": "sent", "failed": "failed"},
+}
+MAIL_STATE_LABELS = {
+    "zh": {
+        "held": "暂缓", "released": "已放行", "withdrawn": "未发",
+        "acknowledged": "未发（已确认 {}）", "silenced": "未发（静默 {}）",
+        "no_recipients": "无收件人", "not_queued": "未排入发件箱",
+        "plain": "（简版：完整邮件未能生成）",
+    },
+    "en": {
+        "held": "held", "released": "released", "withdrawn": "not sent",
+        "acknowledged": "not sent (acknowledged {})", "silenced": "not sent (silenced {})",
+        "no_recipients": "no recipients", "not_queued": "not queued",
+        "plain": " (short edition: the full mail could not be rendered)",
+    },
+}  # fmt: skip
+
+
+def outbox_status(status: str, lang: str = "zh") -> str:
+    """'sent' → '已发送' / 'sent'."""
+    return _words(OUTBOX_STATUS_LABELS, lang).get(status, status)
+
+
+def mail_words(lang: str = "zh") -> dict[str, str]:
+    """The words for what became of an alert's mail ('held' → '暂缓', …)."""
+    return _words(MAIL_STATE_LABELS, lang)
+
+
+# -------------------------------------------- H1: how far to trust a probability (issue 16)
+# The bulletin's method section shows how the engine's probabilities fared in a replay of
+# synthetic worlds (benchmarks/early_warning.py; monitor/render/reliability.py shapes it).
+RELIABILITY_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "预警概率的可靠性",
+        "lead": "说 30% 的时候，实际发生约 30%：逐月回放合成台账，每个基金每个月只用当月及以前的"
+        "数据预测“12 个月内可支付月数低于 3 个月”的概率，按 10% 分档，对照之后 12 个月实际"
+        "是否发生。概率可信时，每档的实际发生率接近该档的平均预测；偏离之处即应打折参考之处。",
+        "bin": "预测概率",
+        "predicted": "平均预测",
+        "observed": "实际发生",
+        "count": "月数",
+        "brier": "{world}：Brier 分数 本系统 {engine}，按当前可支付月数及其近 6 个月变化的模型"
+        "（样本内拟合，事后才有）{current}，历史平均发生率 {climatology}（越低越好）。",
+        "source": "{date} 以合成数据测算（{command}），不是本地台账的结果。",
+    },
+    "en": {
+        "title": "How far to trust the probabilities",
+        "lead": "When it says 30 %, it should happen about 30 % of the time: synthetic ledgers "
+        "replayed month by month, each fund's probability that payable months fall below 3 "
+        "within 12 months forecast from the data up to that month only, in 10 % bins against "
+        "what happened in the next 12 months. Where a bin's observed share strays from its "
+        "mean forecast, read the probabilities with that much caution.",
+        "bin": "Forecast",
+        "predicted": "Mean forecast",
+        "observed": "Happened",
+        "count": "Months",
+        "brier": "{world}: Brier score of this system {engine}; of a model of current payable "
+        "months and their 6-month change (fitted in-sample, with hindsight) {current}; of the "
+        "average rate {climatology} (lower is better).",
+        "source": "Measured {date} on synthetic data ({command}), not on this office's ledgers.",
+    },
+}
+RELIABILITY_WORLDS: dict[str, dict[str, str]] = {
+    "zh": {"city": "示范市", "stress": "压力测试省"},
+    "en": {"city": "demo city", "stress": "stress province"},
+}
+
+
+def reliability_words(lang: str = "zh") -> dict[str, str]:
+    """The reliability table's title, headings and sentences (format strings)."""
+    return _words(RELIABILITY_WORDS, lang)
+
+
+def reliability_world(key: str, lang: str = "zh") -> str:
+    """'stress' → '压力测试省' / 'stress province'; a world it does not know, as it is."""
+    return _words(RELIABILITY_WORLDS, lang).get(key, key)
+
+
+def probability_bin(lo: float, hi: float) -> str:
+    """A bin of probabilities: (0.3, 0.4) → '30–40%'."""
+    return f"{lo * 100:.0f}–{hi * 100:.0f}%"

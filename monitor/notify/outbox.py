@@ -102,7 +102,7 @@ from monitor.core.alerts import (
 from monitor.core.errors import DeliveryError, MonitorError, NotFound
 from monitor.core.months import month_from_index, month_number
 from monitor.core.thresholds import Level, ThresholdProfile
-from monitor.core.vocabulary import review_word
+from monitor.core.vocabulary import OUTBOX_STATUS_LABELS, review_word
 from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.render.alert_mail import build_message, fund_name, headline, one_line, plain_message
 from monitor.render.templating import override_folder
@@ -120,7 +120,7 @@ from monitor.store.schema import (
 log = logging.getLogger("monitor.outbox")
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-STATUS_ZH = {PENDING: "待发送", SENDING: "发送中", SENT: "已发送", FAILED: "失败"}
+STATUS_ZH = OUTBOX_STATUS_LABELS["zh"]  # outbox list, history
 
 
 @overload
