@@ -50,6 +50,8 @@ def test_evaluate_table_in_english(demo: dict[str, Any]) -> None:
     assert not chinese_left(table)  # was '东至县（341721）' and 居民医保-free but '（…）'
     assert "东至县 (341721)" in table and " red " in table and " normal " in table
     assert "below the red threshold of 3 months" in table
+    said = CliRunner().invoke(main, [*demo["db"], "evaluate", "--lang", "en"]).stderr
+    assert said.startswith("Alert mail: ") and not chinese_left(said)  # was 预警邮件：级别无变化
 
 
 def test_evaluate_csv_in_english(demo: dict[str, Any]) -> None:

@@ -110,7 +110,7 @@ def evaluate(
         results = run.results
         queued = queue_alerts(conn, results, config=obj.config, profile=run.profile, now=at)
         if fmt == "table":  # json and csv stay machine-readable: nothing else on either stream
-            echo(queued.line(), err=True)
+            echo(queued.line(lang), err=True)
     if not results and changed_only:
         if fmt == "table":
             echo("自上次评估以来没有数据变化的基金，无需重新评估。")

@@ -245,36 +245,62 @@ class QueueReport:
     held: int = 0  # changes caused by months pending review: recorded, waiting (not mailed)
     caught_up: CatchUp | None = None  # open alerts sent to routes that newly match them
 
-    def line(self) -> str:
-        """One line for `fundmon evaluate`."""
+    def line(self, lang: str = "zh") -> str:
+        """One line for `fundmon evaluate` (stderr), in the command's language."""
+        zh = lang == "zh"
+        sep = "；" if zh else "; "
+        caught = self.caught_up.line(lang) if self.caught_up else None
         if not self.events:
-            tail = f"；{self.caught_up.line()}" if self.caught_up else ""
-            return "预警邮件：级别无变化，未排入邮件" + tail
+            tail = f"{sep}{caught}" if caught else ""
+            head = (
+                "预警邮件：级别无变化，未排入邮件"
+                if zh
+                else "Alert mail: no level changed, none queued"
+            )
+            return head + tail
         extra = []
         if self.held:
             extra.append(
                 f"{self.held} 项由{review_word()}的月份引起，暂缓发送"
                 "（`fundmon ledger pending` 查看，`fundmon ledger confirm` 确认后发送）"
+                if zh
+                else f"{self.held} caused by months {review_word('en')}, held "
+                "(`fundmon ledger pending` lists them, `fundmon ledger confirm` sends them)"
             )
-        if self.suppressed - self.held:
-            extra.append(f"{self.suppressed - self.held} 项已确认或静默，不发邮件")
+        quiet = self.suppressed - self.held
+        if quiet:
+            extra.append(
+                f"{quiet} 项已确认或静默，不发邮件"
+                if zh
+                else f"{quiet} acknowledged or silenced, not mailed"
+            )
         if self.unrouted:
+            unset = not self.routes
             extra.append(
                 f"{self.unrouted} 项无匹配的收件人"
-                + ("（config.toml 未配置 [[alerts.routes]]）" if not self.routes else "")
+                + ("（config.toml 未配置 [[alerts.routes]]）" if unset else "")
+                if zh
+                else f"{self.unrouted} with no matching recipient"
+                + (" (config.toml has no [[alerts.routes]])" if unset else "")
             )
         if self.render_failures:
-            extra.append(
-                f"{len(self.render_failures)} 项预警的邮件未能正常生成，已改发纯文本简版"
-                f"（{'；'.join(self.render_failures[:5])}"
-                + ("……" if len(self.render_failures) > 5 else "")
-                + "）"
+            shown = sep.join(self.render_failures[:5]) + (
+                "……" if len(self.render_failures) > 5 else ""
             )
-        if self.caught_up:
-            extra.append(self.caught_up.line())
-        tail = f"；{'；'.join(extra)}" if extra else ""
-        send = "，`fundmon outbox send` 发送" if self.mails else ""
-        return f"预警邮件：{self.events} 项预警事件，已排入发件箱 {self.mails} 封{send}{tail}"
+            extra.append(
+                f"{len(self.render_failures)} 项预警的邮件未能正常生成，已改发纯文本简版（{shown}）"
+                if zh
+                else f"{len(self.render_failures)} alert mails could not be rendered and went "
+                f"out as a short plain-text edition ({shown})"
+            )
+        if caught:
+            extra.append(caught)
+        tail = f"{sep}{sep.join(extra)}" if extra else ""
+        if zh:
+            send = "，`fundmon outbox send` 发送" if self.mails else ""
+            return f"预警邮件：{self.events} 项预警事件，已排入发件箱 {self.mails} 封{send}{tail}"
+        send = ", `fundmon outbox send` sends them" if self.mails else ""
+        return f"Alert mail: {self.events} alert events, {self.mails} messages queued{send}{tail}"
 
 
 def _message_id(domain: str, first_alert: int | None) -> str:
@@ -680,8 +706,15 @@ class CatchUp:
     outbox_ids: tuple[int, ...] = ()
     render_failures: tuple[str, ...] = ()
 
-    def line(self) -> str:
-        return f"{self.alerts} 项当前预警补发给新匹配的收件人（{self.mails} 封，每人每项只发一次）"
+    def line(self, lang: str = "zh") -> str:
+        if lang == "zh":
+            return (
+                f"{self.alerts} 项当前预警补发给新匹配的收件人（{self.mails} 封，每人每项只发一次）"
+            )
+        return (
+            f"{self.alerts} open alerts sent to newly matching recipients "
+            f"({self.mails} messages, each alert once per recipient)"
+        )
 
 
 @dataclass(frozen=True)
