@@ -532,6 +532,12 @@ RELIABILITY_WORDS: dict[str, dict[str, str]] = {
         "brier": "{world}：Brier 分数 本系统 {engine}，按当前可支付月数及其近 6 个月变化的模型"
         "（样本内拟合，事后才有）{current}，历史平均发生率 {climatology}（越低越好）。",
         "source": "{date} 以合成数据测算（{command}），不是本地台账的结果。",
+        "strays": "{world}：偏离较大的档（{count} 个月以上，相差超过 {gap} 个百分点且超出抽样误差的"
+        "两倍）——{items}。",
+        "stray": "说 {said} 时实际发生 {happened}（{n} 个月）",
+        "close": "{world}：{count} 个月以上的档，实际发生率与平均预测都在 {gap} 个百分点或抽样误差"
+        "两倍之内。",
+        "separator": "；",
     },
     "en": {
         "title": "How far to trust the probabilities",
@@ -548,6 +554,12 @@ RELIABILITY_WORDS: dict[str, dict[str, str]] = {
         "months and their 6-month change (fitted in-sample, with hindsight) {current}; of the "
         "average rate {climatology} (lower is better).",
         "source": "Measured {date} on synthetic data ({command}), not on this office's ledgers.",
+        "strays": "{world}: where it strays (bins of {count} months or more, off by more than "
+        "{gap} points and twice the sampling error): {items}.",
+        "stray": "said {said}, happened {happened} ({n} months)",
+        "close": "{world}: in every bin of {count} months or more, what happened is within "
+        "{gap} points or twice the sampling error of the mean forecast.",
+        "separator": "; ",
     },
 }
 RELIABILITY_WORLDS: dict[str, dict[str, str]] = {
