@@ -38,6 +38,7 @@ from monitor.render.charts import (
     fund_charts,
     payable_thresholds,
 )
+from monitor.render.reliability import ReliabilityView, reliability_view
 from monitor.render.templating import environment
 
 LEVELS = ("red", "orange", "yellow", "green")  # most severe first
@@ -252,6 +253,7 @@ class MethodView:
     rules: tuple[RuleView, ...]
     forecast: tuple[str, ...]
     accuracy: tuple[str, ...]
+    reliability: ReliabilityView | None = None  # how the probabilities fared in a replay
 
 
 @dataclass(frozen=True)
@@ -1441,7 +1443,7 @@ def _method(funds: Sequence[_Fund], inputs: BulletinInputs) -> MethodView:
                 )
                 + "."
             )
-    return MethodView(formulas, tuple(rules), forecast, tuple(accuracy))
+    return MethodView(formulas, tuple(rules), forecast, tuple(accuracy), reliability_view(lang))
 
 
 # ---------------------------------------------------------------- archive
