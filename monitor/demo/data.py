@@ -170,6 +170,20 @@ def _lognoise(
     return np.exp(sigma * rng.standard_normal(shape) - sigma**2 / 2)
 
 
+def _subsidy_months(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
+    """Per series and year, the three months its subsidy arrives in: March or April, June or
+    July, November or December."""
+    n_years = count // 12 + 2
+    return np.stack(
+        [
+            rng.choice([3, 4], (n, n_years + 1)),
+            rng.choice([6, 7], (n, n_years + 1)),
+            rng.choice([11, 12], (n, n_years + 1)),
+        ],
+        axis=2,
+    )
+
+
 def _simulate(
     spec: _Spec, first: int, count: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
@@ -616,15 +630,7 @@ def synthetic_world(
     lost = np.where(is_drift, drift_size * rec_len / 12, shock_size)
     recovery = np.where(kind == "recovery", lost + rng.uniform(0.02, 0.06, n), 0.0)
 
-    n_years = count // 12 + 2
-    sub_months = np.stack(
-        [
-            rng.choice([3, 4], (n, n_years + 1)),
-            rng.choice([6, 7], (n, n_years + 1)),
-            rng.choice([11, 12], (n, n_years + 1)),
-        ],
-        axis=2,
-    )
+    sub_months = _subsidy_months(rng, n, count)
     spec = _Spec(
         shape=shape,
         exp0=exp0,
@@ -779,15 +785,7 @@ def stress_province(
     t_reform = np.where(resident, reform_at[city_reform[city_of]], never)
     reform = np.where(resident, rng.uniform(0.08, 0.14, n), 0.0)
 
-    n_years = count // 12 + 2
-    sub_months = np.stack(
-        [
-            rng.choice([3, 4], (n, n_years + 1)),
-            rng.choice([6, 7], (n, n_years + 1)),
-            rng.choice([11, 12], (n, n_years + 1)),
-        ],
-        axis=2,
-    )
+    sub_months = _subsidy_months(rng, n, count)
     spec = _Spec(
         shape=shape,
         exp0=exp0,
