@@ -356,3 +356,33 @@ def start_server(tmp_path: Path, name: str = "smtp", **options: Any) -> SmtpServ
 
 if __name__ == "__main__":
     _serve(_parse())
+
+
+ANALYSTS = "基金科 <fund@example.org>"
+LEADER = "局长 <leader@example.org>"
+
+
+def alerting_config(port: int) -> str:
+    """config.toml of an office mailing its alerts to the test server on `port`: the fund
+    office gets yellow and above, the leader red; forecasts small enough for a test."""
+    return f"""
+[forecast]
+horizon = 12
+paths = 300
+workers = 2
+
+[[alerts.routes]]
+levels = ["yellow", "orange", "red"]
+to = ["{ANALYSTS}"]
+
+[[alerts.routes]]
+levels = ["red"]
+to = ["{LEADER}"]
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+sender = "医保基金监测 <fundmon@example.org>"
+timeout = 10
+"""

@@ -20,7 +20,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from smtp_server import SmtpServer, start_server
+from smtp_server import SmtpServer, alerting_config, start_server
 from sqlalchemy import Engine, select
 
 from monitor.config.settings import load_config
@@ -37,37 +37,13 @@ COUNTY, FUND = "341721", "resident"  # 东至县 居民医保: red since 2024-08
 NOW = dt.datetime(2025, 1, 6, 1, 0, tzinfo=dt.UTC)
 
 
-def _config_text(port: int) -> str:
-    return f"""
-[forecast]
-horizon = 12
-paths = 300
-workers = 2
-
-[[alerts.routes]]
-levels = ["yellow", "orange", "red"]
-to = ["基金科 <fund@example.org>"]
-
-[[alerts.routes]]
-levels = ["red"]
-to = ["局长 <leader@example.org>"]
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-sender = "医保基金监测 <fundmon@example.org>"
-timeout = 10
-"""
-
-
 @pytest.fixture
 def city(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """The demo city through 2024-12 imported into a store the alert lifecycle has never
     seen; a real SMTP server behind [smtp]."""
     server = start_server(tmp_path, security="none")
     conf = tmp_path / "config.toml"
-    conf.write_text(_config_text(server.port), encoding="utf-8")
+    conf.write_text(alerting_config(server.port), encoding="utf-8")
     monkeypatch.setenv("FUNDMON_CONFIG", str(conf))
     try:
         write_canonical_csv(demo_city().ledger, tmp_path / "city.csv")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from smtp_server import SmtpServer, start_server
+from smtp_server import ANALYSTS, LEADER, SmtpServer, alerting_config, start_server
 
 from monitor.cli.history import CSV_COLUMNS
 from monitor.core import vocabulary as v
@@ -27,7 +27,6 @@ from monitor.demo.data import demo_city
 from monitor.demo.files import write_canonical_csv
 
 DONGZHI, SHITAI, CITY, FUND = "341721", "341722", "341700", "resident"
-ANALYSTS, LEADER = "基金科 <fund@example.org>", "局长 <leader@example.org>"
 MONTHS = ("2024-04", "2024-07", "2024-10")
 
 
@@ -37,27 +36,7 @@ def city(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     server = start_server(tmp_path, security="none")
     conf = tmp_path / "config.toml"
     conf.write_text(
-        f"""
-[forecast]
-horizon = 12
-paths = 300
-workers = 2
-
-[[alerts.routes]]
-levels = ["yellow", "orange", "red"]
-to = ["{ANALYSTS}"]
-
-[[alerts.routes]]
-levels = ["red"]
-to = ["{LEADER}"]
-
-[smtp]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-sender = "医保基金监测 <fundmon@example.org>"
-timeout = 10
-""",
+        alerting_config(server.port),
         encoding="utf-8",
     )
     monkeypatch.setenv("FUNDMON_CONFIG", str(conf))

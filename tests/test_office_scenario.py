@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from office_books import GROUPED, _book, figure, header, put_row, save, title
-from smtp_server import SmtpServer, start_server
+from smtp_server import SmtpServer, alerting_config, start_server
 from sqlalchemy import Engine, select
 
 from monitor.core.rollup import rollup
@@ -100,27 +100,7 @@ def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-
     server = start_server(tmp_path, security="none")
     conf = tmp_path / "config.toml"
     conf.write_text(
-        f"""
-[forecast]
-horizon = 12
-paths = 300
-workers = 2
-
-[[alerts.routes]]
-levels = ["yellow", "orange", "red"]
-to = ["基金科 <fund@example.org>"]
-
-[[alerts.routes]]
-levels = ["red"]
-to = ["局长 <leader@example.org>"]
-
-[smtp]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-sender = "医保基金监测 <fundmon@example.org>"
-timeout = 10
-""",
+        alerting_config(server.port),
         encoding="utf-8",
     )
     monkeypatch.setenv("FUNDMON_CONFIG", str(conf))
