@@ -14,6 +14,7 @@ import click
 from tabulate import tabulate
 
 from monitor.cli.common import Context, echo, local_time, now, reports_errors
+from monitor.cli.help_text import english, group, option
 from monitor.core.text_safety import safe_rows
 from monitor.core.vocabulary import (
     DISPLAY_TZ,
@@ -88,7 +89,8 @@ def _mail_column(row: Any, held: Any = None) -> str:
 
 
 # ---------------------------------------------------------------- alerts
-@click.group()
+@group()
+@english("Alerts: list, acknowledge, silence.")
 def alerts() -> None:
     """预警：列出、确认、静默。"""
 
@@ -270,20 +272,42 @@ def _unrouted_lines(obj: Context, opened: list[Any]) -> list[str]:
 
 
 @alerts.command("list")
-@click.option("--active", is_flag=True, help="只看当前处于预警级别的基金，以及生效中的静默")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=30, show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+@option(
+    "--active",
+    is_flag=True,
+    help="只看当前处于预警级别的基金，以及生效中的静默",
+    en="Only the funds at an alert level now, and the silences in force",
+)
+@option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=30,
     show_default=True,
+    help="最多列出的事件数",
+    en="List at most this many events",
+)
+@option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+    show_default=True, help="输出格式", en="Output format",
 )  # fmt: skip
-@click.option(
+@option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False),
     help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
+    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it) instead of"
+    " standard output",
 )
 @click.pass_obj
 @reports_errors
+@english(
+    """Recent alert events (new alert, escalated, reminder, downgraded, cleared, notice), or
+    the alerts in force; an alert in force is listed too when no recipient matches it, or
+    when it will be sent to a recipient that newly matches.
+
+    --format json|csv carry what the table shows; CSV to standard output has no BOM,
+    written to a file with --out it has one, for Excel."""
+)
 def alerts_list(obj: Context, active: bool, limit: int, fmt: str, out_path: str | None) -> None:
     """最近的预警事件（新预警、升级、提醒、降级、解除、提示），或当前生效的预警；当前预警
     没有匹配的收件人、或将补发给新匹配的收件人时也列出。
@@ -488,10 +512,24 @@ def _active_tables(obj: Context, funds: list[dict[str, Any]], held_now: Any, sil
 
 @alerts.command("ack")
 @click.argument("alert_id", type=int)
-@click.option("--note", default="", help="说明（谁在处理、采取了什么措施）")
-@click.option("--until", "until_text", help="确认有效至（默认：[alerts] ack_expires 之后）")
+@option(
+    "--note",
+    default="",
+    help="说明（谁在处理、采取了什么措施）",
+    en="Note (who is handling it, what has been done)",
+)
+@option(
+    "--until",
+    "until_text",
+    help="确认有效至（默认：[alerts] ack_expires 之后）",
+    en="Acknowledged until (default: after [alerts] ack_expires)",
+)
 @click.pass_obj
 @reports_errors
+@english(
+    "Acknowledge an alert: until it expires, no reminders and no downgraded/cleared mail;"
+    " a higher level is still notified."
+)
 def alerts_ack(obj: Context, alert_id: int, note: str, until_text: str | None) -> None:
     """确认预警：到期前不再提醒，也不发降级/解除邮件；级别再升高时仍会通知。"""
     from monitor.config.alerts import alert_settings
@@ -512,12 +550,28 @@ def alerts_ack(obj: Context, alert_id: int, note: str, until_text: str | None) -
 
 
 @alerts.command("silence")
-@click.option("--region", "region_glob", required=True, help="统筹区编码或通配，如 341721、3417*")
-@click.option("--fund", default="*", show_default=True, help="险种（* 为全部）")
-@click.option("--until", "until_text", required=True, help="静默至 YYYY-MM-DD（含当日，北京时间）")
-@click.option("--reason", default="", help="原因")
+@option(
+    "--region",
+    "region_glob",
+    required=True,
+    help="统筹区编码或通配，如 341721、3417*",
+    en="Region code or pattern, e.g. 341721, 3417*",
+)
+@option("--fund", default="*", show_default=True, help="险种（* 为全部）", en="Fund (* for all)")
+@option(
+    "--until",
+    "until_text",
+    required=True,
+    help="静默至 YYYY-MM-DD（含当日，北京时间）",
+    en="Silent until YYYY-MM-DD (that day included, Beijing time)",
+)
+@option("--reason", default="", help="原因", en="Reason")
 @click.pass_obj
 @reports_errors
+@english(
+    "Silence: no mail until it expires (unless the level rises above the one it had when"
+    " silenced); the events are still recorded and shown in the bulletin."
+)
 def alerts_silence(obj: Context, region_glob: str, fund: str, until_text: str, reason: str) -> None:
     """静默：到期前不发邮件（级别升到高于静默时的级别除外）；事件照常记录并列入月报。"""
     from monitor.config.alerts import valid_region_glob
@@ -548,6 +602,7 @@ def alerts_silence(obj: Context, region_glob: str, fund: str, until_text: str, r
 @click.argument("silence_id", type=int)
 @click.pass_obj
 @reports_errors
+@english("Lift a silence.")
 def alerts_unsilence(obj: Context, silence_id: int) -> None:
     """取消静默。"""
     from monitor.notify.outbox import remove_silence
@@ -558,7 +613,8 @@ def alerts_unsilence(obj: Context, silence_id: int) -> None:
 
 
 # ---------------------------------------------------------------- outbox
-@click.group()
+@group()
+@english("Outbox: send, list and retry alert mail.")
 def outbox() -> None:
     """发件箱：发送、查看、重试预警邮件。"""
 
@@ -566,6 +622,10 @@ def outbox() -> None:
 @outbox.command("send")
 @click.pass_obj
 @reports_errors
+@english(
+    "Send every mail that is due (written as .eml files when [smtp] is not configured);"
+    " exit code 1 when some mail was not delivered."
+)
 def outbox_send(obj: Context) -> None:
     """发送所有到期的邮件（未配置 [smtp] 时写为 .eml 文件）；有未送达的邮件时退出码 1。"""
     from monitor.notify.outbox import mailer_for, send_outbox
@@ -597,10 +657,18 @@ def outbox_send(obj: Context) -> None:
 
 
 @outbox.command("list")
-@click.option("--failed", "failed_only", is_flag=True, help="只看发送失败的邮件")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@option("--failed", "failed_only", is_flag=True, help="只看发送失败的邮件", en="Only failed mail")
+@option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="最多列出的邮件数",
+    en="List at most this many mails",
+)
 @click.pass_obj
 @reports_errors
+@english("Mail in the outbox: status, recipient, subject, attempts, the last error.")
 def outbox_list(obj: Context, failed_only: bool, limit: int) -> None:
     """发件箱中的邮件：状态、收件人、主题、尝试次数、最近的错误。"""
     from monitor.notify.outbox import STATUS_ZH, list_outbox, outbox_counts
@@ -647,9 +715,19 @@ def outbox_list(obj: Context, failed_only: bool, limit: int) -> None:
 
 @outbox.command("retry")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--all", "retry_all", is_flag=True, help="重试所有发送失败的邮件")
+@option(
+    "--all",
+    "retry_all",
+    is_flag=True,
+    help="重试所有发送失败的邮件",
+    en="Retry every failed mail",
+)
 @click.pass_obj
 @reports_errors
+@english(
+    "Queue failed (or waiting) mail to be sent again, its attempts reset to zero; mail"
+    " already sent is never sent again."
+)
 def outbox_retry(obj: Context, ids: tuple[int, ...], retry_all: bool) -> None:
     """把失败（或等待重试）的邮件重新排入发送，尝试次数清零；已发送的邮件不会重发。"""
     from monitor.notify.outbox import retry

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from monitor.cli.common import Context, echo, month_option, now, reports_errors
+from monitor.cli.help_text import LANGS, command, english, option
 from monitor.config.bulletin import settings_from_config
 from monitor.core.errors import MonitorError
 from monitor.notify.outbox import send_bulletin
@@ -20,24 +21,51 @@ def _scope(_c: Any, _p: Any, value: str | None) -> str | None:
     return value
 
 
-@click.command("bulletin")
-@click.option("--month", callback=month_option, help="月份 YYYY-MM（默认：已评估的最新月份）")
-@click.option("--scope", callback=_scope, help="统筹区编码（默认：存储中最上级的统筹区）")
-@click.option(
-    "--lang",
-    type=click.Choice(["zh", "en"]),
-    default=None,
-    help="语言（默认 zh）/ language (default zh): zh 中文, en English",
+@command("bulletin")
+@option(
+    "--month",
+    callback=month_option,
+    help="月份 YYYY-MM（默认：已评估的最新月份）",
+    en="Month YYYY-MM (default: the latest evaluated month)",
 )
-@click.option(
+@option(
+    "--scope",
+    callback=_scope,
+    help="统筹区编码（默认：存储中最上级的统筹区）",
+    en="Region code (default: the highest region in the store)",
+)
+@option(
+    "--lang",
+    type=click.Choice(LANGS),
+    default=None,  # a bulletin is for its recipients: config.toml [bulletin] lang decides
+    help="语言（默认 zh）/ language (default zh): zh 中文, en English",
+    en="Language of the bulletin: zh Chinese, en English (default: config.toml [bulletin]"
+    " lang, else zh)",
+)
+@option(
     "--out",
     type=click.Path(file_okay=False),
     help="归档目录（默认：config.toml [bulletin] archive）",
+    en="Archive folder (default: config.toml [bulletin] archive)",
 )
-@click.option("--pdf", is_flag=True, help="另存 PDF（需要 Chromium 或 WeasyPrint）")
-@click.option("--send", is_flag=True, help="把邮件版放入发件箱，发给 [bulletin] to 的收件人")
+@option(
+    "--pdf",
+    is_flag=True,
+    help="另存 PDF（需要 Chromium 或 WeasyPrint）",
+    en="Also save a PDF (needs Chromium or WeasyPrint)",
+)
+@option(
+    "--send",
+    is_flag=True,
+    help="把邮件版放入发件箱，发给 [bulletin] to 的收件人",
+    en="Put the mail version in the outbox, for the recipients of [bulletin] to",
+)
 @click.pass_obj
 @reports_errors
+@english(
+    "The monthly risk-monitoring bulletin: a web page (readable offline), a mail version"
+    " (.eml) and the archive index."
+)
 def bulletin(
     obj: Context,
     month: str | None,

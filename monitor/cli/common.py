@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from tabulate import tabulate
 
+from monitor.cli.help_text import help_lang, say
 from monitor.config.problems import ConfigProblems
 from monitor.config.settings import Config, load_config
 from monitor.core.errors import LedgerRejected, MonitorError, ThresholdProfileError
@@ -118,7 +119,7 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 echo("  " + problem.describe(exc.source), err=True)
             sys.exit(1)
         except ConfigProblems as exc:  # a file's problems: a head line, one line per problem
-            en = kwargs.get("lang") == "en"
+            en = (kwargs.get("lang") or help_lang()) == "en"  # the command's, else the CLI's
             head, *problems = exc.render("en" if en else "zh").split("\n")
             echo(f"{'Error: ' if en else '错误：'}{head}", err=True)
             for line in problems:
@@ -142,7 +143,9 @@ def unit_option(value: str | None) -> str | None:
         return None
     unit = parse_unit(value)
     if unit is None:
-        raise click.BadParameter(f"{value!r}：应为 元、万元 或 亿元")
+        raise click.BadParameter(
+            say(f"{value!r}：应为 元、万元 或 亿元", f"{value!r}: should be 元, 万元 or 亿元")
+        )
     return unit
 
 
@@ -166,7 +169,9 @@ def month_option(_c: Any, _p: Any, value: str | None) -> str | None:
         return None
     month = parse_month(value)
     if month is None:
-        raise click.BadParameter(f"{value!r} 不是月份（应如 2024-12）")
+        raise click.BadParameter(
+            say(f"{value!r} 不是月份（应如 2024-12）", f"{value!r} is not a month (e.g. 2024-12)")
+        )
     return month
 
 

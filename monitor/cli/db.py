@@ -9,9 +9,11 @@ from monitor.cli.common import (
     echo,
     reports_errors,
 )
+from monitor.cli.help_text import english, group
 
 
-@click.group()
+@group()
+@english("The store database's schema version.")
 def db() -> None:
     """存储数据库的结构版本。"""
 
@@ -19,6 +21,10 @@ def db() -> None:
 @db.command("upgrade")
 @click.pass_obj
 @reports_errors
+@english(
+    "Upgrade the database schema to the latest version (PostgreSQL: run this by hand;"
+    " SQLite upgrades itself on first use)."
+)
 def db_upgrade(obj: Context) -> None:
     """把数据库结构升级到最新版本（PostgreSQL 需手动执行；SQLite 首次使用时自动执行）。"""
     from monitor.store.db import create_store_engine, safe_url, upgrade
@@ -34,6 +40,7 @@ def db_upgrade(obj: Context) -> None:
 @db.command("current")
 @click.pass_obj
 @reports_errors
+@english("Show the database's current schema version and the version this program needs.")
 def db_current(obj: Context) -> None:
     """显示数据库当前的结构版本与程序需要的版本。"""
     from monitor.store.db import create_store_engine, current_revision, head_revision, safe_url

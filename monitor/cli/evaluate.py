@@ -16,50 +16,66 @@ from monitor.cli.common import (
     profile_option,
     reports_errors,
 )
+from monitor.cli.help_text import command, english, lang_option, option
 from monitor.core.errors import NotFound
 
 
-@click.command()
-@click.option("--month", callback=month_option, help="评估月份（默认：有数据的最新月份）")
-@click.option(
+@command()
+@option(
+    "--month",
+    callback=month_option,
+    help="评估月份（默认：有数据的最新月份）",
+    en="Month to evaluate (default: the latest month with data)",
+)
+@option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    help="输出格式",
+    en="Output format",
 )
-@click.option(
+@option(
     "--replay",
     "replay_range",
     metavar="FROM..TO",
     help="逐月回放（只用截至当月的数据），报告提前量与误报；不写入",
+    en="Replay month by month (each month with only the data up to it), reporting lead"
+    " times and false alarms; writes nothing",
 )
-@click.option(
+@option(
     "--profile",
     "profile_path",
     type=click.Path(dir_okay=False),
     help="阈值配置文件（默认：config.toml 中的 [thresholds] profile）",
+    en="Threshold profile file (default: the [thresholds] profile of config.toml)",
 )
-@click.option(
-    "--lang",
-    type=click.Choice(["zh", "en"]),
-    default="zh",
-    show_default=True,
-    help="输出语言 / output language: zh 中文, en English",
-)
-@click.option(
+@lang_option()
+@option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False),
     help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
+    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it) instead of"
+    " standard output",
 )
-@click.option(
+@option(
     "--changed-only",
     is_flag=True,
     help="只评估自上次评估以来数据有变化的基金（新月份、更正），各按其最新月份；其余保留",
+    en="Evaluate only the funds whose data changed since the last evaluation (new months,"
+    " corrections), each at its latest month; keep the rest",
 )
 @click.pass_obj
 @reports_errors
+@english(
+    """Every region's and fund's indicators, forecasts and risk level; the results are
+    written to the level history.
+
+    CSV to standard output has no BOM (for programs); written to a file with --out it has
+    one, for Excel."""
+)
 def evaluate(
     obj: Context,
     month: str | None,

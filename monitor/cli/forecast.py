@@ -16,6 +16,7 @@ from monitor.cli.common import (
     echo,
     reports_errors,
 )
+from monitor.cli.help_text import command, english, option
 
 
 def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
@@ -28,49 +29,94 @@ def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
     return levels
 
 
-@click.command()
-@click.option(
+@command()
+@option(
     "--input",
     "input_path",
     type=click.Path(dir_okay=False),
     help="长表 CSV：series_id,month,value（任意月度序列）",
+    en="Long-format CSV: series_id,month,value (any monthly series)",
 )
-@click.option("--output", type=click.Path(dir_okay=False), help="预测结果 CSV（与 --input 一起用）")
-@click.option(
+@option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="预测结果 CSV（与 --input 一起用）",
+    en="CSV of the forecasts (with --input)",
+)
+@option(
     "--accuracy",
     "accuracy_path",
     type=click.Path(dir_okay=False),
     help="另存每个序列的模型与回测精度（MASE、sMAPE、区间覆盖率）",
+    en="Also save each series' model and back-test accuracy (MASE, sMAPE, interval coverage)",
 )
-@click.option("--region", help="统筹区编码：预测已存储基金的收支、结余与可支付月数")
-@click.option("--fund", help="险种（与 --region 一起用）")
-@click.option(
+@option(
+    "--region",
+    help="统筹区编码：预测已存储基金的收支、结余与可支付月数",
+    en="Region code: forecast a stored fund's income, expenditure, balance and payable months",
+)
+@option("--fund", help="险种（与 --region 一起用）", en="Fund (with --region)")
+@option(
     "--horizon",
     type=click.IntRange(1, 120),
     default=None,
     help="预测月数（--input 时必填；基金预测默认 24）",
+    en="Months to forecast (required with --input; 24 for a fund unless given)",
 )
-@click.option("--season", type=click.IntRange(1, 52), default=12, show_default=True)
-@click.option(
-    "--levels", default="80,95", show_default=True, callback=_levels, help="区间水平（百分数）"
+@option(
+    "--season",
+    type=click.IntRange(1, 52),
+    default=12,
+    show_default=True,
+    help="季节周期（月数，与 --input 一起用）",
+    en="Seasonal period in months (with --input)",
 )
-@click.option(
-    "--workers", type=click.IntRange(1, 256), default=None, help="并行进程数（默认：CPU 核数）"
+@option(
+    "--levels",
+    default="80,95",
+    show_default=True,
+    callback=_levels,
+    help="区间水平（百分数）",
+    en="Interval levels (percent)",
 )
-@click.option(
+@option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="并行进程数（默认：CPU 核数）",
+    en="Parallel processes (default: the number of CPU cores)",
+)
+@option(
     "--paths",
     "n_paths",
     type=click.IntRange(100, 100_000),
     default=2000,
     show_default=True,
     help="基金预测的模拟路径数",
+    en="Simulated paths of a fund's forecast",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="模拟的随机种子")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+@option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="模拟的随机种子",
+    en="Random seed of the simulation",
+)
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="基金预测的输出格式",
+    en="Output format of a fund's forecast",
 )
 @click.pass_obj
 @reports_errors
+@english(
+    "Forecast: any file of monthly series (--input), or a stored fund's outlook (--region --fund)."
+)
 def forecast(
     obj: Context,
     input_path: str | None,

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from monitor.cli.common import echo
+from monitor.cli.help_text import say
 
 
 def finite(value: Any) -> Any:
@@ -95,9 +96,16 @@ def check_out(fmt: str, out: str | None, *, file_formats: Sequence[str] = ("csv"
     :raises click.UsageError: they do not go together.
     """
     if fmt == "xlsx" and not out:
-        raise click.UsageError("--format xlsx 需要 --out 文件")
+        raise click.UsageError(
+            say("--format xlsx 需要 --out 文件", "--format xlsx needs --out FILE")
+        )
     if out and fmt not in file_formats:
-        raise click.UsageError(f"--out 只用于 --format {' 或 '.join(file_formats)}")
+        raise click.UsageError(
+            say(
+                f"--out 只用于 --format {' 或 '.join(file_formats)}",
+                f"--out goes only with --format {' or '.join(file_formats)}",
+            )
+        )
 
 
 def emit_table_file(

@@ -20,6 +20,7 @@ from tabulate import tabulate
 
 from monitor.cli.common import Context, echo, local_time, reports_errors
 from monitor.cli.formats import check_out, emit_table_file, json_text
+from monitor.cli.help_text import command, english, lang_option, option
 from monitor.core import vocabulary as v
 from monitor.core.errors import MonitorError, NotFound
 from monitor.core.text_safety import safe_text
@@ -311,26 +312,44 @@ def _foot(whole: Mapping[str, Any], lang: str) -> list[str]:
     return lines
 
 
-@click.command("history")
-@click.option("--region", required=True, help="统筹区编码，如 341721（上级无台账时为下级汇总）")
-@click.option("--fund", required=True, help="险种，如 employee、resident")
-@click.option("--from", "start", help="起始月份 YYYY-MM")
-@click.option("--to", "end", help="截止月份 YYYY-MM")
-@click.option(
+@command("history")
+@option(
+    "--region",
+    required=True,
+    help="统筹区编码，如 341721（上级无台账时为下级汇总）",
+    en="Region code, e.g. 341721 (the sum of its children when it has no ledger of its own)",
+)
+@option(
+    "--fund",
+    required=True,
+    help="险种，如 employee、resident",
+    en="Fund, e.g. employee, resident",
+)
+@option("--from", "start", help="起始月份 YYYY-MM", en="First month YYYY-MM")
+@option("--to", "end", help="截止月份 YYYY-MM", en="Last month YYYY-MM")
+@option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv", "xlsx"]),
     default="table",
     show_default=True,
+    help="输出格式",
+    en="Output format",
 )
-@click.option(
+@option(
     "--out",
     type=click.Path(dir_okay=False),
     help="csv、xlsx 写入此文件（csv 为 UTF-8 BOM，Excel 可直接打开）；xlsx 必须指定",
+    en="Write csv or xlsx to this file (csv in UTF-8 with a BOM, Excel opens it); required"
+    " for xlsx",
 )
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@lang_option()
 @click.pass_obj
 @reports_errors
+@english(
+    "One region's fund month by month: its risk level, payable months, the rules that fired"
+    " and the alert mail sent."
+)
 def history(
     obj: Context,
     region: str,

@@ -17,6 +17,7 @@ from monitor.cli.common import (
     table,
     unit_option,
 )
+from monitor.cli.help_text import command, english, option
 from monitor.core.columns import BY_NAME
 
 if TYPE_CHECKING:  # the ledger's modules load when a command needs them
@@ -24,29 +25,53 @@ if TYPE_CHECKING:  # the ledger's modules load when a command needs them
     from monitor.ledger.validate import TableReport
 
 
-@click.command("import")
+@command("import")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option(
+@option(
     "--unit",
     callback=lambda c, p, v: unit_option(v),
     help="金额单位：元、万元 或 亿元（文件未注明时必须给出）",
+    en="Amount unit: 元 (yuan), 万元 (wan, 10k yuan) or 亿元 (yi, 100m yuan);"
+    " required when the file does not state it",
 )
-@click.option("--sheet", help="只读取这个工作表（默认：每个像台账的工作表）")
-@click.option(
+@option(
+    "--sheet",
+    help="只读取这个工作表（默认：每个像台账的工作表）",
+    en="Read only this sheet (default: every sheet that looks like a ledger)",
+)
+@option(
     "--refunds",
     multiple=True,
     metavar="COLUMN",
     help="允许该列为负数（退费/冲销），如 --refunds expenditure；可重复",
+    en="Allow negative amounts in this column (refunds, reversals), e.g. --refunds"
+    " expenditure; repeatable",
 )
-@click.option("--check", is_flag=True, help="只校验并显示将发生的变化，不写入")
-@click.option("--from-sql", is_flag=True, help="从 config.toml [source] 配置的源数据库读取")
-@click.option(
+@option(
+    "--check",
+    is_flag=True,
+    help="只校验并显示将发生的变化，不写入",
+    en="Only check, and show what would change; write nothing",
+)
+@option(
+    "--from-sql",
+    is_flag=True,
+    help="从 config.toml [source] 配置的源数据库读取",
+    en="Read from the source database configured in config.toml [source]",
+)
+@option(
     "--accept-scale",
     is_flag=True,
     help="金额与历史水平相差约 1 万倍或 1 亿倍（疑似单位错误）时仍导入（记为警告）",
+    en="Import even when amounts differ from their history by about 10,000 or 100,000,000"
+    " times (a likely wrong unit); recorded as a warning",
 )
 @click.pass_obj
 @reports_errors
+@english(
+    "Import ledgers (.xlsx/.xls/.csv), or read the source database with --from-sql."
+    " Nothing is written unless everything is accepted."
+)
 def import_cmd(
     obj: Context,
     files: tuple[str, ...],

@@ -18,6 +18,7 @@ from monitor.cli.common import (
     unit_option,
 )
 from monitor.cli.formats import check_out, emit_table_file, json_text
+from monitor.cli.help_text import english, group, option
 from monitor.core.columns import BY_NAME
 from monitor.core.errors import NotFound
 from monitor.core.money import format_amount, yuan_grouped
@@ -26,7 +27,8 @@ from monitor.core.vocabulary import decimal, fund_name
 LISTED_ROLLUPS = 6  # roll-ups named when an export leaves them out
 
 
-@click.group()
+@group()
+@english("View and export the stored ledger.")
 def ledger() -> None:
     """查看、导出已存储的台账。"""
 
@@ -46,26 +48,46 @@ def _series_frame(obj: Context, region: str | None, fund: str | None) -> tuple[p
 
 
 @ledger.command("show")
-@click.option("--region", required=True, help="统筹区编码，如 341721（上级无台账时显示下级汇总）")
-@click.option("--fund", required=True, help="险种，如 employee、resident")
-@click.option("--from", "start", help="起始月份 YYYY-MM")
-@click.option("--to", "end", help="截止月份 YYYY-MM")
-@click.option("--unit", default="万元", callback=lambda c, p, v: unit_option(v), show_default=True)
-@click.option(
+@option(
+    "--region",
+    required=True,
+    help="统筹区编码，如 341721（上级无台账时显示下级汇总）",
+    en="Region code, e.g. 341721 (the sum of its children when it has no ledger of its own)",
+)
+@option(
+    "--fund",
+    required=True,
+    help="险种，如 employee、resident",
+    en="Fund, e.g. employee, resident",
+)
+@option("--from", "start", help="起始月份 YYYY-MM", en="First month YYYY-MM")
+@option("--to", "end", help="截止月份 YYYY-MM", en="Last month YYYY-MM")
+@option(
+    "--unit",
+    default="万元",
+    callback=lambda c, p, v: unit_option(v),
+    show_default=True,
+    help="表格的金额单位：元、万元 或 亿元",
+    en="Amount unit of the table: 元 (yuan), 万元 (wan) or 亿元 (yi)",
+)
+@option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
     help="json、csv 的金额单位为元（不随 --unit）",
+    en="Output format; json and csv give amounts in yuan (whatever --unit says)",
 )
-@click.option(
+@option(
     "--out",
     type=click.Path(dir_okay=False),
     help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开）",
+    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it)",
 )
 @click.pass_obj
 @reports_errors
+@english("Print one region's fund as a monthly series (with payable months).")
 def ledger_show(
     obj: Context,
     region: str,
@@ -206,20 +228,24 @@ LEVEL_ZH = {"province": "省", "city": "市", "county": "县区"}
 
 
 @ledger.command("regions")
-@click.option(
+@option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    help="输出格式",
+    en="Output format",
 )
-@click.option(
+@option(
     "--out",
     type=click.Path(dir_okay=False),
     help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开）",
+    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it)",
 )
 @click.pass_obj
 @reports_errors
+@english("List the regions with their level and parent, and the months each fund has.")
 def ledger_regions(obj: Context, fmt: str, out: str | None) -> None:
     """列出统筹区、层级、上级，以及各险种已有的月份范围。"""
     check_out(fmt, out, file_formats=("csv",))
@@ -287,14 +313,31 @@ def _regions_machine(regions: pd.DataFrame, spans: pd.DataFrame, fmt: str, out: 
 
 
 @ledger.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False))
-@click.option("--region", help="统筹区编码或通配（3417*）")
-@click.option("--fund", help="险种")
-@click.option("--from", "start", help="起始月份 YYYY-MM")
-@click.option("--to", "end", help="截止月份 YYYY-MM")
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx"]),
+    required=True,
+    help="文件格式",
+    en="File format",
+)
+@option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="写入的文件",
+    en="File to write",
+)
+@option("--region", help="统筹区编码或通配（3417*）", en="Region code or pattern (3417*)")
+@option("--fund", help="险种", en="Fund")
+@option("--from", "start", help="起始月份 YYYY-MM", en="First month YYYY-MM")
+@option("--to", "end", help="截止月份 YYYY-MM", en="Last month YYYY-MM")
 @click.pass_obj
 @reports_errors
+@english(
+    "Export the standard columns (funds by key, amounts in yuan), filtered by region, fund"
+    " and month."
+)
 def ledger_export(
     obj: Context,
     fmt: str,
@@ -334,11 +377,12 @@ def ledger_export(
 
 
 @ledger.command("history")
-@click.option("--region", required=True)
-@click.option("--fund", required=True)
-@click.option("--month", required=True, help="YYYY-MM")
+@option("--region", required=True, help="统筹区编码", en="Region code")
+@option("--fund", required=True, help="险种", en="Fund")
+@option("--month", required=True, help="月份 YYYY-MM", en="Month YYYY-MM")
 @click.pass_obj
 @reports_errors
+@english("Show each version of one month: who, when, from which file, and what changed.")
 def ledger_history(obj: Context, region: str, fund: str, month: str) -> None:
     """显示一个月份的各个版本：谁、何时、来自哪个文件，改了什么。"""
     from monitor.core.months import parse_month

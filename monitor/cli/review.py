@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from monitor.cli.common import Context, echo, local_time, month_option, now, reports_errors, table
+from monitor.cli.help_text import command, english, option
 from monitor.core.vocabulary import fund_name, review_status, review_word
 
 
@@ -26,13 +27,24 @@ def _user() -> str:
     return current_user()
 
 
-@click.command("confirm")
-@click.option("--region", required=True, help="统筹区编码，如 341723")
-@click.option("--fund", required=True, help="险种，如 employee、resident")
-@click.option("--month", required=True, callback=month_option, help="月份 YYYY-MM")
-@click.option("--note", default="", help="核实说明（如：已电话核对，确为当月集中结算）")
+@command("confirm")
+@option("--region", required=True, help="统筹区编码，如 341723", en="Region code, e.g. 341723")
+@option(
+    "--fund",
+    required=True,
+    help="险种，如 employee、resident",
+    en="Fund, e.g. employee, resident",
+)
+@option("--month", required=True, callback=month_option, help="月份 YYYY-MM", en="Month YYYY-MM")
+@option(
+    "--note",
+    default="",
+    help="核实说明（如：已电话核对，确为当月集中结算）",
+    en="What was checked (e.g. checked by phone: indeed a bulk settlement that month)",
+)
 @click.pass_obj
 @reports_errors
+@english("Confirm that a month pending review is right: releases the alert mail held for it.")
 def confirm(obj: Context, region: str, fund: str, month: str, note: str) -> None:
     """确认一个待核实月份的数据无误：放行因它暂缓的预警邮件。"""
     from monitor.config.alerts import alert_settings
@@ -72,11 +84,25 @@ def confirm(obj: Context, region: str, fund: str, month: str, note: str) -> None
         echo("没有因它暂缓、现在可以发送的预警（级别未因该月变化，或仍有其他月份待核实）")
 
 
-@click.command("pending")
-@click.option("--all", "everything", is_flag=True, help="也列出已核实、已更正的月份")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@command("pending")
+@option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="也列出已核实、已更正的月份",
+    en="Also list the months already confirmed or corrected",
+)
+@option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="最多列出的月份数",
+    en="List at most this many months",
+)
 @click.pass_obj
 @reports_errors
+@english("List the months flagged for review at import, and the alerts held because of them.")
 def pending(obj: Context, everything: bool, limit: int) -> None:
     """列出导入时标记为待核实的月份，以及因它们暂缓发送的预警。"""
     from monitor.notify.held import held_events

@@ -10,13 +10,29 @@ from typing import Any
 import click
 
 from monitor.cli.common import Context, echo, local_time, now, reports_errors
+from monitor.cli.help_text import command, english, option
 
 
-@click.command("run")
-@click.option("--once", is_flag=True, help="每个到期步骤运行一次后退出（供 cron 与测试）")
-@click.option("--verbose", "-v", is_flag=True, help="更详细的日志")
+@command("run")
+@option(
+    "--once",
+    is_flag=True,
+    help="每个到期步骤运行一次后退出（供 cron 与测试）",
+    en="Run each step that is due once, then exit (for cron and tests)",
+)
+@option("--verbose", "-v", is_flag=True, help="更详细的日志", en="More detailed logs")
 @click.pass_obj
 @reports_errors
+@english(
+    """Run the service (in the foreground): watch folders and import ledgers, evaluate,
+    send alert mail, make the monthly bulletin on its day.
+
+    The schedule is config.toml's [schedule] (cron expressions, time zone Asia/Shanghai
+    unless set). SIGTERM/SIGINT: finish the current step, then exit (exit code 0); SIGHUP:
+    reload the configuration and thresholds. One service per store: a second is refused
+    (exit code 1, naming the one that holds it).
+    """
+)
 def run(obj: Context, once: bool, verbose: bool) -> None:
     """运行服务（前台）：监视目录导入台账、评估、预警邮件、按日生成月报。
 
@@ -43,12 +59,25 @@ def run(obj: Context, once: bool, verbose: bool) -> None:
     sys.exit(service.serve())
 
 
-@click.command("status")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+@command("status")
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="输出格式",
+    en="Output format",
 )
 @click.pass_obj
 @reports_errors
+@english(
+    """Service status: whether it is running (heartbeat), each job's last result and next
+    time, counts of risk levels, the outbox, recent imports.
+
+    Exit code: 0 the service is running; 3 it is not (for monitoring scripts).
+    """
+)
 def status(obj: Context, fmt: str) -> None:
     """服务状态：是否在运行（心跳）、各任务上次结果与下次时间、风险级别计数、发件箱、最近导入。
 

@@ -11,11 +11,13 @@ from monitor.cli.common import (
     profile_option,
     reports_errors,
 )
+from monitor.cli.help_text import english, group, lang_option, option
 from monitor.core.errors import NotFound
 from monitor.core.vocabulary import fund_name, region_label
 
 
-@click.group()
+@group()
+@english("Threshold profiles: check and explain.")
 def thresholds() -> None:
     """阈值配置：检查与解释。"""
 
@@ -24,6 +26,10 @@ def thresholds() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.pass_obj
 @reports_errors
+@english(
+    "Check a threshold profile file; when it has problems, list each with its line and"
+    " reason, exit code 1."
+)
 def thresholds_check(obj: Context, file: str) -> None:
     """检查阈值配置文件；有问题时逐条列出行号与原因，退出码 1。"""
     from monitor.core.thresholds import load_profile
@@ -34,19 +40,30 @@ def thresholds_check(obj: Context, file: str) -> None:
 
 
 @thresholds.command("explain")
-@click.option("--region", required=True)
-@click.option("--fund", required=True)
-@click.option("--month", callback=month_option, help="默认：该基金有数据的最新月份")
-@click.option("--profile", "profile_path", type=click.Path(dir_okay=False))
-@click.option(
-    "--lang",
-    type=click.Choice(["zh", "en"]),
-    default="zh",
-    show_default=True,
-    help="输出语言 / output language: zh 中文, en English",
+@option("--region", required=True, help="统筹区编码，如 341721", en="Region code, e.g. 341721")
+@option(
+    "--fund",
+    required=True,
+    help="险种，如 employee、resident",
+    en="Fund, e.g. employee, resident",
 )
+@option(
+    "--month",
+    callback=month_option,
+    help="月份 YYYY-MM（默认：该基金有数据的最新月份）",
+    en="Month YYYY-MM (default: the fund's latest month with data)",
+)
+@option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    help="阈值配置文件（默认：config.toml 中的 [thresholds] profile）",
+    en="Threshold profile file (default: the [thresholds] profile of config.toml)",
+)
+@lang_option()
 @click.pass_obj
 @reports_errors
+@english("Rule by rule: the current value, whether it fires, and how far it is from firing.")
 def thresholds_explain(
     obj: Context, region: str, fund: str, month: str | None, profile_path: str | None, lang: str
 ) -> None:
