@@ -101,3 +101,9 @@ def test_the_language_option_is_explained_in_english(command: list[str]) -> None
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "output language" in result.output or "language (default zh)" in result.output
+
+
+def test_a_funds_history_in_english(demo: dict[str, Any]) -> None:
+    text = run(demo, "history", "--region", "341721", "--fund", "resident", "--lang", "en")
+    head = text.splitlines()[0]
+    assert head.startswith("东至县 (341721) resident: ") and not chinese_left(head)

@@ -280,7 +280,8 @@ def history_table(whole: Mapping[str, Any], lang: str) -> str:
 
 
 def _head(whole: Mapping[str, Any], lang: str) -> str:
-    name = f"{whole['region_name']}（{whole['region_code']}）{whole['fund_name']}"
+    region = v.region_label(whole["region_name"], whole["region_code"], lang)
+    name = f"{region}{whole['fund_name']}" if lang == "zh" else f"{region} {whole['fund_name']}"
     kids = v.list_separator(lang).join(c["name"] for c in whole["children"])
     if lang != "zh":
         derived = f" (roll-up of {kids})" if whole["derived"] else ""
