@@ -581,3 +581,55 @@ def reliability_world(key: str, lang: str = "zh") -> str:
 def probability_bin(lo: float, hi: float) -> str:
     """A bin of probabilities: (0.3, 0.4) → '30–40%'."""
     return f"{lo * 100:.0f}–{hi * 100:.0f}%"
+
+
+# ------------------------------------------- C2: alerts in chat groups and webhooks (issue 17)
+# A chat message shows a level by its word and, before it, a coloured mark every chat client
+# draws (WeCom and DingTalk markdown have no red; a Feishu card's header takes the colour too).
+LEVEL_MARKS = {"red": "🔴", "orange": "🟠", "yellow": "🟡", "green": "🟢", "notice": "🔵"}
+
+
+def level_mark(level: Any) -> str:
+    """'red' or Level.RED → '🔴'; 'notice' → '🔵'; anything else ''."""
+    return LEVEL_MARKS.get(str(getattr(level, "value", level)), "")
+
+
+# The kinds of alert channel (`[alerts.channels.NAME] kind`), as `outbox list` and logs name them.
+CHANNEL_KIND_LABELS = {
+    "zh": {"wecom": "企业微信", "dingtalk": "钉钉", "feishu": "飞书", "webhook": "Webhook",
+           "email": "邮件"},
+    "en": {"wecom": "WeCom", "dingtalk": "DingTalk", "feishu": "Feishu", "webhook": "webhook",
+           "email": "e-mail"},
+}  # fmt: skip
+
+
+def channel_kind_label(kind: str, lang: str = "zh") -> str:
+    """'wecom' → '企业微信' / 'WeCom'; a kind it does not know, as it is."""
+    return _words(CHANNEL_KIND_LABELS, lang).get(kind, kind)
+
+
+# The words a chat message adds to the alert mail's (monitor.render.alert_mail.WORDS).
+CHAT_WORDS = {
+    "zh": {
+        "more": "另有 {n} 项未列出",
+        "more_hint": "，完整清单见 `fundmon alerts list`",
+        "sent_by": "fund-risk-monitor 自动发送",
+        "message_id": "消息编号",
+    },
+    "en": {
+        "more": "and {n} more not listed",
+        "more_hint": "; the full list: `fundmon alerts list`",
+        "sent_by": "Sent by fund-risk-monitor",
+        "message_id": "message id",
+    },
+}
+
+
+def chat_words(lang: str = "zh") -> dict[str, str]:
+    """The words of a chat message beyond the alert mail's ('more' → '另有 {n} 项未列出')."""
+    return _words(CHAT_WORDS, lang)
+
+
+def more_items(n: int, lang: str = "zh") -> str:
+    """What a chat digest cut to its platform's size says of the rest: '另有 12 项未列出'."""
+    return chat_words(lang)["more"].format(n=n)
