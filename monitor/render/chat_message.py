@@ -228,37 +228,45 @@ def _fit(layout: _Layout, d: _Dialect, limit: int, measure: Callable[[str], int]
     first in full (or in one line) and as many one-liners as fit, then '另有 N 项未列出'."""
     gap = measure(d.gap)
 
-    def size(pieces: Sequence[str]) -> int:
-        kept = [p for p in pieces if p]
-        return sum(measure(p) for p in kept) + gap * max(0, len(kept) - 1)
-
     def join(pieces: Sequence[str]) -> str:
         return d.gap.join(p for p in pieces if p)
 
+    def cost(piece: str) -> int:  # a piece and the gap before it
+        return measure(piece) + gap if piece else 0
+
     n = len(layout.full)
-    fixed = [layout.head, layout.tail]
+    base = cost(layout.head) + cost(layout.tail) - gap  # what every message has
+    full = [cost(p) for p in layout.full]
+    brief = [cost(p) for p in layout.brief]
+    # k events in full, the rest in one line each: the largest k that fits
+    total = base + sum(brief)
+    fits = [total]
+    for i in range(n):
+        total += full[i] - brief[i]
+        fits.append(total)
     for k in range(n, -1, -1):
-        pieces = [layout.head, *layout.full[:k], *layout.brief[k:], layout.tail]
-        if size(pieces) <= limit:
-            return join(pieces)
+        if fits[k] <= limit:
+            return join([layout.head, *layout.full[:k], *layout.brief[k:], layout.tail])
     words = v.chat_words(lang)
 
     def more(rest: int) -> str:
-        return d.quote + v.more_items(rest, lang) + words["more_hint"]
+        return d.quote + v.more_items(rest, lang) + words["more_hint"] if n > 1 and rest else ""
 
     shown: list[str] = []
-    first = layout.full[0] if size([*fixed, layout.full[0], more(n - 1)]) <= limit else ""
-    if first:
-        shown.append(first)
-    for line in layout.brief[len(shown) :]:
-        if size([*fixed, *shown, line, more(n - len(shown) - 1)]) > limit:
+    used = base
+    if base + full[0] + cost(more(n - 1)) <= limit:
+        shown.append(layout.full[0])
+        used += full[0]
+    for line, size in zip(layout.brief[len(shown) :], brief[len(shown) :], strict=True):
+        if used + size + cost(more(n - len(shown) - 1)) > limit:
             break
         shown.append(line)
-    rest = more(n - len(shown)) if n > 1 and n - len(shown) else ""
+        used += size
+    rest = more(n - len(shown))
     text = join([layout.head, *shown, rest, layout.tail])
     if measure(text) > limit:  # only a head or tail longer than the platform takes
         tail = layout.tail
-        room = limit - size([tail]) - gap
+        room = limit - cost(tail)
         text = join([_cut(join([layout.head, *shown, rest]), room, measure), tail])
         text = _cut(text, limit, measure)
     return text
