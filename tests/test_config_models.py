@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from service_helpers import CLI
 
 from monitor.cli.app import main
-from monitor.config.alerts import RouteSettings, SmtpSettings
+from monitor.config.alerts import ChannelSettings, RouteSettings, SmtpSettings
 from monitor.config.bulletin import ScopeSettings, settings_from_config
 from monitor.config.file import RENAMED, ConfigFile, validate_file
 from monitor.config.problems import ConfigProblems
@@ -86,6 +86,7 @@ def test_every_field_is_in_config_toml_and_the_examples_are_valid() -> None:
     examples = _examples(text)
     # optional tables have no defaults to show: config.toml shows them as commented examples
     optional = {"smtp": SmtpSettings, "alerts.routes": RouteSettings}
+    optional["alerts.channels.jijinke_group"] = ChannelSettings
     optional["bulletin.scopes.341721"] = ScopeSettings
     for name, model in optional.items():
         assert name in examples, f"config.toml has no commented [{name}] example"
@@ -94,7 +95,8 @@ def test_every_field_is_in_config_toml_and_the_examples_are_valid() -> None:
             example = example[part]
         table = example[0] if isinstance(example, list) else example
         assert sorted(table) == sorted(_fields(model)), name
-    merged = tomllib.loads(text + examples["smtp"] + examples["alerts.routes"])
+    channel = examples["alerts.channels.jijinke_group"]
+    merged = tomllib.loads(text + examples["smtp"] + channel + examples["alerts.routes"])
     merged["bulletin"]["scopes"] = tomllib.loads(examples["bulletin.scopes.341721"])["bulletin"][
         "scopes"
     ]
@@ -110,9 +112,10 @@ def test_every_field_is_in_config_toml_and_the_examples_are_valid() -> None:
             if (key, field_name) in RENAMED:  # an old name: mentioned, not written
                 assert re.search(rf"`?{field_name}`? here", text), (key, field_name)
                 continue
-            if (key, field_name) == ("alerts", "routes") or (key, field_name) == (
-                "bulletin",
-                "scopes",
+            if (key, field_name) in (
+                ("alerts", "routes"),
+                ("alerts", "channels"),
+                ("bulletin", "scopes"),
             ):
                 continue  # examples above
             assert field_name in data[key], f"config.toml [{key}] has no {field_name}"

@@ -2,8 +2,10 @@
 
 Both are pydantic dataclasses validated with the whole file at load (`monitor.config.file`);
 every problem is named by its key (`alerts.routes[2].to`) and line. The one thing read from
-the environment — the SMTP password, through the variable named by `smtp.password_env` — is
-read only when a connection is opened (`SmtpSettings.password()`).
+the environment — the SMTP password, through the variable named by `smtp.password_env`, and a
+chat channel's URL and secret, through `url_env` and `secret_env` — is read only when a
+connection is opened (`SmtpSettings.password()`, `ChannelSettings.url()`). A URL or secret
+written into the file is refused like a password: a robot's URL is its key.
 
     [alerts]
     language = "zh"                  # "zh" | "en": language of subjects and bodies
@@ -26,6 +28,17 @@ read only when a connection is opened (`SmtpSettings.password()`).
     detail = "analyst"                     # "analyst": model, backtest, commands too;
                                            # "leader": situation, reasons, outlook, one chart
 
+    [alerts.channels.jijinke_group]  # a work-group robot or a webhook (monitor.notify.poster)
+    kind = "wecom"                   # "wecom" | "dingtalk" | "feishu" | "webhook"
+    url_env = "FUNDMON_WECOM_URL"    # the NAME of the variable holding the URL (it embeds the
+                                     # robot's key, so it is never written here)
+    secret_env = ""                  # dingtalk/feishu signing secret, from the environment too
+    mention = []                     # mobiles / user ids @-mentioned for red
+
+    [[alerts.routes]]                # a route's `channels` beside or instead of `to`
+    levels = ["orange", "red"]
+    channels = ["jijinke_group"]
+
     [smtp]
     host = "smtp.example.gov.cn"
     port = 587                       # default by security: none 25, starttls 587, ssl 465
@@ -43,15 +56,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 from monitor.config.fields import (
-    Addresses,
     Configured,
     Duration,
     Flag,
@@ -66,6 +80,7 @@ from monitor.config.fields import (
     fail,
     parse_duration,
 )
+from monitor.config.messages import MESSAGES
 from monitor.config.sections import SECTION
 from monitor.core.alerts import DEFAULT_ROUTE_LEVELS, ROUTE_LEVELS, Route, envelope_address
 from monitor.core.errors import ConfigError
@@ -130,17 +145,166 @@ RouteLevels = Annotated[frozenset[str], BeforeValidator(_levels(ROUTE_LEVELS))]
 # situation, the reasons, the outlook in words and one chart.
 DETAIL_LEVELS = ("analyst", "leader")
 
+# ---------------------------------------------------------------- chat channels
+# A channel is a recipient like an e-mail address, written `channel:NAME`: the routing core
+# (monitor.core.alerts) makes one Mail per recipient, so digests, silences, acknowledgements,
+# held alerts and the catch-up of open alerts work for channels unchanged.
+CHANNEL_PREFIX = "channel:"
+CHANNEL_KINDS = ("wecom", "dingtalk", "feishu", "webhook")
+_CHANNEL_NAME = re.compile(r"[\w-]{1,60}")
+# keys that would put the robot's key (its URL) or the signing secret into the file
+_SECRET_KEYS = ("url", "secret", "webhook", "token", "key", "access_token")
+_URL_LIKE = re.compile(r"^\s*[a-z][a-z0-9+.-]*://|^\s*www\.|[/?=]", re.IGNORECASE)
+
+# Problems of channels, worded here until monitor.config.messages has them (then it wins).
+CHANNEL_MESSAGES = {
+    "chat_secret": (
+        "不要把机器人地址或签名密钥写在配置文件里（地址中含机器人的密钥）：把它放进一个环境变量，"
+        "并用 url_env / secret_env 写出变量名",
+        "no robot URL or signing secret in the configuration file (the URL embeds the robot's "
+        "key): put it in an environment variable and name that variable in url_env / "
+        "secret_env",
+    ),
+    "chat_env_name": (
+        "应为环境变量的名字（如 FUNDMON_WECOM_URL），不是地址或密钥本身",
+        "should be the NAME of an environment variable (like FUNDMON_WECOM_URL), not the URL "
+        "or secret itself",
+    ),
+    "channel_name": (
+        "渠道名 {input} 只能由字母、数字、下划线和连字符组成（至多 60 个字符）",
+        "channel name {input}: letters, digits, underscores and hyphens only (at most 60)",
+    ),
+    "channel_unknown": (
+        "未定义的渠道 {input}：请在 [alerts.channels.{input}] 中定义（已定义：{known}）",
+        "unknown channel {input}: define it in [alerts.channels.{input}] (defined: {known})",
+    ),
+    "route_recipients": (
+        "路由须有收件人：to（电子邮件地址）或 channels（渠道名），或二者都有",
+        "a route needs recipients: to (e-mail addresses) or channels (channel names), or both",
+    ),
+}
+
+
+def _fail(kind: str, **ctx: Any) -> PydanticCustomError:
+    """`fail(kind)`, or with the wording above while monitor.config.messages lacks it."""
+    if kind in MESSAGES:
+        return fail(kind, **ctx)
+    return PydanticCustomError(kind, CHANNEL_MESSAGES[kind][1], ctx)
+
+
+def channel_recipient(name: str) -> str:
+    """The recipient a route's channel `name` becomes (routed like an e-mail address)."""
+    return f"{CHANNEL_PREFIX}{name}"
+
+
+def channel_of(recipient: str) -> str | None:
+    """The channel name of a recipient `channel:NAME`; None for an e-mail address."""
+    text = recipient.strip()
+    if text[: len(CHANNEL_PREFIX)].lower() != CHANNEL_PREFIX:
+        return None
+    return text[len(CHANNEL_PREFIX) :]
+
+
+def _recipient(value: str) -> str:
+    """An e-mail address, or a channel recipient (a route's `channels` folded into `to`)."""
+    name = channel_of(value)
+    if name is not None:
+        if not _CHANNEL_NAME.fullmatch(name):
+            raise _fail("channel_name", input=name)
+        return value
+    if envelope_address(value) is None:
+        raise fail("address", input=value)
+    return value
+
+
+def _channel_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    for name in values:
+        if not _CHANNEL_NAME.fullmatch(name):
+            raise _fail("channel_name", input=name)
+    return values
+
+
+def _env_name(value: str) -> str:
+    """The NAME of an environment variable; a URL or secret written here is refused (never
+    echoed: it is the robot's key)."""
+    if value and (_URL_LIKE.search(value) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
+        raise _fail("chat_env_name")
+    return value
+
+
+EnvName = Annotated[Text, AfterValidator(_env_name)]
+
+
+@dataclass(frozen=True, config=SECTION)
+class ChannelSettings:
+    """One `[alerts.channels.NAME]`: a WeCom / DingTalk / Feishu group robot or a webhook."""
+
+    kind: Annotated[Text, AfterValidator(choice(*CHANNEL_KINDS))]
+    url_env: Annotated[EnvName, Field(min_length=1)]  # the variable holding the URL
+    secret_env: EnvName = ""  # dingtalk/feishu signing secret's variable ("": no signing)
+    mention: Strings = ()  # mobiles / user ids @-mentioned for red
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        """`url = "https://qyapi…?key=…"` in the file is refused as a password is."""
+        if isinstance(data, dict):
+            for key in data:
+                if str(key).lower() in _SECRET_KEYS:
+                    raise _fail("chat_secret", field=str(key))
+        return data
+
+    def url(self) -> str | None:
+        """The URL from the environment; None when the variable is not set (or empty)."""
+        return os.environ.get(self.url_env) or None
+
+    def secret(self) -> str | None:
+        """The signing secret from the environment; None without one."""
+        return (os.environ.get(self.secret_env) or None) if self.secret_env else None
+
+
+def _channels(value: Any) -> Any:
+    """Each channel's name checked (a table's names are the file's keys)."""
+    if isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str) or not _CHANNEL_NAME.fullmatch(name):
+                raise _fail("channel_name", input=str(name))
+    return value
+
+
+Recipients = Annotated[Strings, AfterValidator(lambda vs: tuple(_recipient(v) for v in vs))]
+
 
 @dataclass(frozen=True, config=SECTION)
 class RouteSettings(Route):
-    """One `[[alerts.routes]]`: a `monitor.core.alerts.Route` checked as the file writes it."""
+    """One `[[alerts.routes]]`: a `monitor.core.alerts.Route` checked as the file writes it.
 
-    to: Annotated[Addresses, Field(min_length=1)]
+    `channels` are folded into `to` as `channel:NAME` recipients once validated, so the
+    routing core, which knows only `to`, routes them like addresses."""
+
+    to: Recipients = ()
     levels: Annotated[RouteLevels, Field(min_length=1)] = frozenset(DEFAULT_ROUTE_LEVELS)
     regions: Annotated[Strings, AfterValidator(_globs)] = ("*",)
     funds: Annotated[Strings, AfterValidator(_fund_keys)] = ()  # empty: every fund
     name: Text = ""
     detail: Annotated[Text, AfterValidator(choice(*DETAIL_LEVELS))] = "analyst"
+    channels: Annotated[Strings, AfterValidator(_channel_names)] = ()
+
+    @model_validator(mode="after")
+    def _fold_channels(self) -> RouteSettings:
+        if not self.to and not self.channels:
+            raise _fail("route_recipients", field="to")
+        folded = tuple(channel_recipient(c) for c in self.channels)
+        have = {t.lower() for t in self.to}
+        extra = tuple(r for r in folded if r.lower() not in have)
+        if extra:
+            object.__setattr__(self, "to", self.to + extra)  # frozen: set once, here
+        return self
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """Every channel this route sends to (its `channels`, and any `channel:` in `to`)."""
+        return tuple(dict.fromkeys(n for t in self.to if (n := channel_of(t)) is not None))
 
 
 def _routes(value: Any) -> Any:
@@ -166,6 +330,10 @@ def _bulletin_url(url: str) -> str:
 @dataclass(frozen=True, config=SECTION)
 class AlertSettings:
     routes: Annotated[tuple[RouteSettings, ...], BeforeValidator(_routes)] = ()
+    # [alerts.channels.NAME]: chat robots and webhooks the routes may name
+    channels: Annotated[dict[str, ChannelSettings], BeforeValidator(_channels)] = Field(
+        default_factory=dict
+    )
     language: Annotated[Text, AfterValidator(choice("zh", "en"))] = "zh"
     repeat_interval: Duration = dt.timedelta(days=7)  # reminder while a repeat level persists
     repeat_levels: Annotated[frozenset[str], BeforeValidator(_levels(REPEAT_LEVELS))] = frozenset(
@@ -190,6 +358,29 @@ class AlertSettings:
         if self.retry_backoff_max < self.retry_backoff:
             raise fail("backoff_order", field="retry_backoff_max")
         return self
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> AlertSettings:
+        """A route naming a channel no `[alerts.channels.NAME]` defines is refused (its
+        messages would wait for ever)."""
+        known = {n.lower(): n for n in self.channels}
+        if len(known) < len(self.channels):  # names are matched regardless of case
+            raise _fail("channel_name", input=", ".join(sorted(self.channels)), field="channels")
+        for i, route in enumerate(self.routes):
+            for name in route.channel_names:
+                if name.lower() not in known:
+                    shown = ", ".join(sorted(self.channels)) or "—"
+                    where = "channels" if name in route.channels else "to"
+                    at = ("routes", i, where)
+                    raise _fail("channel_unknown", input=name, known=shown, field=at)
+        return self
+
+    def channel(self, name: str) -> ChannelSettings | None:
+        """The channel called `name` (regardless of case); None if none is configured."""
+        for key, channel in self.channels.items():
+            if key.lower() == name.lower():
+                return channel
+        return None
 
     def backoff(self, attempts: int) -> dt.timedelta:
         """Wait before the next attempt after `attempts` failed ones (doubling, capped)."""
@@ -279,7 +470,15 @@ DEMO_ROUTES = (
     RouteSettings(
         to=("东至县医保局 <dongzhi@example.org>",), regions=("341721",), name="东至县：本县"
     ),
+    RouteSettings(
+        channels=("demo_group",),
+        levels=frozenset({"orange", "red"}),
+        name="基金科工作群：橙色与红色",
+    ),
 )
+# The demo's work-group robot: `fundmon demo` writes what it would post as .json files beside
+# the .eml files, whatever the variable holds (the demo never posts).
+DEMO_CHANNELS = {"demo_group": ChannelSettings(kind="wecom", url_env="FUNDMON_DEMO_WECOM_URL")}
 
 
 # ---------------------------------------------------------------- accessors

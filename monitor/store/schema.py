@@ -262,6 +262,8 @@ alert_deliveries = Table(
 
 # Messages to deliver, one per recipient, as the exact bytes to send (a resend is identical,
 # Message-ID included). status: pending → sending (claimed, with a lease) → sent | failed.
+# A chat channel's message (migration 0008) has `rcpt` "channel:NAME", `recipient` the
+# channel's name, `content` the JSON body before signing, and `channel_kind` its platform.
 outbox = Table(
     "outbox",
     metadata,
@@ -282,6 +284,7 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("delivered_to", Text, nullable=True),
+    Column("channel_kind", String(20), nullable=True),  # wecom | dingtalk | feishu | webhook
     UniqueConstraint("message_id", name="uq_outbox_message_id"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
 )
