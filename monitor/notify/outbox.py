@@ -44,6 +44,31 @@ drop the copy):
   (SMTP cannot tell; the message is deferred, and the reason says it may have arrived).
 
 Rows a sender had claimed but not tried when it was killed wait for their lease to run out.
+
+**Chat channels** (`[alerts.channels.NAME]`: WeCom, DingTalk, Feishu robots, webhooks) are
+recipients like addresses (`channel:NAME`), so a channel gets one message per evaluation (a
+digest), and silences, acknowledgements, held alerts, `alert_deliveries` and the catch-up of
+open alerts apply to it unchanged. Its row holds the platform's JSON body unsigned (signed
+when posted: DingTalk's and Feishu's timestamps must be fresh), `channel_kind` its platform;
+the same claim, lease, journal and backoff apply, and `monitor.notify.poster` posts it:
+
+- sent only when the platform says so (WeCom/DingTalk `errcode` 0, Feishu `code` 0, a 2xx
+  from a webhook); a rate-limit answer (429, 45009, 130101, 11232), a 5xx, a timeout or a
+  refused connection is retried with the backoff, not sooner than its `Retry-After`; any other
+  answer fails the row for that channel (kept, listed, `outbox retry`);
+- each robot's rate limit (`chat_platforms.RATE_LIMITS`, WeCom 20 a minute) is kept by the
+  sender: before posting to a channel it counts the channel's rows sent within the window
+  (from the store, so concurrent senders count each other's committed sends); at the limit
+  the row waits, its attempt not counted, until the oldest of them leaves the window. Two
+  senders checking the last slot at the same instant can both post (one over the limit; the
+  platform's rate-limit answer then retries it);
+- a channel that fails by connection twice is left for the run, an SMTP server that does the
+  same leaves the e-mail for the run: neither holds up the other, nor one channel another;
+- a channel no longer configured, or whose URL variable is unset, is retried with the reason.
+
+What can be posted twice is what can be mailed twice above (an answer lost after the server
+took the body counts as "may have arrived"); every post carries `Idempotency-Key: <message
+id>` and the body the message id, so a receiver can drop the repeat.
 """
 
 from __future__ import annotations
@@ -71,9 +96,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from monitor.config.alerts import (
+    DEMO_CHANNELS,
     DEMO_ROUTES,
     AlertSettings,
     alert_settings,
+    channel_of,
     sender_of,
     smtp_settings,
 )
@@ -103,8 +130,18 @@ from monitor.core.errors import DeliveryError, MonitorError, NotFound
 from monitor.core.months import month_from_index, month_number
 from monitor.core.thresholds import Level, ThresholdProfile
 from monitor.core.vocabulary import OUTBOX_STATUS_LABELS, review_word
+from monitor.notify.chat_platforms import RATE_LIMITS
 from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
-from monitor.render.alert_mail import build_message, fund_name, headline, one_line, plain_message
+from monitor.notify.poster import ChatError, FilePoster, Poster, plain_body
+from monitor.render.alert_mail import (
+    build_message,
+    fund_name,
+    headline,
+    one_line,
+    plain_message,
+    subject,
+)
+from monitor.render.chat_message import chat_payload
 from monitor.render.templating import override_folder
 from monitor.store.db import in_slices
 from monitor.store.files import TEMP_PREFIX, private_dir, write_new
@@ -433,6 +470,12 @@ def _queue_mails(
 
     def make(mail: Mail, reason: str | None) -> Rendered:
         message_id = _message_id(domain, mail.events[0].id)
+        name = channel_of(mail.recipient)
+        if name is not None:
+            return _chat_rendered(
+                mail, name, settings=settings, funds=funds, message_id=message_id, now=now,
+                thresholds=thresholds, reason=reason,
+            )  # fmt: skip
         if reason is None:
             msg = build_message(
                 mail, funds=funds, settings=settings, sender=sender, message_id=message_id,
@@ -454,12 +497,14 @@ def _queue_mails(
                     enqueue(
                         conn,
                         message_id=msg.message_id,
-                        recipient=mail.recipient,
+                        recipient=msg.recipient or mail.recipient,
                         sender=envelope_from,
                         subject=msg.subject,
                         content=msg.content,
                         alert_ids=[e.id for e in part.events if e.id is not None],
                         now=now,
+                        rcpt=msg.rcpt,
+                        channel_kind=msg.channel_kind,
                     ),
                     part,
                 )
@@ -498,6 +543,54 @@ class Rendered:
     message_id: str
     subject: str
     content: bytes
+    # a chat channel's message: its rcpt ("channel:NAME"), recipient (NAME) and platform
+    rcpt: str | None = None
+    recipient: str | None = None
+    channel_kind: str | None = None
+
+
+def _chat_rendered(
+    mail: Mail,
+    name: str,
+    *,
+    settings: AlertSettings,
+    funds: Any,
+    message_id: str,
+    now: dt.datetime,
+    thresholds: Mapping[Level, float] | None,
+    reason: str | None,
+) -> Rendered:
+    """A chat channel's message: the platform's JSON body (unsigned: signed when sent), its
+    subject a one-line summary for `outbox list`. `reason` (the full message failed): a plain
+    text of the headlines instead (`_chat_fallback`).
+
+    :raises KeyError: the channel is not configured (routes are checked against the
+        channels at load, so only code that builds settings by hand gets here).
+    """
+    channel = settings.channel(name)
+    if channel is None:
+        raise KeyError(f"channel {name!r} is not configured")
+    lang = settings.language
+    if reason is None:
+        body = chat_payload(
+            channel.kind, mail, funds=funds, settings=settings, message_id=message_id,
+            mention=channel.mention, now=now, lang=lang, thresholds=thresholds,
+        )  # fmt: skip
+        title = subject(mail, funds, settings, now, thresholds)
+    else:
+        title = "；".join(_headline(e, funds, lang, now) for e in mail.events)
+        body = _chat_fallback(channel.kind, title, reason, message_id)
+    return Rendered(
+        message_id, one_line(title), body,
+        rcpt=f"channel:{name}", recipient=name, channel_kind=channel.kind,
+    )  # fmt: skip
+
+
+def _chat_fallback(kind: str, title: str, reason: str, message_id: str) -> bytes:
+    """The short edition of a chat message whose full one could not be rendered: the
+    headlines as plain text, so the fund is still alerted."""
+    text = f"{title}\n（完整消息未能生成：{reason}；请在系统中查看）\n消息编号 {message_id}"
+    return plain_body(kind, text, message_id, reason=reason)
 
 
 def _reason(exc: BaseException) -> str:
@@ -1004,8 +1097,11 @@ def enqueue(
     content: bytes,
     alert_ids: Sequence[int],
     now: dt.datetime,
+    rcpt: str | None = None,
+    channel_kind: str | None = None,
 ) -> int:
-    rcpt = envelope_address(recipient) or recipient
+    """One outbox row; a chat channel's has `rcpt` "channel:NAME" and its `channel_kind`."""
+    rcpt = rcpt or envelope_address(recipient) or recipient
     result = conn.execute(
         outbox.insert()
         .values(
@@ -1020,6 +1116,7 @@ def enqueue(
             attempts=0,
             next_attempt_at=_store_time(now),
             created_at=_store_time(now),
+            channel_kind=channel_kind,
         )
         .returning(outbox.c.id)
     )
@@ -1277,12 +1374,16 @@ def claim(
     limit: int,
     lease: dt.timedelta,
     only: Sequence[int] | None = None,
+    chat_only: bool = False,
 ) -> list[Any]:
     """Claim up to `limit` due messages for `worker`, oldest first (see the module doc);
-    `only`: among these outbox ids."""
+    `only`: among these outbox ids; `chat_only`: chat channels' rows only (the SMTP server
+    is down for this run, the channels may not be)."""
     due = _due(now)
     if only is not None:
         due = and_(due, outbox.c.id.in_(list(only)))
+    if chat_only:
+        due = and_(due, outbox.c.rcpt.like(f"{CHAT}%"))
     pick = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
     if engine.dialect.name == "postgresql":
         # ARRAY(…) runs the pick once; as `IN (…)` PostgreSQL may re-run it per row (a
@@ -1309,6 +1410,7 @@ def claim(
             outbox.c.content,
             outbox.c.attempts,
             outbox.c.created_at,
+            outbox.c.channel_kind,
         )
     )
     for attempt in range(5):
@@ -1374,15 +1476,17 @@ def _file_name(row: Any) -> str:
     return f"{created:%Y%m%d}-{row.id:06d}"
 
 
-def lease_for(mailer: Mailer, batch: int) -> dt.timedelta:
-    """Long enough for a batch when every message takes its mailer's whole deadline; a dead
-    sender's rows wait this."""
+def lease_for(mailer: Mailer, batch: int, poster: Any = None) -> dt.timedelta:
+    """Long enough for a batch when every message takes its mailer's (or its poster's) whole
+    deadline; a dead sender's rows wait this."""
     worst = getattr(mailer, "worst_case_seconds", None)
     if worst is None:
         timeout = getattr(getattr(mailer, "settings", None), "timeout", 10.0)
         per_message = 4 * float(timeout)
     else:
         per_message = float(worst())
+    if poster is not None:
+        per_message = max(per_message, float(poster.worst_case_seconds()))
     return dt.timedelta(seconds=max(300.0, batch * per_message))
 
 
@@ -1581,12 +1685,17 @@ class _Run:
         worker: str,
         lease: dt.timedelta,
         journal: Journal,
+        poster: Poster | FilePoster | None = None,
     ) -> None:
         self.engine, self.mailer, self.settings, self.clock = engine, mailer, settings, clock
         self.worker, self.lease, self.journal = worker, lease, journal
+        self.poster = poster if poster is not None else Poster(settings)
         self.margin = min(lease / 10, dt.timedelta(seconds=60))
         self.report = DeliveryReport()
         self.connection_failures = 0
+        self.mail_down = False  # the SMTP server failed twice: e-mail waits, chat goes on
+        self.channel_failures: dict[str, int] = {}  # connection failures per channel
+        self.channel_down: dict[str, str] = {}  # channel → why its rows wait this run
         self.claimed_at = clock()
         self.stranded: list[int] = []  # claimed, outcome or release in neither store nor journal
 
@@ -1604,26 +1713,34 @@ class _Run:
         return True
 
     def batch(self, rows: Sequence[Any], claimed_at: dt.datetime) -> bool:
-        """Send a claimed batch; False when the run must stop."""
+        """Send a claimed batch; False when the run must stop. Once the SMTP server failed
+        twice the batch's e-mail is given back untried and its chat rows still go (and the
+        run claims chat rows only): neither kind of recipient holds up the other."""
         self.claimed_at = claimed_at
         deadline = claimed_at + self.lease - self.margin
+        untried: list[Any] = []
         for i, row in enumerate(rows):
             if self.clock() >= deadline:
-                self.give_back(rows[i:])
+                self.give_back([*untried, *rows[i:]])
                 return False
+            if self.mail_down and not _is_chat(row):
+                untried.append(row)
+                continue
             try:
-                go_on = self.send(row)
+                if _is_chat(row):
+                    self.send_chat(row)
+                elif not self.send(row):
+                    self.mail_down = True
             except StoreFailed as exc:
-                self.give_back(rows[i + 1 :], store_ok=False)
+                self.give_back([*untried, *rows[i + 1 :]], store_ok=False)
                 self.settle(exc)
                 return False
-            if not go_on:
-                self.give_back(rows[i + 1 :])
-                return False
+        self.give_back(untried)
         return True
 
     def send(self, row: Any) -> bool:
-        """Send one row and record the outcome; False after two connection failures in a row.
+        """Send one e-mail row and record the outcome; False after two connection failures in
+        a row.
 
         :raises StoreFailed: the store did not take the outcome (it is journaled if it can be).
         """
@@ -1640,6 +1757,91 @@ class _Run:
         self.connection_failures = 0
         self.record_sent(row, where)
         return True
+
+    def send_chat(self, row: Any) -> None:
+        """Post one chat row, unless its robot's rate limit is reached (then it waits, the
+        attempt not counted) or its server failed twice by connection in this run.
+
+        :raises StoreFailed: the store did not take the outcome.
+        """
+        name = channel_of(row.rcpt) or row.rcpt
+        key = name.lower()
+        if key in self.channel_down:
+            self.wait(row, self.channel_down[key], self.clock() + self.settings.backoff(1))
+            return
+        limited = self.rate_limited(row, name)
+        if limited is not None:
+            self.wait(row, *limited)
+            return
+        try:
+            where = self.poster.send(
+                channel=name, kind=row.channel_kind, content=bytes(row.content),
+                message_id=row.message_id, now=self.clock(), name=_file_name(row),
+            )  # fmt: skip
+        except ChatError as exc:
+            self.failed_attempt(row, exc, retry_after=exc.retry_after)
+            if exc.scope == "connection":
+                self.channel_failures[key] = self.channel_failures.get(key, 0) + 1
+                if self.channel_failures[key] >= 2:
+                    self.channel_down[key] = f"渠道 {name} 本次两次连接失败，未尝试（{exc.reason}）"
+            return
+        self.channel_failures.pop(key, None)
+        self.record_sent(row, where)
+
+    def rate_limited(self, row: Any, name: str) -> tuple[str, dt.datetime] | None:
+        """(reason, when a slot frees) if channel `name` has had its platform's allowance in
+        the window (`chat_platforms.RATE_LIMITS`), counted from the store's `sent_at`.
+
+        Concurrent senders see each other's sends once committed; two that check the same
+        last slot at the same instant (between one's count and its commit of `sent`, about
+        the time of one post) can both post, one message over the limit — the platform then
+        answers with its rate-limit code, which is retried like any other.
+        """
+        limit = RATE_LIMITS.get(row.channel_kind or "")
+        if not limit:
+            return None
+        messages, per_seconds = limit
+        now = self.clock()
+        window = dt.timedelta(seconds=float(per_seconds))
+        q = (
+            select(outbox.c.sent_at)
+            .where(
+                outbox.c.rcpt == row.rcpt,
+                outbox.c.status == SENT,
+                outbox.c.sent_at > _store_time(now - window),
+            )
+            .order_by(outbox.c.sent_at)
+        )
+        try:
+            with self.engine.connect() as conn:
+                times = [utc(t) for t in conn.execute(q).scalars()]
+        except DBAPIError as exc:  # untried: due again through the store or the journal
+            self.give_back([row], store_ok=False)
+            raise StoreFailed(exc) from exc
+        if len(times) < messages:
+            return None
+        frees = (times[len(times) - messages] or now) + window
+        reason = (
+            f"限速：渠道 {name} 每 {per_seconds:g} 秒至多 {messages} 条，已发 {len(times)} 条，"
+            f"{_local_text(frees)} 后再发"
+        )
+        return reason, max(frees, now + dt.timedelta(seconds=1))
+
+    def wait(self, row: Any, reason: str, until: dt.datetime) -> None:
+        """Back to pending until `until`, untried: the attempt is not counted."""
+        values = {
+            "status": PENDING,
+            "last_error": reason,
+            "next_attempt_at": _store_time(until),
+            "attempts": outbox.c.attempts - 1,
+        }
+        self.report.deferred.append((row.id, reason))
+        log.info("outbox %s to %s waits until %s: %s", row.id, row.rcpt, until, reason)
+        try:
+            _patiently(self.engine, lambda: _finish(self.engine, row.id, self.worker, **values))
+        except DBAPIError as failure:
+            self.give_back([row], store_ok=False)
+            raise StoreFailed(failure) from failure
 
     def record_sent(self, row: Any, where: str) -> None:
         at = self.clock()
@@ -1663,7 +1865,11 @@ class _Run:
             raise StoreFailed(exc) from exc
         self.journal.discard(ahead)
 
-    def failed_attempt(self, row: Any, exc: DeliveryError) -> None:
+    def failed_attempt(
+        self, row: Any, exc: DeliveryError, *, retry_after: float | None = None
+    ) -> None:
+        """`failed`, or `pending` after the doubling backoff — and not sooner than the
+        `retry_after` seconds a platform asked for."""
         reason = str(exc)
         retry_at: dt.datetime | None = None
         if exc.permanent or row.attempts >= self.settings.max_attempts:
@@ -1675,6 +1881,8 @@ class _Run:
         else:
             status = PENDING
             retry_at = self.clock() + self.settings.backoff(row.attempts)
+            if retry_after:
+                retry_at = max(retry_at, self.clock() + dt.timedelta(seconds=retry_after))
             self.report.deferred.append((row.id, reason))
             log.warning("outbox %s to %s deferred until %s: %s", row.id, row.rcpt, retry_at, reason)
         values: dict[str, Any] = {"status": status, "last_error": reason}
@@ -1742,6 +1950,13 @@ class _Run:
         return report
 
 
+CHAT = "channel:"  # the rcpt of a chat channel's row begins so (monitor.config.alerts)
+
+
+def _is_chat(row: Any) -> bool:
+    return str(row.rcpt).startswith(CHAT)
+
+
 def _ids(ids: Sequence[int]) -> str:
     return "、".join(f"#{i}" for i in ids)
 
@@ -1770,31 +1985,38 @@ def deliver_pending(
     lease: dt.timedelta | None = None,
     only: Sequence[int] | None = None,
     journal: Path | None = _DEFAULT_JOURNAL,
+    poster: Poster | FilePoster | None = None,
 ) -> DeliveryReport:
     """Send every message due now; returns what happened to each (see the module doc).
 
-    Stops early, leaving the rest due, when the server cannot be reached twice in a row, or
-    when the store does not take an outcome (`report.stopped` says why and where it is).
+    E-mail goes to `mailer`, chat channels' rows to `poster` (default: a `Poster` of
+    `settings.channels`). When the SMTP server cannot be reached twice in a row the rest of
+    the e-mail is left due and the chat rows still go; a channel whose server fails twice is
+    left for this run, the others go on. Stops early when the store does not take an outcome
+    (`report.stopped` says why and where it is).
     `journal`: the outcome journal's folder (default: `journal_dir(engine)`).
 
     :raises UnsafePath: the journal's folder is a symlink or not a folder (nothing claimed).
     """
+    poster = poster if poster is not None else Poster(settings)
     run = _Run(
         engine,
         mailer,
         settings,
         clock,
         worker or worker_name(),
-        lease or lease_for(mailer, batch),
+        lease or lease_for(mailer, batch, poster),
         Journal(journal_dir(engine) if journal is _DEFAULT_JOURNAL else journal),
+        poster,
     )
     try:
         while run.replay():
             now = clock()
             try:
                 rows = claim(
-                    engine, worker=run.worker, now=now, limit=batch, lease=run.lease, only=only
-                )
+                    engine, worker=run.worker, now=now, limit=batch, lease=run.lease, only=only,
+                    chat_only=run.mail_down,
+                )  # fmt: skip
             except DBAPIError as exc:
                 run.report.stopped = _busy(exc)
                 break
@@ -1802,6 +2024,7 @@ def deliver_pending(
                 break
     finally:
         mailer.close()
+        poster.close()
         run.journal.tidy()
     return run.conclude()
 
@@ -1858,16 +2081,20 @@ def demo_alert_mail(
     settings = alert_settings(config)
     demo_routes = not settings.routes
     if demo_routes:
-        settings = replace(settings, routes=DEMO_ROUTES)
-    for old in folder.glob("*.eml"):  # the demo starts afresh, like its store
-        old.unlink()
+        settings = replace(
+            settings, routes=DEMO_ROUTES, channels={**DEMO_CHANNELS, **settings.channels}
+        )
+    for pattern in ("*.eml", "*.json"):  # the demo starts afresh, like its store
+        for old in folder.glob(pattern):
+            old.unlink()
     with engine.begin() as conn:
         queued = queue_alerts(
             conn, results, config=config, now=now, profile=profile, settings=settings
         )
     delivered = deliver_pending(
-        engine, FileMailer(folder), settings=settings, clock=lambda: now, only=queued.outbox_ids
-    )
+        engine, FileMailer(folder), settings=settings, clock=lambda: now,
+        only=queued.outbox_ids, poster=FilePoster(folder),
+    )  # fmt: skip
     with engine.connect() as conn:
         rows = {
             r.id: r
@@ -1882,9 +2109,13 @@ def demo_alert_mail(
         if demo_routes
         else "config.toml 的收件人"
     )
+    chats = sum(1 for _, where in delivered.sent if where.endswith(".json"))
     summary = (
-        f"预警邮件：{queued.events} 项预警事件 → {len(delivered.sent)} 封邮件"
-        f"（{who}；演示只写 .eml 文件，不经 SMTP 发送）："
+        f"预警邮件：{queued.events} 项预警事件 → {len(delivered.sent) - chats} 封邮件"
+        + (f"、{chats} 条工作群消息" if chats else "")
+        + f"（{who}；演示只写 .eml 文件"
+        + ("和工作群消息的 .json 文件" if chats else "")
+        + "，不经 SMTP 发送，也不发往工作群）："
     )
     files = [(where, rows[i].recipient, rows[i].subject) for i, where in delivered.sent]
     return DemoMail(summary, files)
