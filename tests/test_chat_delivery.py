@@ -212,6 +212,7 @@ def test_evaluate_then_send_posts_each_platform_its_message_signed_once(
 
     listed = cli("outbox", "list")
     assert listed.exit_code == 0 and "jijinke_group" in listed.output, listed.output
+    assert "企业微信" in listed.output and "钉钉" in listed.output and "飞书" in listed.output
     assert "已发送 0 封" in cli("outbox", "send").output
     assert len(server.requests()) == 4  # nothing twice
 
@@ -415,6 +416,7 @@ def test_a_url_or_secret_written_into_config_toml_is_refused(
     line = next(i for i, t in enumerate(table.splitlines(), 3) if t.startswith(f"{field} ="))
     assert key in said and f"{conf}:{line}" in said, said
     assert ROBOT_KEY not in said  # the key is not repeated on screen
+    assert "环境变量" in said  # in Chinese, saying where the URL or secret belongs
 
 
 def test_a_route_naming_an_unknown_channel_is_refused_with_its_key_and_line(
@@ -471,3 +473,18 @@ def test_test_channel_posts_one_message_and_reports_the_answer(
     down = poster_module.test_channel(config, "ops_hook", now())
     assert down.status is None and down.outcome.state == "retry"
     assert isinstance(Poster(alert_settings(config)).worst_case_seconds(), float)
+
+
+def test_alerts_test_channel_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: ChatServer, cli
+) -> None:
+    office(tmp_path, monkeypatch, server, routes=route_to("jijinke_group"))
+    ok = cli("alerts", "test-channel", "leaders_ding")
+    assert ok.exit_code == 0 and "钉钉" in ok.output, ok.output
+    script = {"/wecom": {"platform": "wecom", "script": [
+        {"times": 1, "body": {"errcode": 93000, "errmsg": "invalid webhook url"}}]}}  # fmt: skip
+    server.control(paths={**PLATFORMS, **script})
+    refused = cli("alerts", "test-channel", "jijinke_group")
+    assert refused.exit_code == 1 and "93000" in refused.stderr
+    unknown = cli("alerts", "test-channel", "nosuch")
+    assert unknown.exit_code == 1

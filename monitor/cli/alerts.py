@@ -18,6 +18,7 @@ from monitor.cli.help_text import english, group, option
 from monitor.core.text_safety import safe_rows
 from monitor.core.vocabulary import (
     DISPLAY_TZ,
+    channel_kind_label,
     decimal,
     delivery_label,
     fund_name,
@@ -612,6 +613,24 @@ def alerts_unsilence(obj: Context, silence_id: int) -> None:
     echo(f"已取消静默 #{silence_id}：{gone.region_glob} {_fund_short(obj, gone.fund)}")
 
 
+@alerts.command("test-channel")
+@click.argument("name")
+@click.pass_obj
+@reports_errors
+@english(
+    "Post one test message to channel NAME now (not through the outbox) and show the"
+    " server's answer; exit code 1 when it was not accepted."
+)
+def alerts_test_channel(obj: Context, name: str) -> None:
+    """向渠道 NAME 发送一条测试消息（不经发件箱），显示服务器的回答；未送达时退出码 1。"""
+    from monitor.notify.poster import test_channel
+
+    result = test_channel(obj.config, name, now())
+    echo(result.line(), err=not result.sent)
+    if not result.sent:
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------- outbox
 @group()
 @english("Outbox: send, list and retry alert mail.")
@@ -691,6 +710,7 @@ def outbox_list(obj: Context, failed_only: bool, limit: int) -> None:
                     r.id,
                     STATUS_ZH.get(r.status, r.status),
                     r.recipient,
+                    channel_kind_label(r.channel_kind or "email"),
                     subject,
                     r.attempts,
                     when,
@@ -700,7 +720,7 @@ def outbox_list(obj: Context, failed_only: bool, limit: int) -> None:
         echo(
             tabulate(
                 safe_rows(table),
-                headers=["编号", "状态", "收件人", "主题", "尝试", "时间", "最近错误"],
+                headers=["编号", "状态", "收件人", "渠道", "主题", "尝试", "时间", "最近错误"],
                 disable_numparse=True,
             ),
             block=True,

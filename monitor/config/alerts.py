@@ -63,7 +63,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, model_validator
 from pydantic.dataclasses import dataclass
-from pydantic_core import PydanticCustomError
 
 from monitor.config.fields import (
     Configured,
@@ -80,7 +79,6 @@ from monitor.config.fields import (
     fail,
     parse_duration,
 )
-from monitor.config.messages import MESSAGES
 from monitor.config.sections import SECTION
 from monitor.core.alerts import DEFAULT_ROUTE_LEVELS, ROUTE_LEVELS, Route, envelope_address
 from monitor.core.errors import ConfigError
@@ -156,42 +154,8 @@ _CHANNEL_NAME = re.compile(r"[\w-]{1,60}")
 _SECRET_KEYS = ("url", "secret", "webhook", "token", "key", "access_token")
 _URL_LIKE = re.compile(r"^\s*[a-z][a-z0-9+.-]*://|^\s*www\.|[/?=]", re.IGNORECASE)
 
+
 # Problems of channels, worded here until monitor.config.messages has them (then it wins).
-CHANNEL_MESSAGES = {
-    "chat_secret": (
-        "不要把机器人地址或签名密钥写在配置文件里（地址中含机器人的密钥）：把它放进一个环境变量，"
-        "并用 url_env / secret_env 写出变量名",
-        "no robot URL or signing secret in the configuration file (the URL embeds the robot's "
-        "key): put it in an environment variable and name that variable in url_env / "
-        "secret_env",
-    ),
-    "chat_env_name": (
-        "应为环境变量的名字（如 FUNDMON_WECOM_URL），不是地址或密钥本身",
-        "should be the NAME of an environment variable (like FUNDMON_WECOM_URL), not the URL "
-        "or secret itself",
-    ),
-    "channel_name": (
-        "渠道名 {input} 只能由字母、数字、下划线和连字符组成（至多 60 个字符）",
-        "channel name {input}: letters, digits, underscores and hyphens only (at most 60)",
-    ),
-    "channel_unknown": (
-        "未定义的渠道 {input}：请在 [alerts.channels.{input}] 中定义（已定义：{known}）",
-        "unknown channel {input}: define it in [alerts.channels.{input}] (defined: {known})",
-    ),
-    "route_recipients": (
-        "路由须有收件人：to（电子邮件地址）或 channels（渠道名），或二者都有",
-        "a route needs recipients: to (e-mail addresses) or channels (channel names), or both",
-    ),
-}
-
-
-def _fail(kind: str, **ctx: Any) -> PydanticCustomError:
-    """`fail(kind)`, or with the wording above while monitor.config.messages lacks it."""
-    if kind in MESSAGES:
-        return fail(kind, **ctx)
-    return PydanticCustomError(kind, CHANNEL_MESSAGES[kind][1], ctx)
-
-
 def channel_recipient(name: str) -> str:
     """The recipient a route's channel `name` becomes (routed like an e-mail address)."""
     return f"{CHANNEL_PREFIX}{name}"
@@ -210,7 +174,7 @@ def _recipient(value: str) -> str:
     name = channel_of(value)
     if name is not None:
         if not _CHANNEL_NAME.fullmatch(name):
-            raise _fail("channel_name", input=name)
+            raise fail("channel_name", input=name)
         return value
     if envelope_address(value) is None:
         raise fail("address", input=value)
@@ -220,7 +184,7 @@ def _recipient(value: str) -> str:
 def _channel_names(values: tuple[str, ...]) -> tuple[str, ...]:
     for name in values:
         if not _CHANNEL_NAME.fullmatch(name):
-            raise _fail("channel_name", input=name)
+            raise fail("channel_name", input=name)
     return values
 
 
@@ -228,7 +192,7 @@ def _env_name(value: str) -> str:
     """The NAME of an environment variable; a URL or secret written here is refused (never
     echoed: it is the robot's key)."""
     if value and (_URL_LIKE.search(value) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)):
-        raise _fail("chat_env_name")
+        raise fail("chat_env_name")
     return value
 
 
@@ -251,7 +215,7 @@ class ChannelSettings:
         if isinstance(data, dict):
             for key in data:
                 if str(key).lower() in _SECRET_KEYS:
-                    raise _fail("chat_secret", field=str(key))
+                    raise fail("chat_secret", field=str(key))
         return data
 
     def url(self) -> str | None:
@@ -268,7 +232,7 @@ def _channels(value: Any) -> Any:
     if isinstance(value, dict):
         for name in value:
             if not isinstance(name, str) or not _CHANNEL_NAME.fullmatch(name):
-                raise _fail("channel_name", input=str(name))
+                raise fail("channel_name", input=str(name))
     return value
 
 
@@ -293,7 +257,7 @@ class RouteSettings(Route):
     @model_validator(mode="after")
     def _fold_channels(self) -> RouteSettings:
         if not self.to and not self.channels:
-            raise _fail("route_recipients", field="to")
+            raise fail("route_recipients", field="to")
         folded = tuple(channel_recipient(c) for c in self.channels)
         have = {t.lower() for t in self.to}
         extra = tuple(r for r in folded if r.lower() not in have)
@@ -365,14 +329,14 @@ class AlertSettings:
         messages would wait for ever)."""
         known = {n.lower(): n for n in self.channels}
         if len(known) < len(self.channels):  # names are matched regardless of case
-            raise _fail("channel_name", input=", ".join(sorted(self.channels)), field="channels")
+            raise fail("channel_name", input=", ".join(sorted(self.channels)), field="channels")
         for i, route in enumerate(self.routes):
             for name in route.channel_names:
                 if name.lower() not in known:
                     shown = ", ".join(sorted(self.channels)) or "—"
                     where = "channels" if name in route.channels else "to"
                     at = ("routes", i, where)
-                    raise _fail("channel_unknown", input=name, known=shown, field=at)
+                    raise fail("channel_unknown", input=name, known=shown, field=at)
         return self
 
     def channel(self, name: str) -> ChannelSettings | None:

@@ -128,6 +128,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "[ingest] sql = true needs [source] url_env (the URL with its password in an "
         "environment variable) or url",
     ),
+    # -- chat channels ([alerts.channels.*], routes' channels)
+    "chat_secret": (
+        "不要把机器人地址或签名密钥写在配置文件里（地址中含机器人的密钥）：把它放进一个环境变量，"
+        "并用 url_env / secret_env 写出变量名",
+        "no robot URL or signing secret in the configuration file (the URL embeds the robot's "
+        "key): put it in an environment variable and name that variable in url_env / "
+        "secret_env",
+    ),
+    "chat_env_name": (
+        "应为环境变量的名字（如 FUNDMON_WECOM_URL），不是地址或密钥本身",
+        "should be the NAME of an environment variable (like FUNDMON_WECOM_URL), not the URL "
+        "or secret itself",
+    ),
+    "channel_name": (
+        "渠道名 {input} 只能由字母、数字、下划线和连字符组成（至多 60 个字符）",
+        "channel name {input}: letters, digits, underscores and hyphens only (at most 60)",
+    ),
+    "channel_unknown": (
+        "未定义的渠道 {input}：请在 [alerts.channels.{input}] 中定义（已定义：{known}）",
+        "unknown channel {input}: define it in [alerts.channels.{input}] (defined: {known})",
+    ),
+    "route_recipients": (
+        "路由须有收件人：to（电子邮件地址）或 channels（渠道名），或二者都有",
+        "a route needs recipients: to (e-mail addresses) or channels (channel names), or both",
+    ),
 }
 
 # pydantic's error types that mean the same to an operator

@@ -26,7 +26,14 @@ from monitor.core.toml_lines import TomlLines
 Lang = Literal["zh", "en"]
 # a key refused for what it would hold
 _SECRET_KEYS: dict[tuple[str | int, ...], str] = {("smtp", "password"): "smtp_password"}
-_SHOWS_NO_INPUT = {"store_password", "source_password", "smtp_password", "url"}
+_SHOWS_NO_INPUT = {
+    "store_password",
+    "source_password",
+    "smtp_password",
+    "url",
+    "chat_secret",
+    "chat_env_name",
+}
 
 
 @dataclass(frozen=True)
