@@ -36,16 +36,16 @@ import hashlib
 import hmac
 import json
 import os
-import selectors
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from server_process import ServerUnavailable, launch, stop
 
 HERE = Path(__file__).resolve()
 
@@ -212,10 +212,6 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- helpers for tests
-class ServerUnavailable(RuntimeError):
-    """The server process could not be started."""
-
-
 class ChatServer:
     """Starts `python tests/chat_server.py …`; knows the requests it received."""
 
@@ -231,38 +227,12 @@ class ChatServer:
         args = ["--spool", str(self.spool), "--port", str(self.port)]
         if self.count_only:
             args.append("--count-only")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            ready = sel.select(timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("READY"):
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            self.stop()
-            raise ServerUnavailable(f"chat test server did not start: {line!r} {err[-500:]}")
-        self.port = int(line.split()[1])
+        self.proc, self.port = launch(HERE, args, timeout=timeout, what="chat test server")
         return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+        stop(proc)
 
     def __enter__(self) -> ChatServer:
         return self if self.proc is not None else self.start()

@@ -28,10 +28,11 @@ import re
 import signal
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+
+from server_process import launch, stop
 
 HERE = Path(__file__).resolve()
 
@@ -139,24 +140,14 @@ class MisbehavingServer:
         self.port = 0
 
     def __enter__(self) -> MisbehavingServer:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE), *self.args], stdout=subprocess.PIPE, text=True
+        self.proc, self.port = launch(
+            HERE, self.args, timeout=20.0, what="misbehaving SMTP server", capture_stderr=False
         )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY"):
-            self.__exit__()
-            raise RuntimeError(f"misbehaving SMTP server did not start: {line!r}")
-        self.port = int(line.split()[1])
         return self
 
     def __exit__(self, *_: object) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
-            if proc.stdout:
-                proc.stdout.close()
+        stop(proc)
 
     def received(self) -> list[str]:
         """Message-IDs of the messages whose content arrived whole."""

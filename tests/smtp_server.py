@@ -25,14 +25,14 @@ import datetime as dt
 import ipaddress
 import json
 import os
-import selectors
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from server_process import ServerUnavailable, launch, stop
 
 HERE = Path(__file__).resolve()
 
@@ -159,10 +159,6 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- helpers for tests
-class ServerUnavailable(RuntimeError):
-    """The SMTP server process could not be started (aiosmtpd missing, no port…)."""
-
-
 class SmtpServer:
     """Starts `python tests/smtp_server.py …` and knows where its messages land."""
 
@@ -198,38 +194,12 @@ class SmtpServer:
         except ImportError as exc:
             raise ServerUnavailable(f"aiosmtpd is not installed ({exc})") from exc
         self.spool.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE), *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            ready = sel.select(timeout)
-        line = self.proc.stdout.readline() if ready else ""  # READY, or EOF if it died
-        if not line.startswith("READY"):
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            self.stop()
-            raise ServerUnavailable(f"SMTP test server did not start: {line!r} {err[-500:]}")
-        self.port = int(line.split()[1])
+        self.proc, self.port = launch(HERE, self.args, timeout=timeout, what="SMTP test server")
         return self
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+        stop(proc)
 
     def kill(self) -> None:
         """Stop abruptly (an outage), keeping what was received."""
