@@ -15,6 +15,8 @@ MonitorError
  ├── UnsafePath             a folder to write to is a symlink or not a folder; nothing written
  ├── ForecastError          one series cannot be forecast (too short, not numeric…); names it
  ├── DeliveryError          a message was not delivered (permanent or not; reconnect or not)
+ │    └── ChatError         a chat or webhook post was not accepted; how long the platform
+ │                          asked to wait (Retry-After)
  ├── ServiceLocked          another `fundmon run` holds this store
  ├── LockLost               the service's lock went with its connection and was taken
  └── NotFound               a region, fund or month asked for is not in the store
@@ -161,6 +163,27 @@ class DeliveryError(MonitorError):
         self.scope = scope
         head = f"SMTP {code}" if code else ("永久失败" if permanent else "暂时失败")
         super().__init__(f"邮件未送达（{head}）：{reason}")
+
+
+class ChatError(DeliveryError):
+    """A chat message was not delivered; `retry_after`: seconds the platform asked to wait."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        scope: str = "message",
+        retry_after: float | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(reason, code=code, permanent=permanent, scope=scope)
+        self.retry_after = retry_after
+        head = "永久失败" if permanent else "暂时失败"
+        self.args = (f"消息未送达（{head}）：{reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class ServiceLocked(MonitorError):

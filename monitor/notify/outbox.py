@@ -126,13 +126,13 @@ from monitor.core.alerts import (
     standing_event,
     with_runs,
 )
-from monitor.core.errors import DeliveryError, MonitorError, NotFound
+from monitor.core.errors import ChatError, DeliveryError, MonitorError, NotFound
 from monitor.core.months import month_from_index, month_number
 from monitor.core.thresholds import Level, ThresholdProfile
 from monitor.core.vocabulary import OUTBOX_STATUS_LABELS, review_word
 from monitor.notify.chat_platforms import RATE_LIMITS
 from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
-from monitor.notify.poster import ChatError, FilePoster, Poster, plain_body
+from monitor.notify.poster import FilePoster, Poster, plain_body
 from monitor.render.alert_mail import (
     build_message,
     fund_name,

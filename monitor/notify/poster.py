@@ -40,7 +40,7 @@ from typing import Any
 
 from monitor.config.alerts import AlertSettings, ChannelSettings, alert_settings
 from monitor.config.fields import Configured
-from monitor.core.errors import DeliveryError, NotFound, UnsafePath
+from monitor.core.errors import ChatError, NotFound, UnsafePath
 from monitor.notify.chat_platforms import (
     MAX_ANSWER_BYTES,
     Outcome,
@@ -56,27 +56,6 @@ MAX_ANSWER = MAX_ANSWER_BYTES  # bytes of a server's answer read at most
 TIMEOUT = 10.0  # seconds to connect, and for each read
 DEADLINE = 30.0  # seconds for the whole exchange
 MAX_REDIRECTS = 2  # 307/308 to the same host and port only
-
-
-class ChatError(DeliveryError):
-    """A chat message was not delivered; `retry_after`: seconds the platform asked to wait."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        permanent: bool = False,
-        scope: str = "message",
-        retry_after: float | None = None,
-        code: int | None = None,
-    ) -> None:
-        super().__init__(reason, code=code, permanent=permanent, scope=scope)
-        self.retry_after = retry_after
-        head = "永久失败" if permanent else "暂时失败"
-        self.args = (f"消息未送达（{head}）：{reason}",)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
