@@ -657,6 +657,8 @@ def outbox_send(obj: Context) -> None:
         echo(f"……另有 {len(report.sent) - 50} 封已发送")
     for outbox_id, reason in report.deferred:
         echo(f"暂缓 #{outbox_id}：{reason}（稍后自动重试）", err=True)
+    for outbox_id, reason in report.paced[:50]:
+        echo(f"稍后发送 #{outbox_id}：{reason}")
     for outbox_id, reason in report.failed:
         echo(f"失败 #{outbox_id}：{reason}", err=True)
     if report.caught_up:
@@ -664,6 +666,8 @@ def outbox_send(obj: Context) -> None:
     parts = [f"已发送 {len(report.sent)} 封"]
     if report.deferred:
         parts.append(f"暂缓 {len(report.deferred)} 封（将按退避时间自动重试）")
+    if report.paced:
+        parts.append(f"按渠道限速稍后发送 {len(report.paced)} 条")
     if report.failed:
         parts.append(f"失败 {len(report.failed)} 封（`fundmon outbox list --failed` 查看）")
     if report.released:

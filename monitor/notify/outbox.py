@@ -130,7 +130,7 @@ from monitor.core.errors import ChatError, DeliveryError, MonitorError, NotFound
 from monitor.core.months import month_from_index, month_number
 from monitor.core.thresholds import Level, ThresholdProfile
 from monitor.core.vocabulary import OUTBOX_STATUS_LABELS, review_word
-from monitor.notify.chat_platforms import RATE_LIMITS
+from monitor.notify.chat_platforms import BURST_LIMITS, RATE_LIMITS
 from monitor.notify.mailer import FileMailer, Mailer, SmtpMailer
 from monitor.notify.poster import FilePoster, Poster, plain_body
 from monitor.render.alert_mail import (
@@ -1348,6 +1348,8 @@ class DeliveryReport:
     journaled: list[int] = field(default_factory=list)  # outcomes in the journal only, yet
     unrecorded: list[int] = field(default_factory=list)  # accepted, recorded nowhere
     caught_up: CatchUp | None = None  # open alerts queued for routes that newly match them
+    # chat rows held back by their robot's rate limit: on time, not a delivery problem
+    paced: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
 
     @property
     def ok(self) -> bool:
@@ -1771,7 +1773,7 @@ class _Run:
             return
         limited = self.rate_limited(row, name)
         if limited is not None:
-            self.wait(row, *limited)
+            self.wait(row, *limited, paced=True)
             return
         try:
             where = self.poster.send(
@@ -1797,45 +1799,51 @@ class _Run:
         the time of one post) can both post, one message over the limit — the platform then
         answers with its rate-limit code, which is retried like any other.
         """
-        limit = RATE_LIMITS.get(row.channel_kind or "")
-        if not limit:
+        kind = row.channel_kind or ""
+        limits = [limit for limit in (RATE_LIMITS.get(kind), BURST_LIMITS.get(kind)) if limit]
+        if not limits:
             return None
-        messages, per_seconds = limit
         now = self.clock()
-        window = dt.timedelta(seconds=float(per_seconds))
+        longest = dt.timedelta(seconds=max(float(per) for _, per in limits))
         q = (
             select(outbox.c.sent_at)
             .where(
                 outbox.c.rcpt == row.rcpt,
                 outbox.c.status == SENT,
-                outbox.c.sent_at > _store_time(now - window),
+                outbox.c.sent_at > _store_time(now - longest),
             )
             .order_by(outbox.c.sent_at)
         )
         try:
             with self.engine.connect() as conn:
-                times = [utc(t) for t in conn.execute(q).scalars()]
+                sent = [utc(t) for t in conn.execute(q).scalars() if t is not None]
         except DBAPIError as exc:  # untried: due again through the store or the journal
             self.give_back([row], store_ok=False)
             raise StoreFailed(exc) from exc
-        if len(times) < messages:
-            return None
-        frees = (times[len(times) - messages] or now) + window
-        reason = (
-            f"限速：渠道 {name} 每 {per_seconds:g} 秒至多 {messages} 条，已发 {len(times)} 条，"
-            f"{_local_text(frees)} 后再发"
-        )
-        return reason, max(frees, now + dt.timedelta(seconds=1))
+        for messages, per_seconds in limits:  # a minute's allowance, and a second's (Feishu)
+            window = dt.timedelta(seconds=float(per_seconds))
+            times = [t for t in sent if t > now - window]
+            if len(times) < messages:
+                continue
+            frees = times[len(times) - messages] + window
+            reason = (
+                f"限速：渠道 {name} 每 {per_seconds:g} 秒至多 {messages} 条，已发 {len(times)} 条，"
+                f"{_local_text(frees)} 后再发"
+            )
+            return reason, max(frees, now + dt.timedelta(seconds=1))
+        return None
 
-    def wait(self, row: Any, reason: str, until: dt.datetime) -> None:
-        """Back to pending until `until`, untried: the attempt is not counted."""
+    def wait(self, row: Any, reason: str, until: dt.datetime, *, paced: bool = False) -> None:
+        """Back to pending until `until`, untried: the attempt is not counted. `paced`: held
+        back by the robot's rate limit, which is on time, not a delivery problem (reported
+        apart, so `outbox send` does not fail on it)."""
         values = {
             "status": PENDING,
             "last_error": reason,
             "next_attempt_at": _store_time(until),
             "attempts": outbox.c.attempts - 1,
         }
-        self.report.deferred.append((row.id, reason))
+        (self.report.paced if paced else self.report.deferred).append((row.id, reason))
         log.info("outbox %s to %s waits until %s: %s", row.id, row.rcpt, until, reason)
         try:
             _patiently(self.engine, lambda: _finish(self.engine, row.id, self.worker, **values))

@@ -184,6 +184,8 @@ def deliver(
         summary += f"；{report.caught_up.line()}"
     if report.deferred:
         summary += f"，暂缓 {len(report.deferred)} 封（稍后重试）"
+    if report.paced:
+        summary += f"，按渠道限速稍后发送 {len(report.paced)} 条"
     if report.failed:
         summary += f"，失败 {len(report.failed)} 封"
     if report.stopped:  # the store did not take an outcome: said once, where it stands
