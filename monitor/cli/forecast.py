@@ -1,4 +1,4 @@
-"""`fundmon forecast`: any file of monthly series, or one stored fund's outlook."""
+"""`fundmon forecast`: any file of monthly or quarterly series, or one stored fund's outlook."""
 
 from __future__ import annotations
 
@@ -34,8 +34,10 @@ def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
     "--input",
     "input_path",
     type=click.Path(dir_okay=False),
-    help="长表 CSV：series_id,month,value（任意月度序列）",
-    en="Long-format CSV: series_id,month,value (any monthly series)",
+    help="长表 CSV：series_id,month,value（任意月度序列；季度序列写 2024Q1、2024-Q1 或 "
+    "2024年第1季度，列名可为 period）",
+    en="Long-format CSV: series_id,month,value (any monthly series; quarterly series written "
+    "2024Q1, 2024-Q1 or 2024年第1季度, the column may be named period)",
 )
 @option(
     "--output",
@@ -60,16 +62,23 @@ def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
     "--horizon",
     type=click.IntRange(1, 120),
     default=None,
-    help="预测月数（--input 时必填；基金预测默认 24）",
-    en="Months to forecast (required with --input; 24 for a fund unless given)",
+    help="预测期数（--input 时必填，按文件的频率计：月或季度；基金预测默认 24 个月）",
+    en="Periods to forecast (required with --input, in the file's frequency: months or "
+    "quarters; 24 months for a fund unless given)",
+)
+@option(
+    "--freq",
+    type=click.Choice(["M", "Q"], case_sensitive=False),
+    default=None,
+    help="序列频率：M 月度、Q 季度（默认按文件自动识别，与 --input 一起用）",
+    en="Frequency: M monthly, Q quarterly (default: detected from the file; with --input)",
 )
 @option(
     "--season",
     type=click.IntRange(1, 52),
-    default=12,
-    show_default=True,
-    help="季节周期（月数，与 --input 一起用）",
-    en="Seasonal period in months (with --input)",
+    default=None,
+    help="季节周期（期数；默认月度 12、季度 4，与 --input 一起用）",
+    en="Seasonal period in periods (default 12 for monthly, 4 for quarterly; with --input)",
 )
 @option(
     "--levels",
@@ -115,7 +124,8 @@ def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
 @click.pass_obj
 @reports_errors
 @english(
-    "Forecast: any file of monthly series (--input), or a stored fund's outlook (--region --fund)."
+    "Forecast: any file of monthly or quarterly series (--input), or a stored fund's outlook "
+    "(--region --fund)."
 )
 def forecast(
     obj: Context,
@@ -125,20 +135,21 @@ def forecast(
     region: str | None,
     fund: str | None,
     horizon: int | None,
-    season: int,
+    freq: str | None,
+    season: int | None,
     levels: tuple[int, ...],
     workers: int | None,
     n_paths: int,
     seed: int,
     fmt: str,
 ) -> None:
-    """预测：任意月度序列文件（--input），或一个已存储基金的前景（--region --fund）。"""
+    """预测：任意月度或季度序列文件（--input），或一个已存储基金的前景（--region --fund）。"""
     if input_path:
         if region or fund:
             raise click.UsageError("--input 与 --region/--fund 只能二选一")
         if not output or horizon is None:
             raise click.UsageError("--input 需要同时给出 --output 和 --horizon")
-        _forecast_file(input_path, output, accuracy_path, horizon, season, levels, workers)
+        _forecast_file(input_path, output, accuracy_path, horizon, freq, season, levels, workers)
         return
     if not (region and fund):
         raise click.UsageError("请给出 --input FILE，或 --region CODE --fund KEY")
@@ -155,27 +166,40 @@ def _forecast_file(
     output: str,
     accuracy_path: str | None,
     horizon: int,
-    season: int,
+    freq: str | None,
+    season: int | None,
     levels: tuple[int, ...],
     workers: int | None,
 ) -> None:
-    from monitor.pipeline.forecasts import forecast_frame, read_series_csv
+    from monitor.core.vocabulary import fallback_summary
+    from monitor.pipeline.forecasts import forecast_frame, read_periods_csv
 
-    series, failures = read_series_csv(input_path)
+    read = read_periods_csv(input_path, freq.upper() if freq else None)
+    series = read.series
+    season = season or (4 if read.freq == "Q" else 12)
     result = forecast_frame(series, horizon, season=season, levels=levels, workers=workers)
-    failures = failures + result.failures
+    failures = read.failures + result.failures
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_frame(result.forecasts, out)
+    forecasts = result.forecasts
+    if read.freq == "Q" or read.column != "month":  # periods written as the input wrote them
+        forecasts = forecasts.assign(month=forecasts["month"].map(read.period_text))
+        forecasts = forecasts.rename(columns={"month": read.column})
+    _write_frame(forecasts, out)
     if accuracy_path:
         _write_frame(result.accuracy, Path(accuracy_path))
     for failure in failures:
         echo(f"错误：{input_path}：{failure}", err=True)
     done = len(series) - len(result.failures)
+    unit = "个季度" if read.freq == "Q" else "个月"
     echo(
-        f"已预测 {done} 个序列（{horizon} 个月）→ {output}"
+        f"已预测 {done} 个序列（{horizon} {unit}，季节周期 {season}）→ {output}"
         + (f"；{len(failures)} 个序列未能预测" if failures else "")
     )
+    fallbacks = result.accuracy.get("fallback", pd.Series(dtype=str))
+    used = [f for f in fallbacks if f]
+    if used:
+        echo(fallback_summary(used))
     if failures:
         sys.exit(1)
 

@@ -123,3 +123,43 @@ def month_number(month: str) -> int:
 
 def month_from_index(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+# ------------------------------------------------------------------ quarters (F1, issue 18)
+
+# 2024Q1, 2024-Q1, 2024 Q1, 2024q1; 2024年第1季度, 2024年一季度, 2024年第一季度
+_QUARTER_LATIN = re.compile(r"^(\d{4})\s*[-/.]?\s*[Qq]\s*([1-4])$")
+_QUARTER_CJK = re.compile(r"^(\d{4})\s*年\s*第?\s*([1-4一二三四])\s*季度?$")
+_CJK_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4}
+# How a file writes its quarters, so forecasts are written back the same way.
+QUARTER_NOTATIONS = ("2024Q1", "2024-Q1", "2024年第1季度")
+
+
+def read_quarter(value: object) -> tuple[str, str] | None:
+    """A quarter as offices write it → ('YYYYQn', notation), the notation one of
+    `QUARTER_NOTATIONS`; None when it is not a quarter (years 1990–2100)."""
+    text = _text(value)
+    m = _QUARTER_LATIN.fullmatch(text)
+    if m:
+        notation = "2024-Q1" if "-" in text else "2024Q1"
+        year, quarter = int(m.group(1)), int(m.group(2))
+    else:
+        m = _QUARTER_CJK.fullmatch(text)
+        if not m:
+            return None
+        notation = "2024年第1季度"
+        digit = m.group(2)
+        year, quarter = int(m.group(1)), _CJK_DIGITS.get(digit) or int(digit)
+    if not 1990 <= year <= 2100:
+        return None
+    return f"{year:04d}Q{quarter}", notation
+
+
+def quarter_text(quarter: str, notation: str) -> str:
+    """'YYYYQn' written in `notation` (one of `QUARTER_NOTATIONS`)."""
+    year, q = quarter[:4], quarter[-1]
+    if notation == "2024-Q1":
+        return f"{year}-Q{q}"
+    if notation == "2024年第1季度":
+        return f"{year}年第{q}季度"
+    return f"{year}Q{q}"

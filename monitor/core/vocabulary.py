@@ -633,3 +633,52 @@ def chat_words(lang: str = "zh") -> dict[str, str]:
 def more_items(n: int, lang: str = "zh") -> str:
     """What a chat digest cut to its platform's size says of the rest: '另有 12 项未列出'."""
     return chat_words(lang)["more"].format(n=n)
+
+
+# --------------------------------------------------------------------------- Task F1 (issue 18)
+# Short and odd series: the forecast engine's fallbacks (SeriesForecast.fallback) and their
+# notes. {n}: the series' length, {unit}: 个月/个季度 or months/quarters, {zeros}: leading
+# zero periods, {share}: the share of zero periods, {at}: the period a recent step began.
+
+FALLBACK_NOTES = {
+    "zh": {
+        "short": "短序列（{n}{unit}，不足三个完整季节周期）：用季节朴素法与 Theta 等少参数模型的"
+        "回测加权组合代替完整模型，精度与区间仅供参考",
+        "leading_zeros": "序列前 {zeros}{unit}为 0（基金开办较晚或尚无数据）：只用之后的数据建模",
+        "sparse": "序列多数期为 0（{share:.0%}）：比例与时点难以预测，按回测加权的朴素组合预测，"
+        "区间仅供参考",
+        "recent_break": "{at} 起出现水平跃升（最近一个季节周期内）：之前的数据已折算到"
+        "新水平后建模，跃升是否持续尚待验证",
+    },
+    "en": {
+        "short": "Short series ({n} {unit}, under three full seasons): a backtest-weighted "
+        "combination of seasonal naive, Theta and other light models stands in for the full "
+        "candidates; accuracy and bands are indicative only",
+        "leading_zeros": "The first {zeros} {unit} are 0 (the fund opened later or had no data): "
+        "modelled on the periods after them only",
+        "sparse": "Most periods are 0 ({share:.0%}): amounts and timing are hard to forecast; "
+        "a backtest-weighted naive combination is used, bands indicative only",
+        "recent_break": "A level step from {at} (within the last season): earlier data were "
+        "moved to the new level before modelling; whether the step lasts is not yet known",
+    },
+}
+FALLBACK_UNITS = {"zh": {"M": "个月", "Q": "个季度"}, "en": {"M": "months", "Q": "quarters"}}
+FALLBACK_SUMMARY = {
+    "zh": "其中 {count} 个序列为短序列或异常序列，使用了备用方法"
+    "（见精度文件的 fallback、notes 列）",
+    "en": "{count} series were short or odd and used a fallback (see the fallback and notes "
+    "columns of the accuracy file)",
+}
+
+
+def fallback_note(kind: str, lang: str = "zh", *, freq: str = "M", **values: Any) -> str:
+    """The note of one fallback ('short', 'leading_zeros', 'sparse', 'recent_break')."""
+    unit = _words(FALLBACK_UNITS, lang)[freq]
+    if lang == "zh":
+        unit = " " + unit
+    return _words(FALLBACK_NOTES, lang)[kind].format(unit=unit, **values)
+
+
+def fallback_summary(kinds: list[str], lang: str = "zh") -> str:
+    """The line `fundmon forecast --input` prints when some series used a fallback."""
+    return FALLBACK_SUMMARY["zh" if lang == "zh" else "en"].format(count=len(kinds))

@@ -30,18 +30,20 @@ from monitor.core.findings import Finding
 from monitor.core.forecast.engine import forecast_series
 from monitor.core.forecast.simulate import FundOutlook, simulate_fund
 from monitor.core.forecast.types import SeriesForecast
-from monitor.core.months import parse_month
+from monitor.core.months import parse_month, quarter_text, read_quarter
 from monitor.pipeline.compute import process_pool
 
 __all__ = [
     "BatchResult",
     "FundOutlook",
+    "SeriesFile",
     "SeriesForecast",
     "forecast_frame",
     "forecast_many",
     "forecast_series",
     "fund_outlook",
     "fund_series",
+    "read_periods_csv",
     "read_series_csv",
 ]
 
@@ -68,19 +70,33 @@ def _decode(data: bytes) -> str:
     raise UnicodeDecodeError("utf-8/gb18030", data, 0, 1, "neither UTF-8 nor GBK/GB18030")
 
 
+@dataclass
+class SeriesFile:
+    """The series of one input file, all of one frequency."""
+
+    series: dict[str, pd.Series]
+    failures: list[ForecastError]
+    freq: str  # "M" or "Q"
+    column: str  # the period column as the file names it: "month" or "period"
+    notation: str  # how the file writes a quarter (months.QUARTER_NOTATIONS); "" for months
+
+    def period_text(self, period: str) -> str:
+        """A forecast period ('YYYY-MM' or 'YYYYQn') as the input writes it."""
+        return quarter_text(period, self.notation) if self.freq == "Q" else period
+
+
 def read_series_csv(
     path: str | os.PathLike[str],
 ) -> tuple[dict[str, pd.Series], list[ForecastError]]:
-    """A long CSV `series_id,month,value` → one float Series per id with a monthly PeriodIndex.
+    """A long CSV `series_id,month,value` → one float Series per id with a PeriodIndex
+    (monthly, or quarterly when the file holds quarters: see `read_periods_csv`)."""
+    read = read_periods_csv(path)
+    return read.series, read.failures
 
-    Problems of one series (a month that is not a month, a value that is not a number, a
-    month twice, a month missing in between) make that series fail with its reason; the
-    others go on. A file without the three columns is refused whole.
-    :raises LedgerRejected: the file cannot be read or lacks a column.
-    """
-    name = str(path)
+
+def _read_text(name: str, path: str | os.PathLike[str]) -> str:
     try:
-        text = _decode(Path(path).read_bytes())
+        return _decode(Path(path).read_bytes())
     except OSError as exc:
         raise LedgerRejected(
             [Finding("error", "unreadable", f"无法读取：{exc.strerror}", file=name)]
@@ -97,9 +113,26 @@ def read_series_csv(
                 )
             ]
         ) from exc
+
+
+def read_periods_csv(path: str | os.PathLike[str], freq: str | None = None) -> SeriesFile:
+    """A long CSV `series_id,period,value` (or `month` for the period column) → one float
+    Series per id with a monthly or quarterly PeriodIndex.
+
+    Periods are months (2024-05, 202405, 2024年5月 …) or quarters (2024Q1, 2024-Q1,
+    2024年第1季度); `freq` None detects the frequency from the file (all rows must agree), "M"
+    or "Q" forces it. Problems of one series (a period that is not one, a value that is not
+    a number, a period twice, one missing in between) make that series fail with its
+    reason; the others go on. A file without the columns, or mixing months and quarters, is
+    refused whole.
+    :raises LedgerRejected: the file cannot be read, lacks a column or mixes frequencies.
+    """
+    name = str(path)
+    text = _read_text(name, path)
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    missing = [c for c in ("series_id", "month", "value") if c not in frame.columns]
+    column = "period" if "period" in frame.columns else "month"
+    missing = [c for c in ("series_id", column, "value") if c not in frame.columns]
     if missing:
         raise LedgerRejected(
             [
@@ -110,50 +143,97 @@ def read_series_csv(
                     file=name,
                     row=1,
                     column=c,
-                    expected="表头 series_id,month,value",
+                    expected="表头 series_id,month,value（或 series_id,period,value）",
                 )
                 for c in missing
             ]
         )
     frame["row"] = np.arange(2, len(frame) + 2)
+    quarters = frame[column].map(read_quarter)
+    is_q = quarters.notna().to_numpy()
+    is_m = frame[column].map(parse_month).notna().to_numpy()
+    if freq is None:
+        freq = _detect_freq(name, frame, column, is_q, is_m)
+    notation = ""
+    if freq == "Q" and is_q.any():
+        notation = quarters[is_q].iloc[0][1]
+        frame[column] = [q[0] if q else v for q, v in zip(quarters, frame[column], strict=True)]
+    frame = frame.rename(columns={column: "month"})
     series: dict[str, pd.Series] = {}
     failures: list[ForecastError] = []
     for sid, part in frame.groupby("series_id", sort=False):
         try:
-            series[str(sid)] = _one_series(str(sid), part)
+            series[str(sid)] = _one_series(str(sid), part, freq)
         except ForecastError as exc:
             failures.append(exc)
-    return series, failures
+    return SeriesFile(series, failures, freq, column, notation)
 
 
-def _one_series(sid: str, part: pd.DataFrame) -> pd.Series:
-    months = part["month"].map(parse_month)
-    bad = part[months.isna()]
+def _detect_freq(
+    name: str, frame: pd.DataFrame, column: str, is_q: np.ndarray, is_m: np.ndarray
+) -> str:
+    """Months or quarters: the frequency of the first row that reads as either; a row of
+    the other frequency refuses the file (a mixed file cannot be forecast as one)."""
+    known = np.flatnonzero(is_q | is_m)
+    if len(known) == 0:
+        return "M"  # nothing readable: every series fails with its row below
+    freq = "Q" if is_q[known[0]] else "M"
+    other = np.flatnonzero(is_m if freq == "Q" else is_q)
+    if len(other):
+        r = frame.iloc[int(other[0])]
+        first = frame.iloc[int(known[0])]
+        kinds = ("季度", "月份") if freq == "Q" else ("月份", "季度")
+        raise LedgerRejected(
+            [
+                Finding(
+                    "error",
+                    "mixed_frequency",
+                    f"第 {r.row} 行的 {r[column]!r} 是{kinds[1]}，而第 {first.row} 行的 "
+                    f"{first[column]!r} 是{kinds[0]}：一个文件只能是同一频率（或用 --freq 指定）",
+                    file=name,
+                    row=int(r.row),
+                    column=column,
+                    value=str(r[column]),
+                    expected=f"全部为{kinds[0]}",
+                )
+            ]
+        )
+    return freq
+
+
+def _one_series(sid: str, part: pd.DataFrame, freq: str = "M") -> pd.Series:
+    quarterly = freq == "Q"
+    word = "季度" if quarterly else "月份"
+    if quarterly:
+        periods = part["month"].map(lambda v: (read_quarter(v) or (None,))[0])
+    else:
+        periods = part["month"].map(parse_month)
+    bad = part[periods.isna()]
     if not bad.empty:
         r = bad.iloc[0]
-        raise ForecastError(
-            sid, f"第 {r.row} 行的月份 {r.month!r} 无法识别（应如 2024-05、202405）"
-        )
+        example = "2024Q1、2024-Q1、2024年第1季度" if quarterly else "2024-05、202405"
+        raise ForecastError(sid, f"第 {r.row} 行的{word} {r.month!r} 无法识别（应如 {example}）")
     values = pd.to_numeric(part["value"].str.replace(",", "", regex=False), errors="coerce")
     bad = part[values.isna() | ~np.isfinite(values.fillna(0))]
     if not bad.empty:
         r = bad.iloc[0]
         raise ForecastError(sid, f"第 {r.row} 行的值 {r.value!r} 不是数字")
-    dup = months.duplicated(keep=False)
+    dup = periods.duplicated(keep=False)
     if dup.any():
         rows = part.loc[dup, "row"].tolist()
         raise ForecastError(
-            sid, f"月份 {months[dup].iloc[0]} 重复出现（第 {rows[0]}、{rows[1]} 行）"
+            sid, f"{word} {periods[dup].iloc[0]} 重复出现（第 {rows[0]}、{rows[1]} 行）"
         )
-    index = pd.PeriodIndex(months, freq="M")
+    index = pd.PeriodIndex(periods, freq=freq)
     y = pd.Series(values.to_numpy(dtype="float64"), index=index).sort_index()
-    expected = pd.period_range(y.index[0], y.index[-1], freq="M")
+    expected = pd.period_range(y.index[0], y.index[-1], freq=freq)
     if len(expected) != len(y):
         gaps = sorted(set(expected) - set(y.index))
+        every = "逐季" if quarterly else "逐月"
         raise ForecastError(
             sid,
-            f"月份不连续：缺少 {', '.join(str(g) for g in gaps[:5])}"
-            f"{' 等' if len(gaps) > 5 else ''}（需要逐月数据）",
+            f"{word}不连续：缺少 {', '.join(str(g) for g in gaps[:5])}"
+            f"{' 等' if len(gaps) > 5 else ''}（需要{every}数据）",
         )
     return y
 
@@ -219,15 +299,17 @@ def forecast_frame(
     levels: Sequence[int] = (80, 95),
     workers: int | None = None,
     progress: bool | None = None,
+    freq: str = "M",
 ) -> BatchResult:
-    """Forecast a long frame (series_id, month, value) or a mapping of monthly Series."""
+    """Forecast a long frame (series_id, month, value; quarters 'YYYYQn' with freq="Q") or
+    a mapping of monthly or quarterly Series."""
     failures: list[ForecastError] = []
     if isinstance(data, pd.DataFrame):
         series = {}
         for sid, part in data.groupby("series_id", sort=False):
             try:
                 series[str(sid)] = _one_series(
-                    str(sid), part.astype(str).assign(row=np.arange(2, len(part) + 2))
+                    str(sid), part.astype(str).assign(row=np.arange(2, len(part) + 2)), freq
                 )
             except ForecastError as exc:
                 failures.append(exc)
@@ -251,6 +333,7 @@ def forecast_frame(
                 "coverage80": a.coverage80 if a else np.nan,
                 "coverage95": a.coverage95 if a else np.nan,
                 "origins": a.origins if a else 0,
+                "fallback": result.fallback,
                 "notes": "；".join(result.notes),
             }
         )

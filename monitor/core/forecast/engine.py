@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -95,6 +95,20 @@ class Settings:
     shift_threshold: float = 7.0  # how clearly a level shift must stand out (robust z)
     shift_min_log: float = 0.12  # and its least size (log ratio, or × noise for raw series)
     candidates: tuple[str, ...] = ("snaive", "theta", "ets", "airline")
+
+    def for_season(self, m: int) -> Settings:
+        """The constants counted in periods (window, origins, scored horizons) were set for
+        m = 12 (two seasons, 20 origins, one season); other seasons scale them, with floors
+        so that a quarterly backtest still has enough origins to calibrate on. m = 12 is
+        returned unchanged (monthly results stay as they were)."""
+        if m == 12:
+            return self
+        return replace(
+            self,
+            window=max(round(self.window * m / 12), 12),
+            min_origins=max(round(self.min_origins * m / 12), 10),
+            score_horizon=max(round(self.score_horizon * m / 12), 4),
+        )
 
 
 DEFAULT = Settings()
@@ -168,9 +182,12 @@ def _month_text(p: object) -> str:
 
 
 def _last_month(y: pd.Series, series_id: str) -> pd.Period:
+    """The last period: a quarter for a quarterly PeriodIndex, otherwise a month."""
     idx = y.index
     try:
         if isinstance(idx, pd.PeriodIndex):
+            if idx.freqstr.startswith("Q"):
+                return idx[-1].asfreq("Q")
             return idx[-1].asfreq("M")
         if isinstance(idx, pd.DatetimeIndex):
             return idx[-1].to_period("M")
@@ -221,10 +238,9 @@ def _find_shift(z: np.ndarray, m: int, settings: Settings) -> _Shift | None:
     n_in = inside.sum(axis=1)
     n_after = after.sum(axis=1)
     step = med_in - med_out
-    same_side = (
-        np.sum(inside & (np.sign(dd - med_out[:, None]) == np.sign(step)[:, None]), axis=1)
-        / np.maximum(n_in, 1)
-    )
+    same_side = np.sum(
+        inside & (np.sign(dd - med_out[:, None]) == np.sign(step)[:, None]), axis=1
+    ) / np.maximum(n_in, 1)
     with np.errstate(all="ignore"):
         score = np.abs(step) / (1.2533 * spread / np.sqrt(np.maximum(n_in, 1)))
     ok = (
@@ -253,6 +269,8 @@ def _choose_tier(n: int, m: int, settings: Settings) -> tuple[str, tuple[str, ..
     allowed = set(settings.candidates) | {"snaive", "naive"}
     for tier, names, need in _TIERS:
         need = max(need * m // 12, m)
+        if "ets" in names:  # fit_ets's own minimum for a seasonal start (24 at m = 12)
+            need = max(need, 2 * m, 10 + 2 * (m // 2))
         start = max(n - settings.window, need)
         enough = settings.min_origins if tier != "short" else 1
         if n - start >= enough:
@@ -553,7 +571,8 @@ def forecast_series(
         raise ForecastError(series_id, f"季节周期须为正整数，收到 {season!r}")
     last = _last_month(y, series_id)
     with single_blas_thread():  # tiny matrices: threads cost ~4× the CPU, change nothing
-        return _forecast(values, last, int(h), int(season), tuple(levels), series_id, DEFAULT)
+        settings = DEFAULT.for_season(int(season))
+        return _forecast(values, last, int(h), int(season), tuple(levels), series_id, settings)
 
 
 def _forecast(
@@ -572,9 +591,7 @@ def _forecast(
     notes: list[str] = []
     if st.shift is not None:
         when = str(last - (n - 1 - st.shift.at))
-        size = (
-            f"{math.expm1(st.shift.size):+.0%}" if st.positive else f"{st.shift.size:+,.4g}"
-        )
+        size = f"{math.expm1(st.shift.size):+.0%}" if st.positive else f"{st.shift.size:+,.4g}"
         notes.append(
             f"检测到 {when} 起的水平跃升（{size}，可能是政策调整），之前的数据已按此幅度"
             "折算到新水平后建模（回测更准）；回测误差与残差均按折算后的序列计算"
@@ -586,13 +603,11 @@ def _forecast(
             if st.positive
             else f"{st.rejected_shift.size:+,.4g}"
         )
-        notes.append(
-            f"{when} 起似有水平跃升（{size}），但折算后回测并不更准，按原数据建模"
-        )
+        notes.append(f"{when} 起似有水平跃升（{size}），但折算后回测并不更准，按原数据建模")
     if st.failures:
         notes.append("以下候选模型拟合失败或告警，已改用其余模型：" + "；".join(st.failures))
     if st.tier != "full":
-        notes.append(_tier_note(st.tier, n, m, n - start))
+        notes.append(_tier_note(st.tier, n, m, n - start, _unit(last)))
 
     origins = np.arange(start, n)
     actual = _actuals(y, origins, h)
@@ -605,8 +620,10 @@ def _forecast(
         np.asarray(sum(wi * r.growth_bt for r, wi in used), dtype=float),
         np.asarray(sum(wi * r.growth for r, wi in used), dtype=float),
     )
-    model = used[0][0].name if len(used) == 1 else (
-        "mean(" + ",".join(f"{r.name}×{wi:.2f}" for r, wi in used) + ")"
+    model = (
+        used[0][0].name
+        if len(used) == 1
+        else ("mean(" + ",".join(f"{r.name}×{wi:.2f}" for r, wi in used) + ")")
     )
     nonneg = bool(np.all(y >= 0))
     if nonneg:
@@ -676,7 +693,8 @@ def _forecast(
     resid_orig = y - one_step
     keep = np.isfinite(resid_orig)
     residuals = pd.Series(
-        resid_orig[keep], index=pd.Index([months[t] for t in np.flatnonzero(keep)]),
+        resid_orig[keep],
+        index=pd.Index([months[t] for t in np.flatnonzero(keep)]),
         dtype="float64",
     )
     return SeriesForecast(
@@ -691,18 +709,25 @@ def _forecast(
         error_paths=np.asarray(err_orig, dtype=float),
         error_origins=tuple(months[o - 1] for o in origins),
         residuals=residuals,
+        freq="Q" if last.freqstr.startswith("Q") else "M",
     )
 
 
-def _tier_note(tier: str, n: int, m: int, origins: int) -> str:
+def _unit(last: pd.Period) -> str:
+    return "个季度" if last.freqstr.startswith("Q") else "个月"
+
+
+def _tier_note(tier: str, n: int, m: int, origins: int, unit: str = "个月") -> str:
     if tier == "no-sarima":
         return (
-            f"序列 {n} 个月，回测窗口之前不足 30 个月：未使用 SARIMA，"
+            f"序列 {n} {unit}，回测窗口之前不足 {max(30 * m // 12, m)} {unit}：未使用 SARIMA，"
             "组合季节朴素法、Theta 与 ETS"
         )
     if tier == "short":
-        short = f"序列仅 {n} 个月，不足 {2 * m} 个月" if n < 2 * m else (
-            f"序列 {n} 个月，回测窗口之前的数据不足以估计 ETS/SARIMA"
+        short = (
+            f"序列仅 {n} {unit}，不足 {2 * m} {unit}"
+            if n < 2 * m
+            else (f"序列 {n} {unit}，回测窗口之前的数据不足以估计 ETS/SARIMA")
         )
         return (
             f"{short}：使用季节朴素法与 Theta"
@@ -711,6 +736,6 @@ def _tier_note(tier: str, n: int, m: int, origins: int) -> str:
             + ("，样本少，区间仅供参考" if origins < 12 else "")
         )
     return (
-        f"序列仅 {n} 个月，不足 {m} 个月：无法估计季节性，使用朴素法与 Theta 的组合，"
+        f"序列仅 {n} {unit}，不足 {m} {unit}：无法估计季节性，使用朴素法与 Theta 的组合，"
         "区间仅供参考"
     )

@@ -1,7 +1,7 @@
 """What the forecast engine hands to the simulation, the CLI and later the classifier.
 
 Pure value objects: numpy arrays in the series' own units (yuan for ledgers, anything for
-`fundmon forecast --input`), months as 'YYYY-MM'.
+`fundmon forecast --input`), months as 'YYYY-MM' (quarters as 'YYYYQn' for a quarterly series).
 """
 
 from __future__ import annotations
@@ -42,11 +42,15 @@ class SeriesForecast:
     error_origins: tuple[str, ...] = ()
     # In-sample one-step residuals indexed by month ('YYYY-MM'), for cross-series correlation.
     residuals: pd.Series = field(default_factory=lambda: pd.Series(dtype="float64"))
+    # "M" (periods 'YYYY-MM') or "Q" (quarters 'YYYYQn', last_month then holds a quarter)
+    freq: str = "M"
+    # the fallback used for a short or odd series (a key of vocabulary.FALLBACK_NOTES), or ""
+    fallback: str = ""
 
     @property
     def horizon(self) -> int:
         return len(self.mean)
 
     def months(self) -> list[str]:
-        start = pd.Period(self.last_month, freq="M") + 1
+        start = pd.Period(self.last_month, freq=self.freq) + 1
         return [str(start + i) for i in range(self.horizon)]
