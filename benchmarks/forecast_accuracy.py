@@ -50,15 +50,20 @@ monitor/core/forecast/engine.py, first committed as monitor/forecast_engine.py i
   M3 monthly"). The first version (27b2c42) called its whole `Settings` "Tunable constants
   (measured on M3 monthly)", and these came through from it unchanged, so they were set
   there too: the backtest `window` 24, `score_horizon` 12, `weight_power` 2.0 (weights ∝
-  1/MAE²), `min_weight` 0.05, `month_shrink` 8.0 with month factors on, and the candidate
-  tiers' 30/24/12-month fitting samples.
+  1/MAE²), `min_weight` 0.05, and `month_shrink` 8.0 with month factors on.
 - Not recorded: `min_origins` 20 (8 in the first version) and the level-shift detector
   (`shift_threshold` 7.0, `shift_min_log` 0.12 and the fixed 3·spread, 80 % same-side and
-  half-step tests in `_find_shift`) arrived in 966c9b2 together with the M3-set constants;
-  the history does not say on which data they were chosen, so take them as possibly
-  tuned on M3 as well.
-- On **M1, Tourism and the fund worlds: none**, as far as the history shows, so every
-  figure this benchmark prints is out-of-sample for the constants above.
+  half-step tests in `_find_shift`) arrived in 966c9b2 together with the M3-set constants,
+  and the candidate tiers' 30/24/12-month fitting samples (`_TIERS`, outside `Settings`)
+  date from the first version; the history does not say on which data they were chosen,
+  so take them as possibly tuned on M3 as well. The first version's commit messages and
+  tests name no other set.
+- Any season (9c203c8): `Settings.for_season` scales `window`, `min_origins` and
+  `score_horizon` by m/12 with floors of 12, 10 and 4 periods (monthly unchanged); the
+  commit does not say on which data the floors were chosen. If on M1 or Tourism
+  quarterly, those sets' engine figures are in-sample for them: record it here.
+- On **M1, Tourism and the fund worlds: none** of the constants above, as far as the
+  history shows, so their figures here are out-of-sample for them.
 - From now on constants are tuned only on the sets here (M1 and Tourism monthly and
   quarterly, the three fund worlds), never on M3. A constant tuned on one of these sets
   makes that set's figures in-sample for it: say so here, with the constant and the set.
