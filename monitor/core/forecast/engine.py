@@ -67,14 +67,17 @@ from monitor.core.forecast.models import (
     fit_airline,
     fit_ets,
     fit_naive,
+    fit_seasonal_mean,
     fit_seasonal_naive,
     fit_theta,
 )
 from monitor.core.forecast.types import Accuracy, SeriesForecast
+from monitor.core.vocabulary import fallback_note
 
 __all__ = ["MIN_MONTHS", "Settings", "forecast_series"]
 
 MIN_MONTHS = 3  # shorter series cannot be forecast at all
+SPARSE_SHARE = 0.5  # a series with at least this share of zero periods is "mostly zero"
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ def _fit(kind: str, y: np.ndarray, m: int, positive: bool) -> Fitted:
         return fit_seasonal_naive(y, m)
     if kind == "naive":
         return fit_naive(y, m)
+    if kind == "smean":
+        return fit_seasonal_mean(y, m)
     if kind == "theta":
         return fit_theta(y, m)
     if kind == "ets":
@@ -260,6 +265,32 @@ def _find_shift(z: np.ndarray, m: int, settings: Settings) -> _Shift | None:
     return _Shift(at=int(taus[best]), size=float(step[best]))
 
 
+def _find_recent_shift(z: np.ndarray, m: int, settings: Settings) -> _Shift | None:
+    """A step in the last few periods, too recent for `_find_shift` (which wants half a
+    season after it): the last k = 3 … m/2 − 1 year-on-year changes all out of line with
+    the changes before, on the same side, by a clear margin. A spike moves one change, so
+    three in a row are asked for, and the change before them in line (the step's start);
+    the size is the median of the k."""
+    n = len(z)
+    if n < 3 * m or m // 2 - 1 < 3:
+        return None
+    d = z[m:] - z[:-m]
+    for k in range(3, m // 2):
+        recent, before = d[-k:], d[: -k - 1]
+        med = float(np.median(before))
+        spread = 1.4826 * float(np.median(np.abs(before - med)))
+        if not spread > 0:
+            continue
+        dev = recent - med
+        if not (np.all(dev > 3.0 * spread) or np.all(dev < -3.0 * spread)):
+            return None  # the last k are not all out of line: no recent step of k periods
+        if abs(d[-k - 1] - med) <= 3.0 * spread:  # the step began exactly k periods ago
+            step = float(np.median(dev))
+            score = abs(step) / (1.2533 * spread / math.sqrt(k))
+            return _Shift(at=n - k, size=step) if score >= settings.shift_threshold else None
+    return None  # older than m/2 − 1 periods: `_find_shift` sees it
+
+
 # --------------------------------------------------------------------------- candidates
 
 
@@ -338,13 +369,15 @@ def _run_tier(
 
 
 def _stage(y: np.ndarray, h: int, m: int, settings: Settings) -> _Stage:
+    if len(y) >= 2 * m and float(np.mean(y == 0)) >= SPARSE_SHARE:
+        return _sparse_stage(y, h, m, settings)
     positive = bool(np.all(y > 0))
     tier, start, runs, failures = _run_tier(y, h, m, settings, positive)
     plain = _Stage(y, tier, start, positive, runs, failures, None)
     if not settings.shift_adjust:
         return plain
     z = np.log(y) if positive else y
-    shift = _find_shift(z, m, settings)
+    shift = _find_recent_shift(z, m, settings) or _find_shift(z, m, settings)
     if shift is None:
         return plain
     noise = float(np.std(np.diff(z))) or 1.0
@@ -369,6 +402,23 @@ def _stage(y: np.ndarray, h: int, m: int, settings: Settings) -> _Stage:
         return adjusted
     plain.rejected_shift = shift
     return plain
+
+
+def _sparse_stage(y: np.ndarray, h: int, m: int, settings: Settings) -> _Stage:
+    """A mostly-zero series (lumps: subsidies, one-off transfers): smooth models spread
+    every lump over the quiet periods, which is wrong in every period. Seasonal naive and
+    the seasonal mean of the last three seasons keep the zeros where the lumps never fall;
+    the backtest weighs the two as usual."""
+    _, _, start = _choose_tier(len(y), m, settings)
+    runs, failures = _run_candidates(y, h, m, ("snaive", "smean"), start, False)
+    actual = _actuals(y, np.arange(start, len(y)), h)
+    if len(runs) > 1 and np.isfinite(actual).any():
+        # one of the two, not a blend: a blend puts a fraction of a lump in every period
+        # where either has one, wrong both when the lump comes and when it does not
+        hs = min(settings.score_horizon, h)
+        mae = [float(np.nanmean(np.abs(actual[:, :hs] - r.backtest[:, :hs]))) for r in runs]
+        runs = [runs[int(np.argmin(mae))]]
+    return _Stage(y, "sparse", start, False, runs, failures, None)
 
 
 def _combined_mae(st: _Stage, first: int, h: int, settings: Settings) -> float:
@@ -570,9 +620,44 @@ def forecast_series(
     if season < 1:
         raise ForecastError(series_id, f"季节周期须为正整数，收到 {season!r}")
     last = _last_month(y, series_id)
+    m = int(season)
+    values, lead = _trim_leading_zeros(values, m)
     with single_blas_thread():  # tiny matrices: threads cost ~4× the CPU, change nothing
-        settings = DEFAULT.for_season(int(season))
-        return _forecast(values, last, int(h), int(season), tuple(levels), series_id, settings)
+        settings = DEFAULT.for_season(m)
+        result = _forecast(values, last, int(h), m, tuple(levels), series_id, settings)
+    return _with_fallback(result, values, m, lead)
+
+
+def _trim_leading_zeros(values: np.ndarray, m: int) -> tuple[np.ndarray, int]:
+    """A series that starts with a season or more of zeros (a fund opened later, a source
+    not yet paid) is modelled from its first non-zero period: the zeros would make seasonal
+    naive forecast zeros a year on, and pull every level and season towards them."""
+    nonzero = np.flatnonzero(values != 0)
+    lead = int(nonzero[0]) if len(nonzero) else 0
+    if lead >= m and len(values) - lead >= MIN_MONTHS:
+        return values[lead:], lead
+    return values, 0
+
+
+def _with_fallback(result: SeriesForecast, values: np.ndarray, m: int, lead: int) -> SeriesForecast:
+    """Mark a short or odd series' fallback and put its note (vocabulary.FALLBACK_NOTES) in
+    front of the others. An ordinary series of three seasons or more is returned as is."""
+    kinds: list[str] = [result.fallback] if result.fallback else []
+    notes: list[str] = []
+    freq = result.freq
+    if lead:
+        kinds.append("leading_zeros")
+        notes.append(fallback_note("leading_zeros", freq=freq, zeros=lead))
+    zeros = float(np.mean(values == 0))
+    if zeros >= SPARSE_SHARE:
+        kinds.append("sparse")
+        notes.append(fallback_note("sparse", freq=freq, share=zeros))
+    if len(values) < 3 * m:
+        kinds.append("short")
+        notes.append(fallback_note("short", freq=freq, n=len(values)))
+    if not notes:
+        return result
+    return replace(result, notes=(*notes, *result.notes), fallback="+".join(kinds))
 
 
 def _forecast(
@@ -589,6 +674,13 @@ def _forecast(
     y, runs, start = st.y, st.runs, st.start
     n = len(y)
     notes: list[str] = []
+    fallback = ""
+    if st.shift is not None and st.shift.at >= n - m:
+        # a step within the last season: the forecast rests on a few periods at the new level
+        fallback = "recent_break"
+        notes.append(
+            fallback_note("recent_break", freq=_freq(last), at=str(last - (n - 1 - st.shift.at)))
+        )
     if st.shift is not None:
         when = str(last - (n - 1 - st.shift.at))
         size = f"{math.expm1(st.shift.size):+.0%}" if st.positive else f"{st.shift.size:+,.4g}"
@@ -606,7 +698,7 @@ def _forecast(
         notes.append(f"{when} 起似有水平跃升（{size}），但折算后回测并不更准，按原数据建模")
     if st.failures:
         notes.append("以下候选模型拟合失败或告警，已改用其余模型：" + "；".join(st.failures))
-    if st.tier != "full":
+    if st.tier not in ("full", "sparse"):  # a sparse series has its own note (fallback)
         notes.append(_tier_note(st.tier, n, m, n - start, _unit(last)))
 
     origins = np.arange(start, n)
@@ -709,8 +801,13 @@ def _forecast(
         error_paths=np.asarray(err_orig, dtype=float),
         error_origins=tuple(months[o - 1] for o in origins),
         residuals=residuals,
-        freq="Q" if last.freqstr.startswith("Q") else "M",
+        freq=_freq(last),
+        fallback=fallback,
     )
+
+
+def _freq(last: pd.Period) -> str:
+    return "Q" if last.freqstr.startswith("Q") else "M"
 
 
 def _unit(last: pd.Period) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "fit_airline",
     "fit_ets",
     "fit_naive",
+    "fit_seasonal_mean",
     "fit_seasonal_naive",
     "fit_theta",
 ]
@@ -82,9 +83,7 @@ class Fitted:
     # the model's own growth of the error sd with the horizon, relative to one step: (h,)
     growth: Callable[[int], np.ndarray]
 
-    def forecast(
-        self, y: np.ndarray, origins: np.ndarray, h: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def forecast(self, y: np.ndarray, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
         with _guarded(self.name):
             paths, one_step = self._forecast(y, np.asarray(origins, dtype=np.int64), h)
         if not np.all(np.isfinite(paths)):
@@ -113,6 +112,28 @@ def fit_seasonal_naive(y: np.ndarray, m: int) -> Fitted:
         return paths, one
 
     return Fitted("snaive", forecast, lambda h: np.sqrt((np.arange(h) // m) + 1.0))
+
+
+def fit_seasonal_mean(y: np.ndarray, m: int, seasons: int = 3) -> Fitted:
+    """The median of the same period over the last `seasons` seasons (fewer where the
+    origin has fewer): for a mostly-zero series whose lumps move by a period from year to
+    year, where one year's timing (seasonal naive) misses some lumps; a median, unlike a
+    mean, keeps a period at 0 unless most of those seasons had a lump there."""
+    if len(y) < m:
+        raise ModelFailed("smean", f"needs {m} observations")
+
+    def forecast(y: np.ndarray, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+        if origins.min() < m:
+            raise ModelFailed("smean", f"needs {m} observations before every origin")
+        base = origins[:, None] - 1 - _steps_back(h, m)[None, :]  # the latest same period
+        idx = base[None, :, :] - m * np.arange(seasons)[:, None, None]
+        past = np.where(idx >= 0, y[np.maximum(idx, 0)], np.nan)
+        one = np.full(len(y), np.nan)
+        for t in range(m, len(y)):
+            one[t] = float(np.median(y[t - m :: -m][:seasons]))
+        return np.nanmedian(past, axis=0), one
+
+    return Fitted(f"smedian({seasons})", forecast, lambda h: np.sqrt((np.arange(h) // m) + 1.0))
 
 
 def fit_naive(y: np.ndarray, m: int) -> Fitted:
@@ -364,8 +385,12 @@ def fit_airline(y: np.ndarray, m: int, *, log: bool = False) -> Fitted:
         for j in range(h):
             c = lag + j
             zb[:, c] = (
-                zb[:, c - 1] + zb[:, c - m] - zb[:, c - lag]
-                + t1 * eb[:, c - 1] + t2 * eb[:, c - m] + t1 * t2 * eb[:, c - lag]
+                zb[:, c - 1]
+                + zb[:, c - m]
+                - zb[:, c - lag]
+                + t1 * eb[:, c - 1]
+                + t2 * eb[:, c - m]
+                + t1 * t2 * eb[:, c - lag]
             )
         one_z = np.full(total, np.nan)
         one_z[lag:] = z[lag:] - e[lag:]
@@ -379,8 +404,11 @@ def fit_airline(y: np.ndarray, m: int, *, log: bool = False) -> Fitted:
         for k, v in ((0, 1.0), (1, t1), (m, t2), (lag, t1 * t2)):
             if k < h:
                 ma[k] += v
-        psi = lfilter(ma, np.convolve([1.0, -1.0], np.r_[1.0, np.zeros(m - 1), -1.0]),
-                      np.r_[1.0, np.zeros(h - 1)])
+        psi = lfilter(
+            ma,
+            np.convolve([1.0, -1.0], np.r_[1.0, np.zeros(m - 1), -1.0]),
+            np.r_[1.0, np.zeros(h - 1)],
+        )
         sd: np.ndarray = np.sqrt(np.cumsum(psi**2))
         return sd
 
