@@ -759,7 +759,7 @@ def _forecast(
         # nothing at all to calibrate on (a tiny series): its own spread, month to month
         cal.sigma = float(np.std(np.diff(zw))) if n > 2 else 0.0
         cal.sigma = cal.sigma or float(np.std(zw)) or abs(float(np.mean(zw))) * 0.1 or 1.0
-    notes.append(cal.how)
+    notes.append(cal.how if _freq(last) == "M" else cal.how.replace("各月", "各季度"))
 
     hidx = np.arange(h)
     pos_f = (n + hidx) % m
