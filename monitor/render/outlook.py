@@ -147,7 +147,7 @@ def _accuracy_json(forecast: SeriesForecast) -> dict[str, Any]:
             "horizon": a.horizon,
         },
         "notes": list(forecast.notes),
-        "fallback": forecast.fallback,  # short, sparse, leading_zeros, recent_break or None
+        "fallback": forecast.fallback,  # short, sparse, leading_zeros, recent_break; "" for none
     }
 
 
