@@ -58,12 +58,21 @@ monitor/core/forecast/engine.py, first committed as monitor/forecast_engine.py i
   date from the first version; the history does not say on which data they were chosen,
   so take them as possibly tuned on M3 as well. The first version's commit messages and
   tests name no other set.
-- Any season (9c203c8): `Settings.for_season` scales `window`, `min_origins` and
-  `score_horizon` by m/12 with floors of 12, 10 and 4 periods (monthly unchanged); the
-  commit does not say on which data the floors were chosen. If on M1 or Tourism
-  quarterly, those sets' engine figures are in-sample for them: record it here.
-- On **M1, Tourism and the fund worlds: none** of the constants above, as far as the
-  history shows, so their figures here are out-of-sample for them.
+- Any season (9c203c8, c016e30): `Settings.for_season` scales `window`, `min_origins` and
+  `score_horizon` by m/12 with floors of 12, 10 and 4 periods (monthly unchanged; the
+  commits name no set for the floors), and turns the scale pull off (`scale_pull` 0) for
+  seasons other than 12 — decided on **quarterly sums of the generated fund worlds** (two
+  held-out cuts of 8 quarters, per the engine's `for_season`), not on M1 or Tourism
+  quarterly, and not on the monthly fund-world series scored here.
+- Short and odd series (a3e7d9f): the fallbacks (leading zeros cut, `SPARSE_SHARE` 0.5,
+  the recent-step test with its 3·spread margin and three periods) were checked against
+  seasonal naive in tests/test_forecast_fallback.py on the **last 12 months of
+  `demo_city()` and `stress_province(2, 3)`**, cut or altered — the months this
+  benchmark holds out of `city` (and of a smaller world from the stress generator). Where
+  such a fallback fires on a full-length series here (a recent step, a mostly-zero
+  series), the `city` and `stress` figures are not fully out-of-sample for it.
+- Otherwise on **M1, Tourism and the fund worlds: none** of the constants above, as far
+  as the history shows, so those figures are out-of-sample for them.
 - From now on constants are tuned only on the sets here (M1 and Tourism monthly and
   quarterly, the three fund worlds), never on M3. A constant tuned on one of these sets
   makes that set's figures in-sample for it: say so here, with the constant and the set.
