@@ -27,6 +27,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("FUNDMON_") and name not in (
             "FUNDMON_TEST_PG",
             "FUNDMON_REQUIRE_SERVICES",
+            "FUNDMON_BENCH_PYTHON",
         ):
             monkeypatch.delenv(name)
     workdir = tmp_path / "cwd"

@@ -37,7 +37,7 @@ def _levels(_c: Any, _p: Any, value: str) -> tuple[int, ...]:
     help="长表 CSV：series_id,month,value（任意月度序列；季度序列写 2024Q1、2024-Q1 或 "
     "2024年第1季度，列名可为 period）",
     en="Long-format CSV: series_id,month,value (any monthly series; quarterly series written "
-    "2024Q1, 2024-Q1 or 2024年第1季度, the column may be named period)",
+    "2024Q1 or 2024-Q1, or in Chinese, the column may be named period)",
 )
 @option(
     "--output",
