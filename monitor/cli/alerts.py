@@ -14,6 +14,7 @@ import click
 from tabulate import tabulate
 
 from monitor.cli.common import Context, echo, local_time, now, reports_errors
+from monitor.cli.formats import csv_out_option, format_option
 from monitor.cli.help_text import english, group, option
 from monitor.core.text_safety import safe_rows
 from monitor.core.vocabulary import (
@@ -287,18 +288,8 @@ def _unrouted_lines(obj: Context, opened: list[Any]) -> list[str]:
     help="最多列出的事件数",
     en="List at most this many events",
 )
-@option(
-    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-    show_default=True, help="输出格式", en="Output format",
-)  # fmt: skip
-@option(
-    "--out",
-    "out_path",
-    type=click.Path(dir_okay=False),
-    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
-    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it) instead of"
-    " standard output",
-)
+@format_option("json", "csv")
+@csv_out_option("out_path")
 @click.pass_obj
 @reports_errors
 @english(

@@ -16,6 +16,7 @@ from monitor.cli.common import (
     profile_option,
     reports_errors,
 )
+from monitor.cli.formats import csv_out_option, format_option
 from monitor.cli.help_text import command, english, lang_option, option
 from monitor.core.errors import NotFound
 
@@ -27,15 +28,7 @@ from monitor.core.errors import NotFound
     help="评估月份（默认：有数据的最新月份）",
     en="Month to evaluate (default: the latest month with data)",
 )
-@option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="输出格式",
-    en="Output format",
-)
+@format_option("json", "csv")
 @option(
     "--replay",
     "replay_range",
@@ -52,14 +45,7 @@ from monitor.core.errors import NotFound
     en="Threshold profile file (default: the [thresholds] profile of config.toml)",
 )
 @lang_option()
-@option(
-    "--out",
-    "out_path",
-    type=click.Path(dir_okay=False),
-    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
-    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it) instead of"
-    " standard output",
-)
+@csv_out_option("out_path")
 @option(
     "--changed-only",
     is_flag=True,

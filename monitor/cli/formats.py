@@ -21,7 +21,25 @@ from typing import Any
 import click
 
 from monitor.cli.common import echo
-from monitor.cli.help_text import say
+from monitor.cli.help_text import option, say
+
+
+def format_option(*choices: str, help: str = "输出格式", en: str = "Output format") -> Any:
+    """`--format` (into `fmt`) of a read-back command: `table` by default, then `choices`."""
+    return option(
+        "--format", "fmt", type=click.Choice(["table", *choices]), default="table",
+        show_default=True, help=help, en=en,
+    )  # fmt: skip
+
+
+def csv_out_option(dest: str = "out") -> Any:
+    """`--out FILE` for `--format csv`: a file in UTF-8 with a BOM, which Excel opens."""
+    return option(
+        "--out", dest, type=click.Path(dir_okay=False),
+        help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开），而不是标准输出",
+        en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it) instead of"
+        " standard output",
+    )  # fmt: skip
 
 
 def finite(value: Any) -> Any:

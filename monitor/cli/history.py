@@ -19,7 +19,7 @@ import click
 from tabulate import tabulate
 
 from monitor.cli.common import Context, echo, local_time, reports_errors
-from monitor.cli.formats import check_out, emit_table_file, json_text
+from monitor.cli.formats import check_out, emit_table_file, format_option, json_text
 from monitor.cli.help_text import command, english, lang_option, option
 from monitor.core import vocabulary as v
 from monitor.core.errors import MonitorError, NotFound
@@ -328,15 +328,7 @@ def _foot(whole: Mapping[str, Any], lang: str) -> list[str]:
 )
 @option("--from", "start", help="起始月份 YYYY-MM", en="First month YYYY-MM")
 @option("--to", "end", help="截止月份 YYYY-MM", en="Last month YYYY-MM")
-@option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv", "xlsx"]),
-    default="table",
-    show_default=True,
-    help="输出格式",
-    en="Output format",
-)
+@format_option("json", "csv", "xlsx")
 @option(
     "--out",
     type=click.Path(dir_okay=False),

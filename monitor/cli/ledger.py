@@ -17,7 +17,13 @@ from monitor.cli.common import (
     table,
     unit_option,
 )
-from monitor.cli.formats import check_out, emit_table_file, json_text
+from monitor.cli.formats import (
+    check_out,
+    csv_out_option,
+    emit_table_file,
+    format_option,
+    json_text,
+)
 from monitor.cli.help_text import english, group, option
 from monitor.core.columns import BY_NAME
 from monitor.core.errors import NotFound
@@ -70,21 +76,13 @@ def _series_frame(obj: Context, region: str | None, fund: str | None) -> tuple[p
     help="表格的金额单位：元、万元 或 亿元",
     en="Amount unit of the table: 元 (yuan), 万元 (wan) or 亿元 (yi)",
 )
-@option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
+@format_option(
+    "json",
+    "csv",
     help="json、csv 的金额单位为元（不随 --unit）",
     en="Output format; json and csv give amounts in yuan (whatever --unit says)",
 )
-@option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开）",
-    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it)",
-)
+@csv_out_option()
 @click.pass_obj
 @reports_errors
 @english("Print one region's fund as a monthly series (with payable months).")
@@ -228,21 +226,8 @@ LEVEL_ZH = {"province": "省", "city": "市", "county": "县区"}
 
 
 @ledger.command("regions")
-@option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="输出格式",
-    en="Output format",
-)
-@option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    help="与 --format csv 一起用：写入此文件（UTF-8 BOM，Excel 可直接打开）",
-    en="With --format csv: write this file (UTF-8 with a BOM, Excel opens it)",
-)
+@format_option("json", "csv")
+@csv_out_option()
 @click.pass_obj
 @reports_errors
 @english("List the regions with their level and parent, and the months each fund has.")
