@@ -16,7 +16,6 @@ client lacks that the mail may use because it reads the same without them.
 
 from __future__ import annotations
 
-import base64
 import email
 import json
 import shutil
@@ -28,7 +27,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_bulletin_browser import REQUIRE_SERVICES, SHOTS, Browser, need_chromium
+from test_bulletin_browser import REQUIRE_SERVICES, SHOTS, Browser, look, need_chromium
 
 from monitor.cli.app import main
 
@@ -57,35 +56,7 @@ MEASURE = """(() => {
 
 def open_page(browser: Browser, url: str, width: int, shot: Path) -> dict[str, Any]:
     """Open `url` at `width` px (a phone below 600), measure it, take a full-page screenshot."""
-    target = browser.send("Target.createTarget", url="about:blank")["targetId"]
-    session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-    for domain in ("Page", "Network", "Runtime"):
-        browser.send(f"{domain}.enable", session)
-    browser.send(
-        "Emulation.setDeviceMetricsOverride",
-        session,
-        width=width,
-        height=900,
-        deviceScaleFactor=1,
-        mobile=width < 600,
-    )
-    browser.send("Page.navigate", session, url=url)
-    browser.wait_for("Page.loadEventFired", session)
-    browser.send(
-        "Runtime.evaluate", session, expression="document.fonts.ready.then(() => 1)",
-        awaitPromise=True,
-    )  # fmt: skip
-    result = browser.send("Runtime.evaluate", session, expression=MEASURE, returnByValue=True)
-    measured: dict[str, Any] = json.loads(result["result"]["value"])
-    png = browser.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    shot.write_bytes(base64.b64decode(png["data"]))
-    browser.send("Target.closeTarget", targetId=target)
-    mine = [e for e in browser.events if e.get("sessionId") == session]
-    measured["requests"] = [
-        e["params"]["request"]["url"] for e in mine if e["method"] == "Network.requestWillBeSent"
-    ]
-    return measured
+    return look(browser, url, width, shot, measure=MEASURE)
 
 
 # ---------------------------------------------------------------- the demo's mails

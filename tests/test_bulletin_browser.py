@@ -159,8 +159,11 @@ MEASURE = """(() => {
 })()"""
 
 
-def look(browser: Browser, url: str, width: int, shot: Path) -> dict[str, Any]:
-    """Open `url` at `width` px; measure, take a full-page screenshot, collect requests."""
+def look(
+    browser: Browser, url: str, width: int, shot: Path, measure: str = MEASURE
+) -> dict[str, Any]:
+    """Open `url` at `width` px (a phone below 600); run `measure` (a script returning JSON),
+    take a full-page screenshot, collect requests, failed loads and errors."""
     target = browser.send("Target.createTarget", url="about:blank")["targetId"]
     session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     for domain in ("Page", "Network", "Runtime", "Log"):
@@ -179,8 +182,8 @@ def look(browser: Browser, url: str, width: int, shot: Path) -> dict[str, Any]:
         "Runtime.evaluate", session, expression="document.fonts.ready.then(() => 1)",
         awaitPromise=True,
     )  # fmt: skip
-    result = browser.send("Runtime.evaluate", session, expression=MEASURE, returnByValue=True)
-    measured = json.loads(result["result"]["value"])
+    result = browser.send("Runtime.evaluate", session, expression=measure, returnByValue=True)
+    measured: dict[str, Any] = json.loads(result["result"]["value"])
     png = browser.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
     shot.parent.mkdir(parents=True, exist_ok=True)
     shot.write_bytes(base64.b64decode(png["data"]))
@@ -200,9 +203,7 @@ def look(browser: Browser, url: str, width: int, shot: Path) -> dict[str, Any]:
     return measured
 
 
-def assert_readable(
-    page: dict[str, Any], width: int, *, charts: int = 0, images: int = 0
-) -> None:
+def assert_readable(page: dict[str, Any], width: int, *, charts: int = 0, images: int = 0) -> None:
     # a phone widens its layout viewport to fit a page wider than the screen: then nothing
     # overflows the viewport, yet the reader scrolls sideways
     assert page["innerWidth"] == width, page["innerWidth"]
