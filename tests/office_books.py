@@ -39,7 +39,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from monitor.core.money import UNITS, yuan_grouped
-from monitor.demo.data import demo_city
+from monitor.demo.data import EXPENDITURE_PARTS, demo_city
 
 OFFICE_DIR = Path(__file__).parent / "data" / "office"
 YEAR = 2024
@@ -175,6 +175,32 @@ GROUPED = (  # the two-row layout of book 01: (group, [(sub-header, column)])
     ("基金结余", [("本期结余", None), ("期末累计结余", "balance")]),
 )  # fmt: skip
 GROUPED_COLUMNS = [c for _, subs in GROUPED for _, c in subs if c]
+KEYS_ZH = ["统筹区编码", "统筹区名称", "险种", "月份"]
+GROUPED_WIDTH = len(KEYS_ZH) + sum(len(subs) for _, subs in GROUPED)
+
+
+def grouped_header(ws: Worksheet, row: int = 3) -> None:
+    """The two-row header of book 01 at `row`: the keys merged down both rows, each group
+    merged over its sub-headers."""
+    cells = [(row, j + 1, text, 2, 1) for j, text in enumerate(KEYS_ZH)]
+    col = len(KEYS_ZH) + 1
+    for group, subs in GROUPED:
+        cells.append((row, col, group, 1, len(subs)))
+        cells += [(row + 1, col + k, text, 1, 1) for k, (text, _) in enumerate(subs)]
+        col += len(subs)
+    header(ws, cells)
+
+
+def tripled(rows: pd.DataFrame, region: str, fund: str) -> pd.DataFrame:
+    """An office's mistake: `region`'s `fund` expenditure (and its parts) keyed three times
+    too large in `rows`, the balance following it as an office system computes it."""
+    rows = rows.copy()
+    at = (rows["region_code"] == region) & (rows["fund"] == fund)
+    extra = rows.loc[at, "expenditure"] * 2
+    for column in ("expenditure", *EXPENDITURE_PARTS):
+        rows.loc[at, column] = rows.loc[at, column] * 3
+    rows.loc[at, "balance"] = rows.loc[at, "balance"] - extra
+    return rows
 
 
 def two_row_header(path: Path) -> Path:
@@ -183,18 +209,11 @@ def two_row_header(path: Path) -> Path:
     "2024年1月", amounts in 元 as numbers, a 合计 row and the footer."""
     book = _book()
     ws = book.create_sheet("基金收支")
-    keys = ["统筹区编码", "统筹区名称", "险种", "月份"]
-    width = len(keys) + sum(len(s) for _, s in GROUPED)
+    width = GROUPED_WIDTH
     title(ws, "池州市基本医疗保险基金收支情况表（2024年）", width)
     ws.cell(2, 1, "填报单位：池州市医疗保障局")
     ws.cell(2, width - 1, "单位：元")
-    cells = [(3, j + 1, text, 2, 1) for j, text in enumerate(keys)]
-    col = len(keys) + 1
-    for group, subs in GROUPED:
-        cells.append((3, col, group, 1, len(subs)))
-        cells += [(4, col + k, text, 1, 1) for k, (text, _) in enumerate(subs)]
-        col += len(subs)
-    header(ws, cells)
+    grouped_header(ws)
     row = 5
     data = ledger()
     for r in data.itertuples(index=False):

@@ -17,28 +17,17 @@ import json
 from email import policy
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from office_books import tripled
 from smtp_server import SmtpServer, alerting_config, start_server
 from sqlalchemy import Engine, select
 
-from monitor.demo.data import EXPENDITURE_PARTS, demo_city
+from monitor.demo.data import demo_city
 from monitor.demo.files import write_canonical_csv
 from monitor.store.schema import alerts as alerts_table
 from monitor.store.schema import evaluations, ledger_reviews
 
 COUNTY, FUND, MONTH = "341723", "employee", "2024-12"  # 青阳县 职工医保: yellow at 2024-11
-
-
-def _tripled(ledger: pd.DataFrame) -> pd.DataFrame:
-    """2024-12 with COUNTY's employee expenditure ×3 and its balance following it."""
-    rows = ledger[ledger["month"] == MONTH].copy()
-    at = (rows["region_code"] == COUNTY) & (rows["fund"] == FUND)
-    extra = rows.loc[at, "expenditure"] * 2
-    for column in ("expenditure", *EXPENDITURE_PARTS):
-        rows.loc[at, column] = rows.loc[at, column] * 3
-    rows.loc[at, "balance"] = rows.loc[at, "balance"] - extra
-    return rows
 
 
 @pytest.fixture
@@ -56,7 +45,9 @@ def city(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     try:
         ledger = demo_city().ledger
         write_canonical_csv(ledger[ledger["month"] < MONTH], tmp_path / "history.csv")
-        write_canonical_csv(_tripled(ledger), tmp_path / "december_wrong.csv")
+        write_canonical_csv(
+            tripled(ledger[ledger["month"] == MONTH], COUNTY, FUND), tmp_path / "december_wrong.csv"
+        )
         write_canonical_csv(ledger[ledger["month"] == MONTH], tmp_path / "december.csv")
         assert cli("import", "--unit", "元", str(tmp_path / "history.csv")).exit_code == 0
         assert cli("evaluate").exit_code == 0

@@ -27,12 +27,22 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from office_books import GROUPED, _book, figure, header, put_row, save, title
+from office_books import (
+    GROUPED,
+    GROUPED_WIDTH,
+    _book,
+    figure,
+    grouped_header,
+    put_row,
+    save,
+    title,
+    tripled,
+)
 from smtp_server import SmtpServer, alerting_config, start_server
 from sqlalchemy import Engine, select
 
 from monitor.core.rollup import rollup
-from monitor.demo.data import EXPENDITURE_PARTS, demo_city
+from monitor.demo.data import demo_city
 from monitor.store.db import read_ledger, read_regions
 from monitor.store.schema import ledger_reviews
 
@@ -55,19 +65,12 @@ def workbook(frame: pd.DataFrame, path: Path, *, written_in: str = "万元") -> 
     """The office's export of `frame` (int fen), figures in `written_in`, noted as 万元."""
     book = _book()
     ws = book.create_sheet("基金收支月报")
-    keys = ["统筹区编码", "统筹区名称", "险种", "月份"]
-    width = len(keys) + sum(len(subs) for _, subs in GROUPED)
+    width = GROUPED_WIDTH
     months = sorted(frame["month"].unique())
     title(ws, f"池州市基本医疗保险基金收支情况表（{months[0]} 至 {months[-1]}）", width)
     ws.cell(2, 1, "填报单位：池州市医疗保障局")
     ws.cell(2, width - 1, "单位：万元")
-    cells = [(3, j + 1, text, 2, 1) for j, text in enumerate(keys)]
-    col = len(keys) + 1
-    for group, subs in GROUPED:
-        cells.append((3, col, group, 1, len(subs)))
-        cells += [(4, col + k, text, 1, 1) for k, (text, _) in enumerate(subs)]
-        col += len(subs)
-    header(ws, cells)
+    grouped_header(ws)
     row = 5
     for r in frame.itertuples(index=False):
         values: list[Any] = [
@@ -82,17 +85,6 @@ def workbook(frame: pd.DataFrame, path: Path, *, written_in: str = "万元") -> 
     put_row(ws, row, ["合计", None, None, None, figure(int(frame["income"].sum()), written_in, 2)])
     ws.cell(row + 2, 1, "制表：王芳　　审核：李强")
     return save(book, path)
-
-
-def tripled(december: pd.DataFrame) -> pd.DataFrame:
-    """COUNTY's employee expenditure keyed three times too large, its balance following."""
-    rows = december.copy()
-    at = (rows["region_code"] == COUNTY) & (rows["fund"] == FUND)
-    extra = rows.loc[at, "expenditure"] * 2
-    for column in ("expenditure", *EXPENDITURE_PARTS):
-        rows.loc[at, column] = rows.loc[at, column] * 3
-    rows.loc[at, "balance"] = rows.loc[at, "balance"] - extra
-    return rows
 
 
 @pytest.fixture
@@ -158,7 +150,7 @@ def test_a_city_offices_year_as_it_sends_it_and_as_it_errs(
     assert "2024-12" not in set(stored(engine)[1]["month"])
 
     # December keyed right but for one county's expenditure, ×3: stored, 待核实, held
-    aberrant = cli("import", str(workbook(tripled(december), tmp_path / "12月.xlsx")))
+    aberrant = cli("import", str(workbook(tripled(december, COUNTY, FUND), tmp_path / "12月.xlsx")))
     assert aberrant.exit_code == 0, aberrant.output
     assert "待核实" in aberrant.output and f"--region {COUNTY} --fund {FUND}" in aberrant.output
     evaluated = cli("evaluate")
